@@ -1,0 +1,37 @@
+"""Elementwise activations. Each costs FLOPs per element (stated in docs/reports.md)."""
+
+from __future__ import annotations
+
+from cnndsl.ops.common import per_sample
+from cnndsl.ops.registry import AttrSpec, OpDef
+
+
+def _same(_attrs: dict, shapes: list):
+    return tuple(shapes[0])
+
+
+def _flops_per_element(n: int):
+    def flops(_attrs: dict, _shapes: list, out) -> int:
+        return n * per_sample(out)
+
+    return flops
+
+
+def _act(name: str, flops: int, attrs: tuple = (), doc: str = "", **kw) -> OpDef:
+    return OpDef(name=name, attrs=attrs, shape=_same, category="activation", flops=_flops_per_element(flops),
+                 doc=doc, **kw)
+
+
+OPS = (
+    _act("relu", 1, doc="max(x, 0)"),
+    _act("relu6", 1, doc="min(max(x, 0), 6)"),
+    _act("leaky_relu", 1, (AttrSpec("slope", "float", 0.01),), doc="x if x > 0 else slope * x"),
+    _act("elu", 1, (AttrSpec("alpha", "float", 1.0),), doc="x if x > 0 else alpha * (exp(x) - 1)"),
+    _act("sigmoid", 1, doc="1 / (1 + exp(-x))"),
+    _act("tanh", 1, doc="tanh(x)"),
+    _act("hsigmoid", 1, doc="relu6(x + 3) / 6 (PyTorch's Hardsigmoid)"),
+    _act("hswish", 1, doc="x * relu6(x + 3) / 6"),
+    _act("silu", 1, doc="x * sigmoid(x), a.k.a. swish"),
+    _act("gelu", 1, (AttrSpec("approximate", "str", "none", choices=("none", "tanh")),), doc="Gaussian error linear unit"),
+    _act("identity", 0, doc="returns its input; removed by cleanup passes"),
+)

@@ -1,0 +1,156 @@
+"""Merges and shape ops: add, mul, concat, flatten, dropout, upsample, input."""
+
+from __future__ import annotations
+
+from cnndsl.ops.common import fmt_shape, need_rank, per_sample
+from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
+
+
+def _add_shape(_attrs: dict, shapes: list):
+    first = tuple(shapes[0])
+    for other in shapes[1:]:
+        if tuple(other) != first:
+            raise ShapeError(f"shapes differ: {fmt_shape(first)} vs {fmt_shape(other)}")
+    return first
+
+
+def _mul_shape(_attrs: dict, shapes: list):
+    a, b = (tuple(s) for s in shapes)
+    if a == b:
+        return a
+    # the one broadcast we allow: a channel gate [N, C, 1, 1] (squeeze-excitation)
+    for x, g in ((a, b), (b, a)):
+        if len(x) == 4 and len(g) == 4 and g[:2] == x[:2] and g[2:] == (1, 1):
+            return x
+    raise ShapeError(f"shapes differ: {fmt_shape(a)} vs {fmt_shape(b)} "
+                     "(mul broadcasts only a [N, C, 1, 1] gate)")
+
+
+def _elementwise_flops(_attrs: dict, shapes: list, out) -> int:
+    return (len(shapes) - 1) * per_sample(out)
+
+
+def _concat_shape(attrs: dict, shapes: list):
+    first = tuple(shapes[0])
+    axis = attrs["axis"]
+    rank = len(first)
+    if not -rank <= axis < rank:
+        raise ShapeError(f"concat axis {axis} is out of range for rank {rank}")
+    axis %= rank
+    if axis == 0:
+        raise ShapeError("concat along the batch axis is not supported")
+    total = 0
+    for s in shapes:
+        s = tuple(s)
+        if len(s) != rank or any(s[i] != first[i] for i in range(rank) if i != axis):
+            raise ShapeError(f"shapes differ outside axis {axis}: {fmt_shape(first)} vs {fmt_shape(s)}")
+        total += s[axis]
+    return first[:axis] + (total,) + first[axis + 1:]
+
+
+def _concat_normalize(attrs: dict, shapes: list) -> dict:
+    return attrs if attrs["axis"] >= 0 or not shapes else dict(attrs, axis=attrs["axis"] % len(shapes[0]))
+
+
+def _flatten_shape(attrs: dict, shapes: list):
+    (x,) = shapes
+    start = attrs["start"]
+    if not 1 <= start < len(x):
+        raise ShapeError(f"flatten start={start} must be in 1..{len(x) - 1} for {fmt_shape(x)}")
+    n = 1
+    for d in x[start:]:
+        n *= d
+    return tuple(x[:start]) + (n,)
+
+
+def _flatten_rf(_attrs: dict) -> RFRule:
+    return RFRule("none")
+
+
+def _same(_attrs: dict, shapes: list):
+    return tuple(shapes[0])
+
+
+def _upsample_shape(attrs: dict, shapes: list):
+    (x,) = shapes
+    need_rank(x, 4, "upsample")
+    if attrs["size"] is not None:
+        size = attrs["size"]
+        h, w = (size, size) if isinstance(size, int) else tuple(size)
+        return (x[0], x[1], h, w)
+    s = attrs["scale"]
+    sh, sw = (s, s) if isinstance(s, (int, float)) else tuple(s)
+    return (x[0], x[1], int(x[2] * sh), int(x[3] * sw))
+
+
+def _upsample_normalize(attrs: dict, _shapes: list) -> dict:
+    if attrs["align_corners"] and attrs["mode"] == "nearest":
+        raise ShapeError("align_corners applies only to mode=\"bilinear\"")
+    return attrs
+
+
+def _upsample_rf(attrs: dict) -> RFRule:
+    s = attrs["scale"] if attrs["size"] is None else 1
+    sh, sw = (s, s) if isinstance(s, (int, float)) else tuple(s)
+    k = 2 if attrs["mode"] == "bilinear" else 1
+    return RFRule("resample", kernel=(k, k), scale=(float(sh), float(sw)))
+
+
+def _upsample_flops(attrs: dict, _shapes: list, out) -> int:
+    return (4 if attrs["mode"] == "bilinear" else 0) * per_sample(out)
+
+
+def _input_shape(attrs: dict, _shapes: list):
+    return tuple(attrs["shape"])
+
+
+def _linear_shape(attrs: dict, shapes: list):
+    (x,) = shapes
+    if len(x) < 2:
+        raise ShapeError(f"linear expects [N, features], got {fmt_shape(x)}")
+    if len(x) == 4 and (x[2], x[3]) != (1, 1):
+        raise ShapeError(f"linear expects [N, features], got {fmt_shape(x)}; add 'flatten' first")
+    return tuple(x[:-1]) + (attrs["out"],) if len(x) == 2 else (x[0], attrs["out"])
+
+
+def _linear_params(attrs: dict, shapes: list) -> dict:
+    x = shapes[0]
+    c_in = x[1] if len(x) == 4 else x[-1]
+    p = {"weight": ((attrs["out"], c_in), True)}
+    if attrs["bias"]:
+        p["bias"] = ((attrs["out"],), True)
+    return p
+
+
+def _linear_macs(attrs: dict, shapes: list, out) -> int:
+    x = shapes[0]
+    c_in = x[1] if len(x) == 4 else x[-1]
+    return c_in * attrs["out"]
+
+
+def _linear_bias_flops(attrs: dict, _shapes: list, out) -> int:
+    return attrs["out"] if attrs["bias"] else 0
+
+
+OPS = (
+    OpDef(name="input", attrs=(AttrSpec("shape", "ints"), AttrSpec("dtype", "str", "float32")),
+          shape=_input_shape, category="io", inputs=(0, 0), doc="a graph input"),
+    OpDef(name="add", attrs=(), shape=_add_shape, category="elementwise", inputs=(2, None),
+          flops=_elementwise_flops, doc="elementwise sum of equal shapes (never broadcasts)"),
+    OpDef(name="mul", attrs=(), shape=_mul_shape, category="elementwise", inputs=(2, 2),
+          flops=_elementwise_flops, doc="elementwise product; broadcasts only a [N, C, 1, 1] gate"),
+    OpDef(name="concat", attrs=(AttrSpec("axis", "int", 1),), shape=_concat_shape, category="shape",
+          inputs=(2, None), normalize=_concat_normalize, doc="concatenation along an axis (channels by default)"),
+    OpDef(name="flatten", attrs=(AttrSpec("start", "int", 1),), shape=_flatten_shape, category="shape",
+          rf=_flatten_rf, doc="flattens axes start.. into one"),
+    OpDef(name="dropout", attrs=(AttrSpec("p", "float", 0.5),), shape=_same, category="regularize",
+          inference_identity=True, doc="dropout; the identity at inference"),
+    OpDef(name="upsample",
+          attrs=(AttrSpec("scale", "any", 2), AttrSpec("mode", "str", "nearest", choices=("nearest", "bilinear")),
+                 AttrSpec("align_corners", "bool", False), AttrSpec("size", "any", None)),
+          shape=_upsample_shape, category="shape", normalize=_upsample_normalize, rf=_upsample_rf,
+          flops=_upsample_flops, doc="nearest or bilinear resize by a scale or to a size"),
+    OpDef(name="linear", attrs=(AttrSpec("out", "int"), AttrSpec("bias", "bool", True)), shape=_linear_shape,
+          category="linear", params=_linear_params, macs=_linear_macs, flops=_linear_bias_flops,
+          rf=_flatten_rf, doc="fully connected layer, weight [out, in]"),
+)
