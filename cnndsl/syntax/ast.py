@@ -128,7 +128,7 @@ class Stage:
 
     callee: tuple[str, ...]
     args: tuple[Arg, ...] | None
-    rename: str | None
+    rename: Any  # a name, an expression (`as ("layer" + str(i))`), or None
     span: Span
     callee_span: Span
     rename_span: Span | None = None

@@ -245,13 +245,19 @@ class _Converter:
 
     def stage(self, t: Tree) -> A.Stage:
         callee, args, rename = t.children
+        if isinstance(rename, Token):
+            new_name = str(rename)
+        elif rename is not None:
+            new_name = self.expr(rename)  # `as (expr)`: evaluated at elaboration
+        else:
+            new_name = None
         return A.Stage(
             tuple(str(n) for n in callee.children),
             None if args is None else tuple(self.arg(a) for a in args.children if a is not None),
-            str(rename) if rename else None,
+            new_name,
             self.span(t),
             self.span(callee),
-            self.span(rename) if rename else None,
+            self.span(rename) if rename is not None else None,
         )
 
     def arg(self, t) -> A.Arg:

@@ -1,0 +1,81 @@
+"""Build Graph IR nodes through the op registry: defaults filled, attributes
+normalized, shapes inferred at insertion. The elaborator uses it, and so can tests
+and tools that make graphs in Python.
+
+    b = GraphBuilder("tiny")
+    x = b.input("image", (1, 3, 32, 32))
+    y = b.add("conv", [x], name="conv1", out=8, kernel=3)
+    b.output("logits", y)
+    g = b.graph
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnndsl.diagnostics import Span
+from cnndsl.ir.graph import Graph, Node
+from cnndsl.ops.registry import REQUIRED, OpDef, ShapeError, get
+
+Ref = tuple[str, int]
+
+
+class AttrError(Exception):
+    """A bad attribute, before positions are attached by the caller."""
+
+
+def complete_attrs(opdef: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
+    """Check names, fill defaults; raise AttrError for unknown or missing attributes."""
+    unknown = [k for k in attrs if opdef.attr(k) is None]
+    if unknown:
+        raise AttrError(f"{opdef.name}: unknown attribute {unknown[0]!r}")
+    out = {}
+    for spec in opdef.attrs:
+        if spec.name in attrs:
+            value = attrs[spec.name]
+            if spec.choices and value not in spec.choices:
+                choices = ", ".join(repr(c) for c in spec.choices)
+                raise AttrError(f"{opdef.name}: {spec.name} must be one of {choices}, not {value!r}")
+            out[spec.name] = value
+        elif spec.required:
+            raise AttrError(f"{opdef.name}: missing required attribute {spec.name!r}")
+        else:
+            out[spec.name] = spec.default
+    return out
+
+
+def infer_node(opdef: OpDef, attrs: dict[str, Any], in_shapes: list) -> tuple[dict[str, Any], Any]:
+    """Normalize attributes and compute the output shape; raises ShapeError."""
+    lo, hi = opdef.inputs
+    if len(in_shapes) < lo or (hi is not None and len(in_shapes) > hi):
+        want = f"{lo}" if lo == hi else f"{lo} or more" if hi is None else f"{lo} to {hi}"
+        raise ShapeError(f"{opdef.name} takes {want} input tensors, got {len(in_shapes)}")
+    if opdef.normalize is not None:
+        attrs = opdef.normalize(attrs, in_shapes)
+    return attrs, opdef.shape(attrs, in_shapes)
+
+
+class GraphBuilder:
+    def __init__(self, name: str = "graph"):
+        self.graph = Graph(name)
+
+    def input(self, name: str, shape: tuple, dtype: str = "float32", span: Span | None = None) -> Ref:
+        node = Node(name, "input", {"shape": tuple(shape), "dtype": dtype}, [],
+                    {"shape": tuple(shape), "dtype": dtype, "span": span, "scope": ()})
+        self.graph.add_node(node)
+        return (name, 0)
+
+    def add(self, op: str, inputs: list[Ref], name: str | None = None, *, span: Span | None = None,
+            scope: tuple[str, ...] = (), meta: dict | None = None, **attrs: Any) -> Ref:
+        opdef = get(op)
+        attrs = complete_attrs(opdef, attrs)
+        in_shapes = [self.graph.value_shape(r) for r in inputs]
+        attrs, shape = infer_node(opdef, attrs, in_shapes)
+        name = self.graph.unique_name(name or op)
+        m = {"shape": shape, "dtype": "float32", "span": span, "scope": scope}
+        m.update(meta or {})
+        self.graph.add_node(Node(name, op, attrs, list(inputs), m))
+        return (name, 0)
+
+    def output(self, name: str, ref: Ref) -> None:
+        self.graph.outputs.append((name, ref))
