@@ -1,0 +1,245 @@
+"""The weights store: numpy arrays keyed `<node name>.<param>`, travelling beside the IR.
+
+Keys and layouts are the registry's (`OpDef.params`): `layer1.0.conv1.weight` (OIHW),
+`bn1.running_mean`, `fc.weight` ([out, in]) -- the same names PyTorch's state_dict uses
+for torchvision's models, so torchvision checkpoints load by name.
+
+Sources:
+- seeded initialization (`cnndsl.weights_init.init_weights(graph, seed)`, PyTorch's
+  per-layer defaults);
+- `.npz` (always), `.safetensors` (read by the `safetensors` package when installed,
+  else by the small reader below -- the format is a JSON header and raw bytes), and
+  PyTorch `state_dict` files `.pt`/`.pth`/`.bin` (torch.load(weights_only=True), when
+  torch is installed).
+
+A checkpoint that does not fit the graph is ONE `WeightsMismatch` listing every
+missing, unexpected and wrongly shaped key, with did-you-mean for near names.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cnndsl.diagnostics import CnnError, InputError, did_you_mean
+
+if TYPE_CHECKING:
+    from cnndsl.ir.graph import Graph
+
+# Buffers that do not affect inference: tolerated when absent from a checkpoint (filled
+# with zeros), since many exporters drop them.
+OPTIONAL_PARAMS = ("num_batches_tracked",)
+
+
+class WeightsMismatch(CnnError):
+    """A checkpoint's keys or shapes do not match the graph's parameters."""
+
+    def __init__(self, message: str, missing=(), unexpected=(), wrong_shape=()):
+        super().__init__(message)
+        self.missing = list(missing)
+        self.unexpected = list(unexpected)
+        self.wrong_shape = list(wrong_shape)
+
+
+class Weights(dict):
+    """`{"<node>.<param>": np.ndarray}` plus where the values came from (`source`)."""
+
+    def __init__(self, items=(), source: str = ""):
+        super().__init__(items)
+        self.source = source
+
+    def for_node(self, node_name: str) -> dict[str, np.ndarray]:
+        """`{param: array}` for one node."""
+        prefix = node_name + "."
+        return {k[len(prefix):]: v for k, v in self.items() if k.startswith(prefix) and "." not in k[len(prefix):]}
+
+    def nbytes(self) -> int:
+        return sum(int(v.nbytes) for v in self.values())
+
+
+# ------------------------------------------------------------------ what the graph needs
+def expected_params(graph: Graph) -> dict[str, tuple[tuple[int, ...], bool]]:
+    """`{key: (shape, trainable)}` for every parameter of every node, in topological order."""
+    from cnndsl.ops.registry import get
+
+    out: dict[str, tuple[tuple[int, ...], bool]] = {}
+    for node in graph.topo():
+        if node.op == "input":
+            continue
+        in_shapes = [graph.value_shape(ref) for ref in node.inputs]
+        for param, (shape, trainable) in get(node.op).params(node.attrs, in_shapes).items():
+            out[f"{node.name}.{param}"] = (tuple(int(d) for d in shape), bool(trainable))
+    return out
+
+
+def validate(graph: Graph, weights: dict[str, np.ndarray], what: str = "weights") -> Weights:
+    """Check keys and shapes against the graph; return a clean float32 store in graph order.
+
+    Raises one WeightsMismatch listing every problem. Optional buffers
+    (`num_batches_tracked`) are filled with zeros when missing.
+    """
+    expected = expected_params(graph)
+    missing, wrong = [], []
+    out = Weights(source=getattr(weights, "source", what))
+    for key, (shape, _trainable) in expected.items():
+        if key not in weights:
+            if key.rsplit(".", 1)[-1] in OPTIONAL_PARAMS:
+                out[key] = np.zeros(shape, dtype=np.int64)
+                continue
+            missing.append(key)
+            continue
+        arr = np.asarray(weights[key])
+        if tuple(arr.shape) != shape:
+            wrong.append((key, tuple(arr.shape), shape))
+            continue
+        if key.rsplit(".", 1)[-1] in OPTIONAL_PARAMS:
+            out[key] = arr.astype(np.int64)
+        else:
+            out[key] = np.ascontiguousarray(arr, dtype=np.float32)
+    unexpected = [k for k in weights if k not in expected]
+    if missing or unexpected or wrong:
+        raise WeightsMismatch(_mismatch_message(what, missing, unexpected, wrong, expected, weights),
+                              missing, unexpected, wrong)
+    return out
+
+
+def _mismatch_message(what, missing, unexpected, wrong, expected, given) -> str:
+    head = (f"{what} do not match the network: {len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(wrong)} wrongly shaped")
+    lines = [head]
+    limit = 20
+
+    def section(title: str, rows: list[str]) -> None:
+        if rows:
+            lines.append(f"  {title}:")
+            lines.extend(f"    {r}" for r in rows[:limit])
+            if len(rows) > limit:
+                lines.append(f"    ... and {len(rows) - limit} more")
+
+    spare = [k for k in given if k not in expected]
+    section("missing", [f"{k} {_fmt(expected[k][0])}{did_you_mean(k, spare)}" for k in missing])
+    section("unexpected", [f"{k}{did_you_mean(k, missing)}" for k in unexpected])
+    section("wrong shape", [f"{k}: got {_fmt(got)}, expected {_fmt(want)}" for k, got, want in wrong])
+    return "\n".join(lines)
+
+
+def _fmt(shape: Iterable[int]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+# ------------------------------------------------------------------ loading and saving
+def load_file(path: str | Path) -> Weights:
+    """Read a checkpoint into a store (no validation); InputError for unreadable files."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"weights file {p} not found")
+    if p.is_dir():
+        raise InputError(f"weights file {p} is a directory")
+    suffix = p.suffix.lower()
+    readers = {".npz": _read_npz, ".safetensors": _read_safetensors, ".pt": _read_torch, ".pth": _read_torch,
+               ".bin": _read_torch, ".ckpt": _read_torch}
+    reader = readers.get(suffix)
+    if reader is None:
+        raise InputError(f"weights file {p}: unknown format '{suffix}' (use .npz, .safetensors, .pt or .pth)")
+    try:
+        arrays = reader(p)
+    except CnnError:
+        raise
+    except Exception as err:  # noqa: BLE001  (a corrupt file: say which and why, no traceback)
+        raise InputError(f"cannot read weights file {p}: {type(err).__name__}: {err}") from None
+    return Weights(arrays, source=str(p))
+
+
+def _read_npz(p: Path) -> dict[str, np.ndarray]:
+    with np.load(p, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+_ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
+              "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
+def _read_safetensors(p: Path) -> dict[str, np.ndarray]:
+    try:
+        from safetensors.numpy import load_file as st_load
+    except ImportError:
+        return _read_safetensors_plain(p)
+    return dict(st_load(str(p)))
+
+
+def _read_safetensors_plain(p: Path) -> dict[str, np.ndarray]:
+    """The safetensors layout: u64 header length, JSON header, then the raw tensor bytes."""
+    data = p.read_bytes()
+    if len(data) < 8:
+        raise InputError(f"weights file {p} is too short to be safetensors")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8:
+        raise InputError(f"weights file {p}: header length {n} exceeds the file size")
+    header = json.loads(data[8:8 + n])
+    body = memoryview(data)[8 + n:]
+    out = {}
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        dt, shape, (b, e) = info["dtype"], info["shape"], info["data_offsets"]
+        if dt == "BF16":
+            raw = np.frombuffer(body[b:e], dtype="<u2").astype(np.uint32) << 16
+            arr = raw.view(np.float32)
+        elif dt in _ST_DTYPES:
+            arr = np.frombuffer(body[b:e], dtype=np.dtype(_ST_DTYPES[dt]).newbyteorder("<"))
+        else:
+            raise InputError(f"weights file {p}: tensor {key} has unsupported dtype {dt}")
+        out[key] = arr.reshape(shape).copy()
+    return out
+
+
+def _read_torch(p: Path) -> dict[str, np.ndarray]:
+    try:
+        import torch
+    except ImportError:
+        raise InputError(f"weights file {p}: reading PyTorch checkpoints needs torch "
+                         "(pip install 'cnndsl[torch]'), or convert it to .npz") from None
+    obj = torch.load(str(p), map_location="cpu", weights_only=True)
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise InputError(f"weights file {p} holds a {type(obj).__name__}, not a state_dict")
+    out = {}
+    for k, v in obj.items():
+        if not hasattr(v, "detach"):
+            raise InputError(f"weights file {p}: entry {k!r} is a {type(v).__name__}, not a tensor")
+        k = k.removeprefix("module.")  # DataParallel prefix
+        out[k] = v.detach().cpu().float().numpy() if v.is_floating_point() else v.detach().cpu().numpy()
+    return out
+
+
+def save_npz(path: str | Path, weights: dict[str, np.ndarray]) -> None:
+    """Write a store as .npz, atomically."""
+    import io
+
+    from cnndsl.cli.common import write_atomic
+
+    buf = io.BytesIO()
+    np.savez(buf, **weights)
+    write_atomic(path, buf.getvalue())
+
+
+# ------------------------------------------------------------------ the one entry point
+def weights_for(graph: Graph, path: str | Path | None = None, seed: int = 0) -> Weights:
+    """The weights a compile uses: loaded from `path` and validated, or seeded init."""
+    if path is not None:
+        return validate(graph, load_file(path), what=f"weights in {path}")
+    from cnndsl.weights_init import init_weights
+
+    w = init_weights(graph, seed)
+    out = Weights(w, source=f"seed {seed}")
+    return out
+
+
+__all__ = ["OPTIONAL_PARAMS", "Weights", "WeightsMismatch", "expected_params", "load_file", "save_npz",
+           "validate", "weights_for"]
