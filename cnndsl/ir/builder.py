@@ -52,7 +52,19 @@ def infer_node(opdef: OpDef, attrs: dict[str, Any], in_shapes: list) -> tuple[di
         raise ShapeError(f"{opdef.name} takes {want} input tensors, got {len(in_shapes)}")
     if opdef.normalize is not None:
         attrs = opdef.normalize(attrs, in_shapes)
-    return attrs, opdef.shape(attrs, in_shapes)
+    shape = opdef.shape(attrs, in_shapes)
+    n_out = opdef.num_outputs(attrs)
+    if n_out > 1 and not (isinstance(shape, list) and len(shape) == n_out):
+        raise ShapeError(f"{opdef.name}: shape rule must return {n_out} shapes (internal error)")
+    return attrs, shape
+
+
+def shape_meta(shape: Any) -> dict[str, Any]:
+    """Meta entries for an inferred shape: a list (several outputs) goes to `shapes`,
+    and `shape` holds the first output's so single-output readers still work."""
+    if isinstance(shape, list):
+        return {"shape": tuple(shape[0]), "shapes": [tuple(s) for s in shape]}
+    return {"shape": shape}
 
 
 class GraphBuilder:
@@ -72,10 +84,16 @@ class GraphBuilder:
         in_shapes = [self.graph.value_shape(r) for r in inputs]
         attrs, shape = infer_node(opdef, attrs, in_shapes)
         name = self.graph.unique_name(name or op)
-        m = {"shape": shape, "dtype": "float32", "span": span, "scope": scope}
+        m = {**shape_meta(shape), "dtype": "float32", "span": span, "scope": scope}
         m.update(meta or {})
         self.graph.add_node(Node(name, op, attrs, list(inputs), m))
         return (name, 0)
+
+    def add_multi(self, op: str, inputs: list[Ref], name: str | None = None, **kw: Any) -> list[Ref]:
+        """Like `add`, for ops with several outputs (chunk): one ref per output."""
+        ref = self.add(op, inputs, name, **kw)
+        node = self.graph.nodes[ref[0]]
+        return [(node.name, i) for i in range(get(op).num_outputs(node.attrs))]
 
     def output(self, name: str, ref: Ref) -> None:
         self.graph.outputs.append((name, ref))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnndsl.ops.common import per_sample
-from cnndsl.ops.registry import AttrSpec, OpDef
+from cnndsl.ops.common import fmt_shape, per_sample
+from cnndsl.ops.registry import AttrSpec, OpDef, ShapeError
 
 
 def _same(_attrs: dict, shapes: list):
@@ -22,6 +22,18 @@ def _act(name: str, flops: int, attrs: tuple = (), doc: str = "", **kw) -> OpDef
                  doc=doc, **kw)
 
 
+def _prelu_shape(attrs: dict, shapes: list):
+    (x,) = shapes
+    n = attrs["num_parameters"]
+    if n != 1 and (len(x) < 2 or x[1] != n):
+        raise ShapeError(f"prelu: num_parameters must be 1 or the channel count, got {n} for {fmt_shape(x)}")
+    return tuple(x)
+
+
+def _prelu_params(attrs: dict, _shapes: list) -> dict:
+    return {"weight": ((attrs["num_parameters"],), True)}
+
+
 OPS = (
     _act("relu", 1, doc="max(x, 0)"),
     _act("relu6", 1, doc="min(max(x, 0), 6)"),
@@ -34,4 +46,7 @@ OPS = (
     _act("silu", 1, doc="x * sigmoid(x), a.k.a. swish"),
     _act("gelu", 1, (AttrSpec("approximate", "str", "none", choices=("none", "tanh")),), doc="Gaussian error linear unit"),
     _act("identity", 0, doc="returns its input; removed by cleanup passes"),
+    OpDef(name="prelu", attrs=(AttrSpec("num_parameters", "int", 1, doc="1 (shared) or the channel count"),),
+          shape=_prelu_shape, category="activation", params=_prelu_params, flops=_flops_per_element(1),
+          doc="x if x > 0 else weight[c] * x; weight [num_parameters] (PyTorch's PReLU, init 0.25)"),
 )

@@ -16,18 +16,30 @@ def pair(v: Any) -> tuple[int, int]:
     return int(v), int(v)
 
 
-def pad4(v: Any, kernel: tuple[int, int], dilation: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int, int, int]:
+def _same_total(size: Any, k: int, s: int, d: int) -> int:
+    """TF-style SAME: total padding so that out = ceil(size / stride)."""
+    eff = d * (k - 1) + 1
+    if isinstance(size, str) or size is None:
+        return eff - 1  # size unknown: exact at stride 1
+    return max((-(-size // s) - 1) * s + eff - size, 0)
+
+
+def pad4(v: Any, kernel: tuple[int, int], dilation: tuple[int, int], stride: tuple[int, int],
+         size: tuple | None = None) -> tuple[int, int, int, int]:
     """Normalize padding to (top, left, bottom, right).
 
-    None means "same-ish" `dilation*(kernel-1)//2`; "same" means TF-style SAME for any
-    stride given the input size is unknown here, so it is only exact at stride 1.
+    None means "same-ish" `dilation*(kernel-1)//2`; "same" means TF-style SAME
+    (output = ceil(input / stride), the odd pixel at the bottom/right), exact for any
+    stride when the spatial `size` (h, w) is given.
     """
     if v is None:
         ph, pw = (dilation[0] * (kernel[0] - 1)) // 2, (dilation[1] * (kernel[1] - 1)) // 2
         return ph, pw, ph, pw
     if isinstance(v, str):
         if v == "same":
-            th, tw = dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)
+            h, w = size if size is not None else (None, None)
+            th = _same_total(h, kernel[0], stride[0], dilation[0])
+            tw = _same_total(w, kernel[1], stride[1], dilation[1])
             return th // 2, tw // 2, th - th // 2, tw - tw // 2
         if v == "valid":
             return 0, 0, 0, 0
@@ -37,6 +49,8 @@ def pad4(v: Any, kernel: tuple[int, int], dilation: tuple[int, int], stride: tup
             return int(v[0]), int(v[1]), int(v[0]), int(v[1])
         if len(v) == 4:
             return tuple(int(x) for x in v)  # type: ignore[return-value]
+        if len(v) == 1:
+            return (int(v[0]),) * 4  # type: ignore[return-value]
         raise ShapeError(f"padding takes 1, 2 or 4 values, got {len(v)}")
     return int(v), int(v), int(v), int(v)
 
@@ -77,3 +91,8 @@ def numel(shape: Any, batch: int = 1) -> int:
 def per_sample(shape: Any) -> int:
     """Elements per batch item (the batch dimension counted as 1)."""
     return numel(shape[1:]) if shape else 1
+
+
+def spatial(shapes: list) -> tuple | None:
+    """(h, w) of the first input when it is rank 4, for rules that need the input size."""
+    return tuple(shapes[0][2:4]) if shapes and len(shapes[0]) == 4 else None

@@ -6,14 +6,14 @@ multiply-adds; bias adds are not MACs (they are FLOPs when bias counting is on).
 
 from __future__ import annotations
 
-from cnndsl.ops.common import fmt_shape, need_rank, numel, pad4, pair, per_sample, window_out
+from cnndsl.ops.common import fmt_shape, need_rank, numel, pad4, pair, per_sample, spatial, window_out
 from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
 
 
-def _conv_normalize(attrs: dict, _shapes: list) -> dict:
+def _conv_normalize(attrs: dict, shapes: list) -> dict:
     k, s, d = pair(attrs["kernel"]), pair(attrs["stride"]), pair(attrs["dilation"])
     out = dict(attrs, kernel=k, stride=s, dilation=d)
-    out["padding"] = pad4(attrs["padding"], k, d, s)
+    out["padding"] = pad4(attrs["padding"], k, d, s, spatial(shapes))
     return out
 
 

@@ -1,15 +1,16 @@
-"""Normalization: bn (batch norm, inference uses running statistics)."""
+"""Normalization and per-channel scaling: bn (inference uses running statistics), layernorm
+over channels (ConvNeXt's LayerNorm2d), layer_scale (ConvNeXt's learnable per-channel gamma)."""
 
 from __future__ import annotations
 
-from cnndsl.ops.common import per_sample
+from cnndsl.ops.common import fmt_shape, need_rank, per_sample
 from cnndsl.ops.registry import AttrSpec, OpDef, ShapeError
 
 
 def _same_shape(_attrs: dict, shapes: list):
     (x,) = shapes
     if len(x) < 2:
-        raise ShapeError("bn expects a tensor with a channel axis")
+        raise ShapeError(f"expects a tensor with a channel axis, got {fmt_shape(x)}")
     return tuple(x)
 
 
@@ -40,4 +41,55 @@ BN = OpDef(
     doc="batch normalization over channels (axis 1)",
 )
 
-OPS = (BN,)
+
+
+def _ln_params(attrs: dict, shapes: list) -> dict:
+    c = shapes[0][1]
+    return {"weight": ((c,), True), "bias": ((c,), True)} if attrs["affine"] else {}
+
+
+def _ln_flops(_attrs: dict, _shapes: list, out) -> int:
+    # mean, variance (square and add), normalize (subtract, divide), scale and shift
+    return 7 * per_sample(out)
+
+
+LAYERNORM = OpDef(
+    name="layernorm",
+    attrs=(AttrSpec("eps", "float", 1e-6), AttrSpec("affine", "bool", True)),
+    shape=_same_shape,
+    category="norm",
+    params=_ln_params,
+    flops=_ln_flops,
+    positional=0,
+    doc="layer normalization over the channel axis at each position (ConvNeXt's LayerNorm2d); "
+        "biased variance, weight and bias of shape [C]",
+)
+
+
+def _ls_shape(_attrs: dict, shapes: list):
+    (x,) = shapes
+    need_rank(x, 4, "layer_scale")
+    return tuple(x)
+
+
+def _ls_params(_attrs: dict, shapes: list) -> dict:
+    return {"layer_scale": ((shapes[0][1], 1, 1), True)}
+
+
+def _ls_flops(_attrs: dict, _shapes: list, out) -> int:
+    return per_sample(out)
+
+
+LAYER_SCALE = OpDef(
+    name="layer_scale",
+    attrs=(AttrSpec("init", "float", 1e-6, doc="initial value of every gamma"),),
+    shape=_ls_shape,
+    category="norm",
+    params=_ls_params,
+    flops=_ls_flops,
+    positional=1,
+    doc="x * gamma with a learnable gamma of shape [C, 1, 1], named `layer_scale` as in "
+        "torchvision's ConvNeXt CNBlock",
+)
+
+OPS = (BN, LAYERNORM, LAYER_SCALE)

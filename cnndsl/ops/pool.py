@@ -1,16 +1,26 @@
-"""Pooling: maxpool, avgpool (ceil_mode, count_include_pad), gap, gmp."""
+"""Pooling: maxpool, avgpool (ceil_mode, count_include_pad), lppool, gap, gmp, adaptive_avgpool,
+adaptive_maxpool.
+
+Window arithmetic follows PyTorch (`window_out`): with ceil_mode the last window may hang
+over the padded input, but never starts inside the bottom/right padding.
+"""
 
 from __future__ import annotations
 
-from cnndsl.ops.common import need_rank, pad4, pair, per_sample, window_out
-from cnndsl.ops.registry import AttrSpec, OpDef, RFRule
+from cnndsl.ops.common import need_rank, pad4, pair, per_sample, spatial, window_out
+from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
 
 
-def _pool_normalize(attrs: dict, _shapes: list) -> dict:
+def _pool_normalize(attrs: dict, shapes: list) -> dict:
     k = pair(attrs["kernel"])
     s = k if attrs["stride"] is None else pair(attrs["stride"])
     d = pair(attrs.get("dilation", 1))
-    out = dict(attrs, kernel=k, stride=s, padding=pad4(attrs["padding"], k, d, s))
+    out = dict(attrs, kernel=k, stride=s)
+    if "padding" in attrs:
+        out["padding"] = pad4(attrs["padding"], k, d, s, spatial(shapes))
+        pt, pl, pb, pr = out["padding"]
+        if max(pt, pb) > k[0] // 2 or max(pl, pr) > k[1] // 2:
+            raise ShapeError(f"pooling padding {out['padding']} must be at most half the kernel {k}")
     if "dilation" in attrs:
         out["dilation"] = d
     return out
@@ -21,7 +31,7 @@ def _pool_shape(attrs: dict, shapes: list):
     need_rank(x, 4, "pooling")
     (kh, kw), (sh, sw) = attrs["kernel"], attrs["stride"]
     dh, dw = attrs.get("dilation", (1, 1))
-    pt, pl, pb, pr = attrs["padding"]
+    pt, pl, pb, pr = attrs.get("padding", (0, 0, 0, 0))
     cm = attrs["ceil_mode"]
     return (x[0], x[1], window_out(x[2], kh, sh, pt, pb, dh, cm), window_out(x[3], kw, sw, pl, pr, dw, cm))
 
@@ -32,7 +42,7 @@ def _pool_flops(attrs: dict, _shapes: list, out) -> int:
 
 
 def _pool_rf(attrs: dict) -> RFRule:
-    pt, pl, _pb, _pr = attrs["padding"]
+    pt, pl, _pb, _pr = attrs.get("padding", (0, 0, 0, 0))
     return RFRule("local", kernel=attrs["kernel"], stride=attrs["stride"], padding=(pt, pl),
                   dilation=attrs.get("dilation", (1, 1)))
 
@@ -85,4 +95,51 @@ GAP = OpDef(name="gap", attrs=(), shape=_global_shape, category="pool", flops=_g
 GMP = OpDef(name="gmp", attrs=(), shape=_global_shape, category="pool", flops=_global_flops, rf=_global_rf,
             doc="global max pooling to [N, C, 1, 1]")
 
-OPS = (MAXPOOL, AVGPOOL, GAP, GMP)
+
+def _lppool_flops(attrs: dict, _shapes: list, out) -> int:
+    kh, kw = attrs["kernel"]
+    return per_sample(out) * (2 * kh * kw + 1)  # a power and an add per tap, one root per output
+
+
+LPPOOL = OpDef(
+    name="lppool",
+    attrs=(AttrSpec("p", "float", doc="the norm"), AttrSpec("kernel", "int2"),
+           AttrSpec("stride", "int2", None, doc="defaults to kernel"), AttrSpec("ceil_mode", "bool", False)),
+    shape=_pool_shape,
+    category="pool",
+    normalize=_pool_normalize,
+    flops=_lppool_flops,
+    rf=_pool_rf,
+    doc="power-average pooling (sum x^p)^(1/p) over each window, PyTorch's LPPool2d (no padding)",
+)
+
+
+def _adaptive_normalize(attrs: dict, _shapes: list) -> dict:
+    size = pair(attrs["size"])
+    if min(size) <= 0:
+        raise ShapeError(f"adaptive pooling output size must be positive, got {size}")
+    return dict(attrs, size=size)
+
+
+def _adaptive_shape(attrs: dict, shapes: list):
+    (x,) = shapes
+    need_rank(x, 4, "adaptive pooling")
+    return (x[0], x[1]) + tuple(attrs["size"])
+
+
+def _adaptive_rf(_attrs: dict) -> RFRule:
+    # windows vary with the input size, which the rule does not see; "global" is the
+    # upper bound (exact for output size 1)
+    return RFRule("global")
+
+
+def _adaptive(name: str, what: str) -> OpDef:
+    return OpDef(name=name, attrs=(AttrSpec("size", "int2", 1, doc="output (h, w); an int for both"),),
+                 shape=_adaptive_shape, category="pool", normalize=_adaptive_normalize, flops=_global_flops,
+                 rf=_adaptive_rf,
+                 doc=f"adaptive {what} pooling to a fixed output size; window i spans "
+                     "floor(i*in/out) .. ceil((i+1)*in/out) as in PyTorch")
+
+
+OPS = (MAXPOOL, AVGPOOL, LPPOOL, GAP, GMP, _adaptive("adaptive_avgpool", "average"),
+       _adaptive("adaptive_maxpool", "max"))

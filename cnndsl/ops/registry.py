@@ -79,7 +79,7 @@ class OpDef:
     macs: Callable[[dict, list, Any], int] = _zero  # conv/linear multiply-adds only
     flops: Callable[[dict, list, Any], int] = _zero  # non-MAC flops (BN, activations, pools, elementwise)
     rf: Callable[[dict], RFRule] = _pointwise_rf
-    outputs: int = 1
+    outputs: int | Callable[[dict], int] = 1  # or a rule on the normalized attrs (chunk)
     inference_identity: bool = False  # removable at inference (dropout, stochastic depth)
     doc: str = ""
     extra: dict = field(default_factory=dict)
@@ -89,6 +89,10 @@ class OpDef:
             if a.name == name:
                 return a
         return None
+
+    def num_outputs(self, attrs: dict) -> int:
+        """How many tensors the op yields; the shape rule returns a list of shapes when it is more than one."""
+        return self.outputs(attrs) if callable(self.outputs) else self.outputs
 
     @property
     def attr_names(self) -> tuple[str, ...]:

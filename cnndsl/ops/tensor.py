@@ -1,4 +1,4 @@
-"""Merges and shape ops: add, mul, concat, flatten, dropout, upsample, input."""
+"""Merges and shape ops: input, add, mul, concat, flatten, dropout, stochastic_depth, upsample, linear."""
 
 from __future__ import annotations
 
@@ -145,6 +145,12 @@ OPS = (
           rf=_flatten_rf, doc="flattens axes start.. into one"),
     OpDef(name="dropout", attrs=(AttrSpec("p", "float", 0.5),), shape=_same, category="regularize",
           inference_identity=True, doc="dropout; the identity at inference"),
+    OpDef(name="stochastic_depth",
+          attrs=(AttrSpec("p", "float", doc="probability of dropping the branch"),
+                 AttrSpec("mode", "str", "row", choices=("row", "batch"))),
+          shape=_same, category="regularize", inference_identity=True,
+          doc="drops a residual branch per sample (row) or per batch while training "
+              "(torchvision's StochasticDepth); the identity at inference"),
     OpDef(name="upsample",
           attrs=(AttrSpec("scale", "any", 2), AttrSpec("mode", "str", "nearest", choices=("nearest", "bilinear")),
                  AttrSpec("align_corners", "bool", False), AttrSpec("size", "any", None)),

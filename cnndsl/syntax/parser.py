@@ -245,10 +245,10 @@ class _Converter:
 
     def stage(self, t: Tree) -> A.Stage:
         callee, args, rename = t.children
-        if isinstance(rename, Token):
-            new_name = str(rename)
+        if rename is not None and isinstance(rename.children[0], Token):
+            new_name = str(rename.children[0])
         elif rename is not None:
-            new_name = self.expr(rename)  # `as (expr)`: evaluated at elaboration
+            new_name = self.expr(rename.children[0])  # `as (expr)`: evaluated at elaboration
         else:
             new_name = None
         return A.Stage(

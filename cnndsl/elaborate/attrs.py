@@ -1,0 +1,79 @@
+"""Type checks for op attributes given in `.cnn` calls, keyed by `AttrSpec.type`."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from cnndsl.elaborate.values import Layer, type_name
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _ints(v: Any, counts: tuple[int, ...]) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) in counts and all(_is_int(x) and x >= 0 for x in v)
+
+
+def _int(v: Any) -> str | None:
+    return None if _is_int(v) else f"must be an int, got {type_name(v)} {v!r}"
+
+
+def _float(v: Any) -> str | None:
+    return None if isinstance(v, (int, float)) and not isinstance(v, bool) else f"must be a number, got {type_name(v)}"
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else f"must be true or false, got {type_name(v)} {v!r}"
+
+
+def _str(v: Any) -> str | None:
+    return None if isinstance(v, str) else f"must be a string, got {type_name(v)}"
+
+
+def _int2(v: Any) -> str | None:
+    if v is None or (_is_int(v) and v >= 0) or _ints(v, (2,)):
+        return None
+    return f"must be an int or a pair of ints, got {type_name(v)} {v!r}"
+
+
+def _pad(v: Any) -> str | None:
+    if v is None or (_is_int(v) and v >= 0) or _ints(v, (2, 4)) or v in ("same", "valid"):
+        return None
+    return f"must be an int, a pair, four ints, \"same\" or \"valid\", got {type_name(v)} {v!r}"
+
+
+def _int_list(v: Any) -> str | None:
+    if isinstance(v, (list, tuple)) and all(_is_int(x) for x in v):
+        return None
+    return f"must be a list of ints, got {type_name(v)}"
+
+
+def _layer(v: Any) -> str | None:
+    return None if isinstance(v, Layer) else f"must be a layer such as relu, got {type_name(v)}"
+
+
+def _any(v: Any) -> str | None:
+    return None if not isinstance(v, Layer) else "cannot be a layer"
+
+
+CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "int": _int,
+    "float": _float,
+    "bool": _bool,
+    "str": _str,
+    "int2": _int2,
+    "pad": _pad,
+    "ints": _int_list,
+    "layer": _layer,
+    "any": _any,
+}
+
+
+def check_attr(spec, value: Any) -> str | None:
+    """None if `value` fits `spec`, else the problem in words."""
+    if value is None and not spec.required and spec.default is None:
+        return None
+    if isinstance(value, list):
+        value = tuple(value)
+    return CHECKS[spec.type](value)

@@ -1,0 +1,489 @@
+"""Elaboration: blocks, loops, conditionals and sugar unrolled into the Graph IR.
+
+Each block call becomes a scope; node names are block-instance paths. Inside a block
+instance every stage (an op or a block call) takes the next position index as its
+name, like the children of torch's `nn.Sequential`, unless `as name` names it; merges
+(ops with several inputs: add, mul, concat) are named after the op instead and take
+no index; `identity` makes no node. Shapes are inferred as nodes are made, so
+`channels(x)` works and a shape error points at the stage that caused it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnndsl.diagnostics import (
+    CnnError,
+    DuplicateDefinition,
+    Frame,
+    InvalidValue,
+    LimitExceeded,
+    RecursionTooDeep,
+    ShapeMismatch,
+    Shadowing,
+    Span,
+    UnboundTensor,
+    UnknownKeyword,
+    UnknownName,
+    UnknownOp,
+    WrongArity,
+    WrongType,
+    did_you_mean,
+)
+from cnndsl.elaborate.attrs import check_attr
+from cnndsl.elaborate.evaluator import BUILTINS, Evaluator, truthy
+from cnndsl.elaborate.modules import Loader, Module
+from cnndsl.elaborate.values import Layer, Tensor, type_name
+from cnndsl.ir.builder import AttrError, GraphBuilder, complete_attrs
+from cnndsl.ir.graph import Graph
+from cnndsl.ops.registry import REGISTRY, ShapeError
+from cnndsl.syntax import ast as A
+
+MAX_BLOCK_DEPTH = 64
+MAX_REPEAT = 10_000
+MAX_NODES = 100_000
+MAX_STEPS = 2_000_000
+NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+DTYPES = {"f32": "float32", "float32": "float32", "f16": "float16", "float16": "float16",
+          "bf16": "bfloat16", "f64": "float64"}
+
+
+class _Return(Exception):
+    def __init__(self, values: list[Tensor]):
+        self.values = values
+
+
+@dataclass
+class Ctx:
+    """One block instance being elaborated."""
+
+    module: Module
+    env: dict[str, Any]
+    scope: tuple[str, ...]
+    chain: tuple[Frame, ...]
+    depth: int
+    flow: Tensor | None = None
+    index: int = 0
+    used_names: dict[str, Span] = field(default_factory=dict)
+
+
+class Elaborator:
+    def __init__(self, loader: Loader, graph_name: str):
+        self.loader = loader
+        self.builder = GraphBuilder(graph_name)
+        self.steps = 0
+
+    # ------------------------------------------------------------ names
+    def lookup(self, ctx: Ctx | None, module: Module, name: str, span: Span) -> Any:
+        if ctx is not None and name in ctx.env:
+            return ctx.env[name]
+        value = self.module_name(module, name, span)
+        if value is not _MISSING:
+            return value
+        candidates = list(BUILTINS) + list(REGISTRY) + list(module.blocks) + list(module.imported) + list(module.lets)
+        if ctx is not None:
+            candidates += list(ctx.env)
+        raise UnknownName(f"unknown name '{name}'{did_you_mean(name, candidates)}", span)
+
+    def module_name(self, module: Module, name: str, span: Span) -> Any:
+        if name in module.let_defs:
+            return self.module_let(module, name)
+        if name in module.blocks:
+            return Layer("block", name, module.blocks[name], module=module)
+        if name in module.imported:
+            target = module.imported[name]
+            if isinstance(target, Module):
+                return target
+            mod, real = target
+            return self.module_name(mod, real, span)
+        if name in REGISTRY and name != "input":
+            return Layer("op", name, REGISTRY[name])
+        if name in BUILTINS:
+            return BUILTINS[name]
+        return _MISSING
+
+    def module_let(self, module: Module, name: str) -> Any:
+        if name not in module.lets:
+            let = module.let_defs[name]
+            module.lets[name] = _EVALUATING
+            module.lets[name] = self.evaluator(None, module).eval(let.value)
+        value = module.lets[name]
+        if value is _EVALUATING:
+            raise InvalidValue(f"'{name}' is defined in terms of itself", module.let_defs[name].span)
+        return value
+
+    def evaluator(self, ctx: Ctx | None, module: Module) -> Evaluator:
+        return Evaluator(lambda n, s: self.lookup(ctx, module, n, s), self.partial)
+
+    @staticmethod
+    def partial(layer: Layer, args: tuple, kwargs: tuple, span: Span) -> Layer:
+        """Calling a layer in an expression binds arguments: `leaky_relu(0.1)`."""
+        merged_kw = dict(layer.kwargs)
+        merged_kw.update(kwargs)
+        return Layer(layer.kind, layer.name, layer.target, layer.args + args, tuple(merged_kw.items()), layer.module)
+
+    def resolve_callee(self, ctx: Ctx, stage: A.Stage) -> Layer:
+        first, *rest = stage.callee
+        value = self.lookup(ctx, ctx.module, first, stage.callee_span)
+        for part in rest:
+            if not isinstance(value, Module):
+                raise WrongType(f"'{first}' is not a module", stage.callee_span)
+            if part not in value.blocks and part not in value.imported and part not in value.let_defs:
+                raise UnknownName(f"module '{first}' has no block '{part}'"
+                                  f"{did_you_mean(part, value.blocks)}", stage.callee_span)
+            value = self.module_name(value, part, stage.callee_span)
+        if isinstance(value, Tensor):
+            raise WrongType(f"'{stage.dotted}' is a tensor; a tensor can only start a chain", stage.callee_span)
+        if not isinstance(value, Layer):
+            raise WrongType(f"'{stage.dotted}' is a {type_name(value)}, not a layer or block", stage.callee_span)
+        return value
+
+    def bind_local(self, ctx: Ctx, name: str, value: Any, span: Span) -> None:
+        if name in REGISTRY or name in BUILTINS or name in ctx.module.blocks or name in ctx.module.imported:
+            what = "an op" if name in REGISTRY else "a builtin" if name in BUILTINS else "a block"
+            raise Shadowing(f"'{name}' would shadow {what} of the same name; pick another name", span)
+        ctx.env[name] = value
+
+    # ------------------------------------------------------------ networks
+    def network(self, netdef: A.BlockDef, module: Module, args: tuple, kwargs: tuple, overrides: dict[str, Any],
+                input_shape: tuple[int, ...] | None, batch: int | None, span: Span) -> Graph:
+        ctx = Ctx(module, {}, (), (Frame(f"network {netdef.name}", netdef.span),), 0)
+        values = self.bind_params(ctx, module, netdef, args, tuple(kwargs) + tuple(overrides.items()), span, allow_override=True)
+        ctx.env.update(values)
+        inputs: list[Tensor] = []
+        for i, tin in enumerate(netdef.inputs or ()):
+            shape = self.input_shape(ctx, tin, input_shape if i == 0 else None, batch)
+            dtype = DTYPES.get(tin.dtype or "f32")
+            if dtype is None:
+                raise WrongType(f"unknown tensor type '{tin.dtype}'{did_you_mean(tin.dtype, DTYPES)}", tin.span)
+            ref = self.builder.input(tin.name, shape, dtype, span=tin.span)
+            t = Tensor(ref, shape)
+            ctx.env[tin.name] = t
+            inputs.append(t)
+        ctx.flow = inputs[0] if inputs else None
+        outs = self.run_body(ctx, netdef.body)
+        g = self.builder.graph
+        for i, (name, t) in enumerate(outs):
+            g.outputs.append((name or ("output" if len(outs) == 1 else f"output{i}"), t.ref))
+        g.meta.update(network=netdef.name, params={k: v for k, v in values.items()})
+        g.lint()
+        return g
+
+    def input_shape(self, ctx: Ctx, tin: A.TensorIn, override: tuple[int, ...] | None, batch: int | None) -> tuple:
+        if tin.dims is None:
+            raise WrongType(f"network input '{tin.name}' needs a type, e.g. {tin.name}: f32[N, 3, 224, 224]", tin.span)
+        dims: list[Any] = []
+        for d in tin.dims:
+            if isinstance(d, A.Var) and (d.name == "N" or d.name not in ctx.env and self.module_name(
+                    ctx.module, d.name, d.span) is _MISSING):
+                dims.append(d.name)  # symbolic
+                continue
+            v = self.evaluator(ctx, ctx.module).eval(d)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise WrongType(f"a tensor dimension must be a positive int, got {v!r}", d.span)
+            dims.append(v)
+        if override is not None:
+            if len(override) != len(dims) - 1:
+                raise InvalidValue(f"--input-shape gives {len(override)} dimensions; input '{tin.name}' "
+                                   f"has {len(dims) - 1} besides the batch", tin.span)
+            dims[1:] = override
+        if batch is not None:
+            dims[0] = batch
+        for d, node in zip(dims[1:], tin.dims[1:]):
+            if isinstance(d, str):
+                raise InvalidValue(f"input '{tin.name}' has symbolic size '{d}'; give it with --input-shape",
+                                   node.span)
+        return tuple(dims)
+
+    # ------------------------------------------------------------ parameters
+    def bind_params(self, ctx: Ctx, module: Module, block: A.BlockDef, args: tuple, kwargs: tuple, span: Span,
+                    allow_override: bool = False) -> dict[str, Any]:
+        names = [p.name for p in block.params]
+        if len(args) > len(names):
+            raise WrongArity(f"{block.name} takes {len(names)} parameters, got {len(args)} positional", span)
+        values: dict[str, Any] = dict(zip(names, args))
+        for k, v in kwargs:
+            if k not in names:
+                what = "-D" if allow_override else "argument"
+                raise UnknownKeyword(f"{block.name} has no parameter '{k}' ({what}){did_you_mean(k, names)}", span)
+            if k in values and not allow_override:
+                raise WrongArity(f"{block.name}: parameter '{k}' given twice", span)
+            values[k] = v
+        pctx = Ctx(module, dict(values), ctx.scope, ctx.chain, ctx.depth)
+        out = {}
+        for p in block.params:
+            if p.name in values:
+                out[p.name] = values[p.name]
+            elif p.default is not None:
+                out[p.name] = self.evaluator(pctx, pctx.module).eval(p.default)
+            else:
+                raise WrongArity(f"{block.name}: missing parameter '{p.name}'", span)
+            pctx.env[p.name] = out[p.name]
+        return out
+
+    # ------------------------------------------------------------ statements
+    def run_body(self, ctx: Ctx, body: tuple) -> list[tuple[str | None, Tensor]]:
+        try:
+            self.run_stmts(ctx, body)
+        except _Return as ret:
+            return ret.values
+        if ctx.flow is None:
+            raise UnboundTensor("this block produces no tensor", ctx.chain[-1].span)
+        return [(None, ctx.flow)]
+
+    def run_stmts(self, ctx: Ctx, body: tuple) -> None:
+        for stmt in body:
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                raise LimitExceeded(f"elaboration took more than {MAX_STEPS:,} steps", stmt.span)
+            try:
+                getattr(self, "s_" + type(stmt).__name__)(ctx, stmt)
+            except CnnError as err:
+                raise err.with_chain(ctx.chain)
+
+    def s_LetStmt(self, ctx: Ctx, s: A.LetStmt) -> None:
+        value = self.evaluator(ctx, ctx.module).eval(s.value)
+        if isinstance(value, Tensor):
+            raise WrongType(f"'let' binds values; bind a tensor with '{s.name} = ...'", s.span)
+        self.bind_local(ctx, s.name, value, s.name_span)
+
+    def s_ChainStmt(self, ctx: Ctx, s: A.ChainStmt) -> None:
+        outs = self.run_chain(ctx, s.chain)
+        if len(outs) != 1:
+            raise WrongArity(f"this chain gives {len(outs)} tensors; bind them with 'a, b = ...'", s.span)
+        ctx.flow = outs[0]
+
+    def s_AssignStmt(self, ctx: Ctx, s: A.AssignStmt) -> None:
+        outs = self.run_chain(ctx, s.chain)
+        if len(outs) != len(s.names):
+            raise WrongArity(f"{len(s.names)} names for {len(outs)} tensors", s.span)
+        for (name, span), t in zip(s.names, outs):
+            self.bind_local(ctx, name, t, span)
+
+    def s_ReturnStmt(self, ctx: Ctx, s: A.ReturnStmt) -> None:
+        values = []
+        for chain in s.chains:
+            outs = self.run_chain(ctx, chain)
+            if len(outs) != 1:
+                raise WrongArity("each returned chain must give one tensor", chain.span)
+            head = chain.head
+            name = head.callee[0] if isinstance(head, A.Stage) and not chain.stages and head.args is None else None
+            values.append((name, outs[0]))
+        raise _Return(values)
+
+    def s_RepeatStmt(self, ctx: Ctx, s: A.RepeatStmt) -> None:
+        n = self.evaluator(ctx, ctx.module).eval(s.count)
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise WrongType(f"repeat needs an int count, got {type_name(n)}", s.count.span)
+        if n < 0:
+            raise InvalidValue(f"repeat count is negative ({n})", s.count.span)
+        if n > MAX_REPEAT:
+            raise LimitExceeded(f"repeat {n:,} is more than the limit of {MAX_REPEAT:,}", s.count.span)
+        for i in range(n):
+            if s.var:
+                self.bind_local(ctx, s.var, i, s.span)
+            self.run_stmts(ctx, s.body)
+
+    def s_ForStmt(self, ctx: Ctx, s: A.ForStmt) -> None:
+        seq = self.evaluator(ctx, ctx.module).eval(s.iterable)
+        if not isinstance(seq, (list, tuple)):
+            raise WrongType(f"for needs a list or tuple, got {type_name(seq)}", s.iterable.span)
+        if len(seq) > MAX_REPEAT:
+            raise LimitExceeded(f"for over {len(seq):,} items is more than the limit of {MAX_REPEAT:,}", s.span)
+        for item in seq:
+            if len(s.targets) == 1:
+                self.bind_local(ctx, s.targets[0], item, s.span)
+            else:
+                if not isinstance(item, (list, tuple)) or len(item) != len(s.targets):
+                    raise WrongArity(f"cannot unpack {item!r} into {len(s.targets)} names", s.iterable.span)
+                for name, v in zip(s.targets, item):
+                    self.bind_local(ctx, name, v, s.span)
+            self.run_stmts(ctx, s.body)
+
+    def s_IfStmt(self, ctx: Ctx, s: A.IfStmt) -> None:
+        ev = self.evaluator(ctx, ctx.module)
+        for cond, body in s.branches:
+            if truthy(ev.eval(cond), cond.span):
+                self.run_stmts(ctx, body)
+                return
+        if s.otherwise is not None:
+            self.run_stmts(ctx, s.otherwise)
+
+    def s_ResidualStmt(self, ctx: Ctx, s: A.ResidualStmt) -> None:
+        x = self.need_flow(ctx, s.span)
+        enabled = s.cond is None or truthy(self.evaluator(ctx, ctx.module).eval(s.cond), s.cond.span)
+        self.run_stmts(ctx, s.body)
+        if not enabled:
+            return
+        y = self.need_flow(ctx, s.span)
+        ctx.flow = x
+        if s.shortcut is not None:
+            self.run_stmts(ctx, s.shortcut)
+        sc = ctx.flow
+        ctx.flow = self.make_op(ctx, Layer("op", "add", REGISTRY["add"]), (), (), [y, sc], None, s.span, s.span)
+
+    def s_BranchesStmt(self, ctx: Ctx, s: A.BranchesStmt) -> None:
+        x = self.need_flow(ctx, s.span)
+        outs = []
+        for stmt in s.body:
+            if not isinstance(stmt, A.ChainStmt):
+                raise WrongType("each line of 'branches' must be a chain (one branch per line)", stmt.span)
+            ctx.flow = x
+            self.s_ChainStmt(ctx, stmt)
+            outs.append(ctx.flow)
+        ctx.flow = self.apply_stage(ctx, s.merge, outs)[0]
+
+    # ------------------------------------------------------------ chains
+    def need_flow(self, ctx: Ctx, span: Span) -> Tensor:
+        if ctx.flow is None:
+            raise UnboundTensor("no tensor flows here yet; start the chain from a named tensor", span)
+        return ctx.flow
+
+    def run_chain(self, ctx: Ctx, chain: A.Chain) -> list[Tensor]:
+        head = chain.head
+        stages = list(chain.stages)
+        if isinstance(head, A.Sources):
+            cur = [self.tensor(ctx, n, sp) for n, sp in head.names]
+        elif head.args is None and len(head.callee) == 1 and isinstance(ctx.env.get(head.callee[0]), Tensor):
+            if head.rename is not None:
+                raise WrongType("'as' names a layer; a tensor is named with 'name = ...'", head.span)
+            cur = [ctx.env[head.callee[0]]]
+        else:
+            cur = [self.need_flow(ctx, head.span)]
+            stages.insert(0, head)
+        for stage in stages:
+            cur = self.apply_stage(ctx, stage, cur)
+        return cur
+
+    def tensor(self, ctx: Ctx, name: str, span: Span) -> Tensor:
+        value = ctx.env.get(name)
+        if isinstance(value, Tensor):
+            return value
+        if value is None and name not in ctx.env:
+            tensors = [k for k, v in ctx.env.items() if isinstance(v, Tensor)]
+            raise UnboundTensor(f"tensor '{name}' is used before it is bound{did_you_mean(name, tensors)}", span)
+        raise WrongType(f"'{name}' is a {type_name(value)}, not a tensor", span)
+
+    def apply_stage(self, ctx: Ctx, stage: A.Stage, inputs: list[Tensor]) -> list[Tensor]:
+        layer = self.resolve_callee(ctx, stage)
+        args, kwargs = ((), ()) if stage.args is None else self.evaluator(ctx, ctx.module).eval_args(stage.args)
+        args, kwargs = layer.args + args, tuple({**dict(layer.kwargs), **dict(kwargs)}.items())
+        rename = self.rename(ctx, stage)
+        if layer.kind == "op":
+            return [self.make_op(ctx, layer, args, kwargs, inputs, rename, stage.span, stage.callee_span)]
+        return self.call_block(ctx, layer, args, kwargs, inputs, rename, stage)
+
+    def rename(self, ctx: Ctx, stage: A.Stage) -> str | None:
+        if stage.rename is None:
+            return None
+        value = stage.rename
+        if not isinstance(value, str):
+            value = self.evaluator(ctx, ctx.module).eval(value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str) or not NAME_RE.match(value):
+                raise InvalidValue(f"'as' needs a name of letters, digits and '_', got {value!r}",
+                                   stage.rename_span or stage.span)
+        return value
+
+    def local_name(self, ctx: Ctx, rename: str | None, merge: str | None, span: Span) -> str:
+        if rename is not None:
+            ctx.index += 1
+            name = rename
+            if name in ctx.used_names:
+                first = ctx.used_names[name]
+                raise DuplicateDefinition(f"name '{name}' is already used in this block (at {first})", span)
+        elif merge is not None:
+            name, i = merge, 1
+            while name in ctx.used_names:
+                name, i = f"{merge}_{i}", i + 1
+        else:
+            name = str(ctx.index)
+            ctx.index += 1
+            while name in ctx.used_names:
+                name += "_"
+        ctx.used_names[name] = span
+        return name
+
+    def make_op(self, ctx: Ctx, layer: Layer, args: tuple, kwargs: tuple, inputs: list[Tensor],
+                rename: str | None, span: Span, callee_span: Span) -> Tensor:
+        opdef = layer.target
+        if opdef.name == "identity" and rename is None:
+            if len(inputs) != 1:
+                raise WrongArity(f"identity takes one tensor, got {len(inputs)}", callee_span)
+            return inputs[0]
+        attrs = self.op_attrs(opdef, args, kwargs, span)
+        merge = opdef.name if (opdef.inputs[1] is None or opdef.inputs[1] > 1) else None
+        local = self.local_name(ctx, rename, merge, span)
+        name = ".".join(ctx.scope + (local,))
+        if len(self.builder.graph) >= MAX_NODES:
+            raise LimitExceeded(f"the network has more than {MAX_NODES:,} nodes", span)
+        if name in self.builder.graph.nodes:
+            raise DuplicateDefinition(f"node name '{name}' is already used", span)
+        try:
+            ref = self.builder.add(opdef.name, [t.ref for t in inputs], name, span=callee_span,
+                                   scope=tuple(f.label for f in ctx.chain[1:]), **attrs)
+        except ShapeError as err:
+            raise ShapeMismatch(f"{opdef.name}: {err}", callee_span) from None
+        except AttrError as err:
+            raise InvalidValue(str(err), span) from None
+        return Tensor(ref, self.builder.graph.value_shape(ref))
+
+    def op_attrs(self, opdef, args: tuple, kwargs: tuple, span: Span) -> dict[str, Any]:
+        specs = opdef.attrs
+        if len(args) > min(opdef.positional, len(specs)):
+            allowed = min(opdef.positional, len(specs))
+            raise WrongArity(f"{opdef.name} takes at most {allowed} positional argument"
+                             f"{'' if allowed == 1 else 's'}, got {len(args)}", span)
+        attrs = {spec.name: v for spec, v in zip(specs, args)}
+        for k, v in kwargs:
+            if opdef.attr(k) is None:
+                raise UnknownKeyword(f"{opdef.name} has no attribute '{k}'{did_you_mean(k, opdef.attr_names)}", span)
+            if k in attrs:
+                raise WrongArity(f"{opdef.name}: '{k}' given twice", span)
+            attrs[k] = v
+        attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in attrs.items()}
+        for k, v in attrs.items():
+            problem = check_attr(opdef.attr(k), v)
+            if problem:
+                raise WrongType(f"{opdef.name}: {k} {problem}", span)
+        try:
+            return complete_attrs(opdef, attrs)
+        except AttrError as err:
+            raise WrongArity(str(err), span) from None
+
+    def call_block(self, ctx: Ctx, layer: Layer, args: tuple, kwargs: tuple, inputs: list[Tensor],
+                   rename: str | None, stage: A.Stage) -> list[Tensor]:
+        block: A.BlockDef = layer.target
+        if block.is_network:
+            raise WrongType(f"'{block.name}' is a network; networks cannot be used as blocks", stage.callee_span)
+        if ctx.depth + 1 > MAX_BLOCK_DEPTH:
+            raise RecursionTooDeep(f"blocks nested more than {MAX_BLOCK_DEPTH} deep (unbounded recursion?)",
+                                   stage.callee_span)
+        declared = block.inputs or ()
+        want = max(1, len(declared))
+        if len(inputs) != want:
+            raise WrongArity(f"{block.name} takes {want} input tensor{'s' if want > 1 else ''}, got {len(inputs)}",
+                             stage.callee_span)
+        local = self.local_name(ctx, rename, None, stage.span)
+        module = layer.module or ctx.module
+        values = self.bind_params(ctx, module, block, args, kwargs, stage.span)
+        label = f"{block.name}({', '.join(f'{k}={_short(v)}' for k, v in values.items())})"
+        inner = Ctx(module, {}, ctx.scope + (local,), ctx.chain + (Frame(label, stage.span),), ctx.depth + 1)
+        for k, v in values.items():
+            self.bind_local(inner, k, v, block.span)
+        for tin, t in zip(declared, inputs):
+            inner.env[tin.name] = t
+        inner.flow = inputs[0]
+        return [t for _n, t in self.run_body(inner, block.body)]
+
+
+def _short(v: Any) -> str:
+    text = repr(v) if not isinstance(v, bool) else ("true" if v else "false")
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+_MISSING = object()
+_EVALUATING = object()

@@ -1,0 +1,344 @@
+"""The compile-time expression evaluator. `.cnn` text never reaches Python's eval.
+
+Values are bounded: integers stay within 2**63, sequences within MAX_SEQUENCE items,
+and long left-associative runs (`1 + 1 + ... + 1`) are folded in a loop, not recursion.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from cnndsl.diagnostics import CnnError, InvalidValue, LimitExceeded, Span, UnknownName, WrongArity, WrongType
+from cnndsl.elaborate.values import Builtin, Layer, Tensor, type_name
+from cnndsl.syntax import ast as A
+
+MAX_INT = 2**63
+MAX_SEQUENCE = 100_000
+
+Lookup = Callable[[str, Span], Any]
+
+
+def _check_num(v: Any, span: Span) -> Any:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int) and abs(v) >= MAX_INT:
+        raise LimitExceeded("integer value too large (limit 2**63)", span)
+    if isinstance(v, float) and (math.isinf(v) or math.isnan(v)):
+        raise InvalidValue(f"arithmetic gives {v}", span)
+    return v
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _arith(op: str, a: Any, b: Any, span: Span) -> Any:
+    if op == "+":
+        if isinstance(a, (list, tuple, str)) and type(a) is type(b):
+            if len(a) + len(b) > MAX_SEQUENCE:
+                raise LimitExceeded(f"sequence longer than {MAX_SEQUENCE:,} items", span)
+            return a + b
+    if not (_is_num(a) and _is_num(b)):
+        raise WrongType(f"'{op}' needs numbers, got {type_name(a)} and {type_name(b)}", span)
+    try:
+        if op == "+":
+            r = a + b
+        elif op == "-":
+            r = a - b
+        elif op == "*":
+            r = a * b
+        elif op == "/":
+            r = a / b
+        elif op == "//":
+            r = a // b
+        elif op == "%":
+            r = a % b
+        else:  # pragma: no cover - grammar admits no other operator
+            raise InvalidValue(f"unknown operator {op!r}", span)
+    except ZeroDivisionError:
+        raise InvalidValue("division by zero", span) from None
+    except OverflowError:
+        raise LimitExceeded("number too large", span) from None
+    return _check_num(r, span)
+
+
+def _power(a: Any, b: Any, span: Span) -> Any:
+    if not (_is_num(a) and _is_num(b)):
+        raise WrongType(f"'**' needs numbers, got {type_name(a)} and {type_name(b)}", span)
+    if isinstance(a, int) and isinstance(b, int) and b >= 0:
+        if abs(a) > 1 and b * math.log2(abs(a)) >= 63:
+            raise LimitExceeded("integer value too large (limit 2**63)", span)
+        return a**b
+    try:
+        r = float(a) ** float(b)
+    except (OverflowError, ZeroDivisionError):
+        raise InvalidValue("power is out of range", span) from None
+    if isinstance(r, complex):
+        raise InvalidValue("power of a negative number gives a complex value", span)
+    return _check_num(r, span)
+
+
+_COMPARE = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def truthy(v: Any, span: Span) -> bool:
+    if isinstance(v, (Tensor, Layer, Builtin)):
+        raise WrongType(f"a {type_name(v)} is not a condition", span)
+    return bool(v)
+
+
+class Evaluator:
+    """Evaluates AST expressions with a name lookup supplied by the elaborator."""
+
+    def __init__(self, lookup: Lookup, call_layer: Callable[[Layer, tuple, tuple, Span], Any]):
+        self.lookup = lookup
+        self.call_layer = call_layer
+
+    def eval(self, e: A.Expr) -> Any:
+        method = getattr(self, "e_" + type(e).__name__)
+        return method(e)
+
+    def e_Num(self, e: A.Num) -> Any:
+        return _check_num(e.value, e.span)
+
+    def e_Str(self, e: A.Str) -> Any:
+        return e.value
+
+    def e_Const(self, e: A.Const) -> Any:
+        return e.value
+
+    def e_Var(self, e: A.Var) -> Any:
+        return self.lookup(e.name, e.span)
+
+    def e_BinOp(self, e: A.BinOp) -> Any:
+        acc = self.eval(e.operands[0])
+        for op, operand in zip(e.ops, e.operands[1:]):
+            acc = _arith(op, acc, self.eval(operand), operand.span if op in "/%" else e.span)
+        return acc
+
+    def e_Pow(self, e: A.Pow) -> Any:
+        return _power(self.eval(e.base), self.eval(e.exponent), e.span)
+
+    def e_UnOp(self, e: A.UnOp) -> Any:
+        v = self.eval(e.operand)
+        if e.op == "not":
+            return not truthy(v, e.operand.span)
+        if not _is_num(v):
+            raise WrongType(f"unary '-' needs a number, got {type_name(v)}", e.span)
+        return -v
+
+    def e_Compare(self, e: A.Compare) -> Any:
+        left = self.eval(e.operands[0])
+        for op, operand in zip(e.ops, e.operands[1:]):
+            right = self.eval(operand)
+            if op not in ("==", "!=") and not (_is_num(left) and _is_num(right)) and type(left) is not type(right):
+                raise WrongType(f"cannot compare {type_name(left)} and {type_name(right)} with '{op}'", e.span)
+            try:
+                ok = _COMPARE[op](left, right)
+            except TypeError:
+                raise WrongType(f"cannot compare {type_name(left)} and {type_name(right)} with '{op}'", e.span) from None
+            if not ok:
+                return False
+            left = right
+        return True
+
+    def e_BoolOp(self, e: A.BoolOp) -> Any:
+        v: Any = None
+        for operand in e.values:
+            v = self.eval(operand)
+            t = truthy(v, operand.span)
+            if (e.op == "or") == t:
+                return v
+        return v
+
+    def e_Ternary(self, e: A.Ternary) -> Any:
+        return self.eval(e.then) if truthy(self.eval(e.cond), e.cond.span) else self.eval(e.otherwise)
+
+    def e_TupleLit(self, e: A.TupleLit) -> Any:
+        return tuple(self.eval(i) for i in e.items)
+
+    def e_ListLit(self, e: A.ListLit) -> Any:
+        return [self.eval(i) for i in e.items]
+
+    def e_Index(self, e: A.Index) -> Any:
+        obj, idx = self.eval(e.obj), self.eval(e.index)
+        if not isinstance(obj, (list, tuple, str)):
+            raise WrongType(f"cannot index a {type_name(obj)}", e.obj.span)
+        if not isinstance(idx, int) or isinstance(idx, bool):
+            raise WrongType(f"an index must be an int, got {type_name(idx)}", e.index.span)
+        if not -len(obj) <= idx < len(obj):
+            raise InvalidValue(f"index {idx} is out of range for length {len(obj)}", e.index.span)
+        return obj[idx]
+
+    def e_GetAttr(self, e: A.GetAttr) -> Any:
+        obj = self.eval(e.obj)
+        raise WrongType(f"a {type_name(obj)} has no attribute '{e.name}'", e.span)
+
+    def e_Call(self, e: A.Call) -> Any:
+        fn = self.eval(e.func)
+        args, kwargs = self.eval_args(e.args)
+        if isinstance(fn, Builtin):
+            try:
+                return fn.fn(*args, **dict(kwargs))
+            except CnnError as err:
+                if err.span is None:
+                    err.span = e.span
+                raise
+            except TypeError as err:
+                raise WrongArity(f"{fn.name}(): {_clean_type_error(err)}", e.span) from None
+        if isinstance(fn, Layer):
+            return self.call_layer(fn, args, kwargs, e.span)
+        raise WrongType(f"a {type_name(fn)} is not callable", e.func.span)
+
+    def eval_args(self, args: tuple[A.Arg, ...]) -> tuple[tuple, tuple]:
+        pos, kw, seen = [], [], set()
+        for a in args:
+            v = self.eval(a.value)
+            if a.name is None:
+                if kw:
+                    raise WrongArity("positional argument after keyword arguments", a.span)
+                pos.append(v)
+            else:
+                if a.name in seen:
+                    raise WrongArity(f"argument '{a.name}' given twice", a.span)
+                seen.add(a.name)
+                kw.append((a.name, v))
+        return tuple(pos), tuple(kw)
+
+
+def _clean_type_error(err: TypeError) -> str:
+    text = str(err)
+    return text.split("() ", 1)[-1] if "() " in text else text
+
+
+# ------------------------------------------------------------------ builtins
+def _need_tensor(v: Any, fn: str) -> Tensor:
+    if not isinstance(v, Tensor):
+        raise WrongType(f"{fn}() needs a tensor, got {type_name(v)}")
+    return v
+
+
+def _channels(x: Any) -> int:
+    return _need_tensor(x, "channels").shape[1]
+
+
+def _shape(x: Any) -> tuple:
+    return tuple(_need_tensor(x, "shape").shape)
+
+
+def _num(v: Any, fn: str) -> Any:
+    if not _is_num(v):
+        raise WrongType(f"{fn}() needs a number, got {type_name(v)}")
+    return v
+
+
+def _seq(v: Any, fn: str) -> Any:
+    if not isinstance(v, (list, tuple, str)):
+        raise WrongType(f"{fn}() needs a list, tuple or string, got {type_name(v)}")
+    return v
+
+
+def _range(*args: Any) -> list:
+    for a in args:
+        if not isinstance(a, int) or isinstance(a, bool):
+            raise WrongType(f"range() needs ints, got {type_name(a)}")
+    r = range(*args)
+    if len(r) > MAX_SEQUENCE:
+        raise LimitExceeded(f"range of {len(r):,} items; the limit is {MAX_SEQUENCE:,}")
+    return list(r)
+
+
+def _make_div(v: Any, divisor: int = 8, min_value: Any = None) -> int:
+    """torchvision's _make_divisible: round to a multiple of divisor, never below 90%."""
+    _num(v, "make_div")
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def _minmax(fn: Callable, name: str) -> Callable:
+    def inner(*args: Any) -> Any:
+        items = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
+        if not items:
+            raise InvalidValue(f"{name}() of nothing")
+        for i in items:
+            _num(i, name)
+        return fn(items)
+
+    return inner
+
+
+def _round(v: Any, ndigits: Any = None) -> Any:
+    _num(v, "round")
+    return round(v) if ndigits is None else round(v, ndigits)
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, str):
+        try:
+            return int(v)
+        except ValueError:
+            raise InvalidValue(f"int() cannot read {v!r}") from None
+    return int(_num(v, "int"))
+
+
+def _float(v: Any) -> float:
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            raise InvalidValue(f"float() cannot read {v!r}") from None
+    return float(_num(v, "float"))
+
+
+def _str(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float, str)):
+        return str(v)
+    raise WrongType(f"str() takes a number or a string, got {type_name(v)}")
+
+
+def _zip(*seqs: Any) -> list:
+    return [tuple(t) for t in zip(*(_seq(s, "zip") for s in seqs))]
+
+
+BUILTINS: dict[str, Builtin] = {
+    b.name: b
+    for b in (
+        Builtin("channels", _channels),
+        Builtin("shape", _shape),
+        Builtin("len", lambda s: len(_seq(s, "len"))),
+        Builtin("range", _range),
+        Builtin("enumerate", lambda s, start=0: [(i + start, v) for i, v in enumerate(_seq(s, "enumerate"))]),
+        Builtin("zip", _zip),
+        Builtin("min", _minmax(min, "min")),
+        Builtin("max", _minmax(max, "max")),
+        Builtin("sum", lambda s: sum(_num(v, "sum") for v in _seq(s, "sum"))),
+        Builtin("abs", lambda v: abs(_num(v, "abs"))),
+        Builtin("round", _round),
+        Builtin("floor", lambda v: math.floor(_num(v, "floor"))),
+        Builtin("ceil", lambda v: math.ceil(_num(v, "ceil"))),
+        Builtin("int", _int),
+        Builtin("float", _float),
+        Builtin("str", _str),
+        Builtin("make_div", _make_div),
+    )
+}
+
+
+def unknown_name(name: str, span: Span, candidates) -> UnknownName:
+    from cnndsl.diagnostics import did_you_mean
+
+    return UnknownName(f"unknown name '{name}'{did_you_mean(name, candidates)}", span)

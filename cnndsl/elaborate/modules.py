@@ -1,0 +1,191 @@
+"""Loading `.cnn` modules: import resolution, cycles, the library index.
+
+`from std.layers import ConvBN` reads the standard library shipped in the wheel
+(`cnndsl.architectures/std/layers.cnn`); other dotted names resolve relative to the
+importing file, then the `-I` directories, then the bundled library.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cnndsl.diagnostics import (
+    DuplicateDefinition,
+    ImportCycle,
+    ImportNotFound,
+    InputError,
+    MultipleErrors,
+    CnnError,
+    Span,
+    did_you_mean,
+)
+from cnndsl.syntax import ast as A
+from cnndsl.syntax.parser import decode_source, parse
+
+
+def library_dir() -> Path:
+    return Path(str(resources.files("cnndsl.architectures")))
+
+
+@dataclass
+class Module:
+    """A parsed module and its top-level names (filled while loading)."""
+
+    path: Path
+    display: str
+    ast: A.Module
+    blocks: dict[str, A.BlockDef] = field(default_factory=dict)
+    imported: dict[str, Any] = field(default_factory=dict)  # name -> (Module, block name) or Module (alias)
+    lets: dict[str, Any] = field(default_factory=dict)  # evaluated top-level values
+    let_defs: dict[str, A.LetStmt] = field(default_factory=dict)
+    evaluated: bool = False
+
+
+def display_name(path: Path) -> str:
+    """Short names in diagnostics: relative to cwd if below it, library-relative for bundled files."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        pass
+    try:
+        return "<cnndsl>/" + str(path.relative_to(library_dir()))
+    except ValueError:
+        return str(path)
+
+
+def read_source(path: Path, span: Span | None = None) -> str:
+    if not path.exists():
+        raise InputError(f"{path}: no such file", span)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a .cnn file", span)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror})", span) from None
+    return decode_source(data, display_name(path))
+
+
+class Loader:
+    def __init__(self, include_dirs: tuple[str, ...] = ()):
+        self.include_dirs = tuple(Path(d) for d in include_dirs)
+        self.modules: dict[Path, Module] = {}
+        self.loading: list[Path] = []
+
+    def load_file(self, path: Path, span: Span | None = None) -> Module:
+        path = path.resolve()
+        if path in self.loading:
+            cycle = self.loading[self.loading.index(path):] + [path]
+            names = " -> ".join(display_name(p) for p in cycle)
+            raise ImportCycle(f"import cycle: {names}", span)
+        if path in self.modules:
+            return self.modules[path]
+        text = read_source(path, span)
+        disp = display_name(path)
+        module = Module(path, disp, parse(text, disp))
+        self.loading.append(path)
+        try:
+            self._collect(module)
+        finally:
+            self.loading.pop()
+        self.modules[path] = module
+        return module
+
+    def load_text(self, text: str, name: str = "<string>") -> Module:
+        module = Module(Path(name), name, parse(text, name))
+        self._collect(module)
+        return module
+
+    def resolve(self, dotted: tuple[str, ...], importer: Module, span: Span) -> Path:
+        rel = Path(*dotted).with_suffix(".cnn")
+        candidates = []
+        if dotted[0] == "std":
+            candidates.append(library_dir() / rel)
+        else:
+            candidates.append(importer.path.parent / rel)
+            candidates.extend(d / rel for d in self.include_dirs)
+            candidates.append(library_dir() / rel)
+        for c in candidates:
+            if c.is_file():
+                return c
+        where = ", ".join(display_name(c.parent) for c in candidates)
+        raise ImportNotFound(f"cannot find module '{'.'.join(dotted)}' (looked for {rel} in {where})", span)
+
+    def _collect(self, module: Module) -> None:
+        errors: list[CnnError] = []
+        for item in module.ast.items:
+            try:
+                if isinstance(item, A.BlockDef):
+                    self._define(module, item.name, item.name_span)
+                    module.blocks[item.name] = item
+                    _check_params(item)
+                elif isinstance(item, A.ImportNames):
+                    target = self.load_file(self.resolve(item.path, module, item.span), item.span)
+                    for name, nspan in item.names:
+                        if name not in target.blocks and name not in target.let_defs:
+                            known = list(target.blocks) + list(target.let_defs)
+                            raise ImportNotFound(f"module '{'.'.join(item.path)}' has no block '{name}'"
+                                                 f"{did_you_mean(name, known)}", nspan)
+                        self._define(module, name, nspan)
+                        module.imported[name] = (target, name)
+                elif isinstance(item, A.ImportModule):
+                    target = self.load_file(self.resolve(item.path, module, item.span), item.span)
+                    alias = item.alias or item.path[-1]
+                    self._define(module, alias, item.span)
+                    module.imported[alias] = target
+                elif isinstance(item, A.LetStmt):
+                    self._define(module, item.name, item.name_span)
+                    module.let_defs[item.name] = item
+            except CnnError as err:
+                errors.append(err)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise MultipleErrors(errors)
+
+    def _define(self, module: Module, name: str, span: Span) -> None:
+        if name in module.blocks or name in module.imported or name in module.let_defs:
+            raise DuplicateDefinition(f"'{name}' is already defined in this file", span)
+
+
+def _check_params(block: A.BlockDef) -> None:
+    seen: set[str] = set()
+    for p in block.params:
+        if p.name in seen:
+            raise DuplicateDefinition(f"parameter '{p.name}' appears twice", p.span)
+        seen.add(p.name)
+    for t in block.inputs or ():
+        if t.name in seen:
+            raise DuplicateDefinition(f"'{t.name}' is both a parameter and an input", t.span)
+        seen.add(t.name)
+
+
+# ------------------------------------------------------------------ library index
+@dataclass(frozen=True)
+class LibraryEntry:
+    name: str  # torchvision-style name: resnet50
+    path: Path
+    network: str  # the network it instantiates
+    summary: str = ""
+
+
+@functools.lru_cache(maxsize=1)
+def library_index() -> dict[str, LibraryEntry]:
+    """Top-level `let name = Network(...)` bindings in the bundled library, plus networks by name."""
+    index: dict[str, LibraryEntry] = {}
+    for path in sorted(library_dir().glob("*.cnn")):
+        try:
+            mod = parse(read_source(path), display_name(path))
+        except CnnError:
+            continue  # a broken library file shows up in its own tests, not here
+        networks = {i.name for i in mod.items if isinstance(i, A.BlockDef) and i.is_network}
+        for item in mod.items:
+            if isinstance(item, A.LetStmt) and isinstance(item.value, A.Call) and isinstance(item.value.func, A.Var):
+                if item.value.func.name in networks:
+                    index.setdefault(item.name, LibraryEntry(item.name, path, item.value.func.name))
+        for n in networks:
+            index.setdefault(n, LibraryEntry(n, path, n))
+    return index

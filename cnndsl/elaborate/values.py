@@ -1,0 +1,70 @@
+"""Compile-time values of the `.cnn` language besides plain numbers, strings and lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A tensor while elaborating: a graph value reference and its shape."""
+
+    ref: tuple[str, int]
+    shape: tuple
+
+    def __repr__(self) -> str:
+        return f"tensor{list(self.shape)}"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer used as a value: an op or a block, possibly with bound arguments.
+
+    `act=relu6`, `act=leaky_relu(0.1)`, `block=Bottleneck` all evaluate to a Layer.
+    `kind` is "op" or "block"; `target` the OpDef name or the BlockDef.
+    """
+
+    kind: str
+    name: str
+    target: Any
+    args: tuple = ()
+    kwargs: tuple = ()  # (name, value) pairs
+    module: Any = field(default=None, compare=False)
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
+        return f"{self.name}({', '.join(parts)})" if parts else self.name
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    fn: Any
+
+    def __repr__(self) -> str:
+        return f"<builtin {self.name}>"
+
+
+def type_name(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "string"
+    if v is None:
+        return "none"
+    if isinstance(v, list):
+        return "list"
+    if isinstance(v, tuple):
+        return "tuple"
+    if isinstance(v, Tensor):
+        return "tensor"
+    if isinstance(v, Layer):
+        return "layer"
+    if isinstance(v, Builtin):
+        return "builtin function"
+    return type(v).__name__

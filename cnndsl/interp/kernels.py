@@ -1,0 +1,208 @@
+"""One numpy function per registered op, in one table (`KERNELS`).
+
+A kernel takes (attrs, inputs, params) — normalized attributes, the input arrays in port
+order (float64) and the node's parameters by short name (`weight`, `running_mean`) — and
+returns one array, or a list of arrays for multi-output ops. Inference semantics:
+batch norm uses running statistics; dropout and stochastic depth are the identity.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from cnndsl.interp import windows as W
+
+Kernel = Callable[[dict, list, dict], "np.ndarray | list[np.ndarray]"]
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _channel(v: np.ndarray, rank: int) -> np.ndarray:
+    """A per-channel vector [C] shaped to broadcast over axis 1 of a rank-`rank` tensor."""
+    return v.reshape((1, -1) + (1,) * (rank - 2))
+
+
+# --------------------------------------------------------------------------- conv / linear
+def conv(a, xs, p):
+    return W.conv2d(xs[0], p["weight"], p.get("bias"), a["stride"], a["padding"], a["dilation"], a["groups"])
+
+
+def conv_t(a, xs, p):
+    return W.conv_transpose2d(xs[0], p["weight"], p.get("bias"), a["stride"], a["padding"],
+                              a["output_padding"], a["dilation"], a["groups"])
+
+
+def linear(a, xs, p):
+    x = xs[0]
+    x2 = x.reshape(x.shape[0], -1) if x.ndim != 2 else x
+    y = x2 @ p["weight"].T
+    return y + p["bias"] if "bias" in p else y
+
+
+# --------------------------------------------------------------------------- normalization
+def bn(a, xs, p):
+    x = xs[0]
+    scale = 1.0 / np.sqrt(p["running_var"] + a["eps"])
+    if "weight" in p:
+        scale = scale * p["weight"]
+    shift = -p["running_mean"] * scale + (p["bias"] if "bias" in p else 0.0)
+    return x * _channel(scale, x.ndim) + _channel(shift, x.ndim)
+
+
+def layernorm(a, xs, p):
+    x = xs[0]
+    mu = x.mean(axis=1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
+    y = (x - mu) / np.sqrt(var + a["eps"])
+    if "weight" in p:
+        y = y * _channel(p["weight"], x.ndim) + _channel(p["bias"], x.ndim)
+    return y
+
+
+def layer_scale(a, xs, p):
+    return xs[0] * p["layer_scale"]
+
+
+# --------------------------------------------------------------------------- activations
+def _relu6(x):
+    return np.clip(x, 0.0, 6.0)
+
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free form of 1 / (1 + exp(-x))
+
+
+def _gelu(a, xs, p):
+    x = xs[0]
+    if a["approximate"] == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float64))
+
+
+def prelu(a, xs, p):
+    x = xs[0]
+    w = p["weight"] if p["weight"].size == 1 else _channel(p["weight"], x.ndim)
+    return np.where(x > 0, x, w * x)
+
+
+def softmax(a, xs, p):
+    x = xs[0]
+    e = np.exp(x - x.max(axis=a["axis"], keepdims=True))
+    return e / e.sum(axis=a["axis"], keepdims=True)
+
+
+# --------------------------------------------------------------------------- pooling
+def maxpool(a, xs, p):
+    return W.maxpool(xs[0], a["kernel"], a["stride"], a["padding"], a["dilation"], a["ceil_mode"])
+
+
+def avgpool(a, xs, p):
+    return W.avgpool(xs[0], a["kernel"], a["stride"], a["padding"], a["ceil_mode"], a["count_include_pad"])
+
+
+def lppool(a, xs, p):
+    return W.lppool(xs[0], a["p"], a["kernel"], a["stride"], a["ceil_mode"])
+
+
+# --------------------------------------------------------------------------- shape and layout
+def upsample(a, xs, p):
+    """PyTorch's interpolate: a given scale sets the source step (1/scale), a size sets in/out."""
+    x = xs[0]
+    h, w = x.shape[2:]
+    if a["size"] is not None:
+        oh, ow = (a["size"], a["size"]) if isinstance(a["size"], int) else tuple(a["size"])
+        inv = (h / oh, w / ow)
+    else:
+        s = a["scale"]
+        sh, sw = (s, s) if isinstance(s, (int, float)) else tuple(s)
+        oh, ow = int(h * sh), int(w * sw)
+        inv = (1.0 / sh, 1.0 / sw)
+    if a["mode"] == "nearest":
+        ih = np.minimum(np.floor(np.arange(oh) * inv[0]).astype(np.int64), h - 1)
+        iw = np.minimum(np.floor(np.arange(ow) * inv[1]).astype(np.int64), w - 1)
+        return x[:, :, ih][:, :, :, iw]
+    y = _linear_axis(x, 2, oh, inv[0], a["align_corners"])
+    return _linear_axis(y, 3, ow, inv[1], a["align_corners"])
+
+
+def _linear_axis(x, axis, out, inv, align_corners):
+    n = x.shape[axis]
+    if align_corners:
+        src = np.arange(out) * ((n - 1) / (out - 1) if out > 1 else 0.0)
+    else:
+        src = np.maximum((np.arange(out) + 0.5) * inv - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    t = (src - i0).reshape((-1,) + (1,) * (x.ndim - axis - 1))
+    return np.take(x, i0, axis=axis) * (1.0 - t) + np.take(x, i1, axis=axis) * t
+
+
+def channel_shuffle(a, xs, p):
+    x = xs[0]
+    n, c, h, w = x.shape
+    g = a["groups"]
+    return x.reshape(n, g, c // g, h, w).transpose(0, 2, 1, 3, 4).reshape(n, c, h, w)
+
+
+def pad(a, xs, p):
+    pt, pl, pb, pr = a["padding"]
+    widths = ((0, 0), (0, 0), (pt, pb), (pl, pr))
+    if a["mode"] == "constant":
+        return np.pad(xs[0], widths, mode="constant", constant_values=a["value"])
+    return np.pad(xs[0], widths, mode={"reflect": "reflect", "replicate": "edge"}[a["mode"]])
+
+
+def _identity(a, xs, p):
+    return xs[0]
+
+
+def _unary(fn: Callable[[np.ndarray], np.ndarray]) -> Kernel:
+    def kernel(a, xs, p):
+        return fn(xs[0])
+
+    return kernel
+
+
+KERNELS: dict[str, Kernel] = {
+    "conv": conv,
+    "conv_t": conv_t,
+    "linear": linear,
+    "bn": bn,
+    "layernorm": layernorm,
+    "layer_scale": layer_scale,
+    "relu": _unary(lambda x: np.maximum(x, 0.0)),
+    "relu6": _unary(_relu6),
+    "leaky_relu": lambda a, xs, p: np.where(xs[0] > 0, xs[0], a["slope"] * xs[0]),
+    "elu": lambda a, xs, p: np.where(xs[0] > 0, xs[0], a["alpha"] * np.expm1(np.minimum(xs[0], 0.0))),
+    "sigmoid": _unary(_sigmoid),
+    "tanh": _unary(np.tanh),
+    "hsigmoid": _unary(lambda x: _relu6(x + 3.0) / 6.0),
+    "hswish": _unary(lambda x: x * _relu6(x + 3.0) / 6.0),
+    "silu": _unary(lambda x: x * _sigmoid(x)),
+    "gelu": _gelu,
+    "prelu": prelu,
+    "softmax": softmax,
+    "identity": _identity,
+    "maxpool": maxpool,
+    "avgpool": avgpool,
+    "lppool": lppool,
+    "gap": _unary(lambda x: x.mean(axis=(2, 3), keepdims=True)),
+    "gmp": _unary(lambda x: x.max(axis=(2, 3), keepdims=True)),
+    "adaptive_avgpool": lambda a, xs, p: W.adaptive_pool(xs[0], a["size"], np.mean),
+    "adaptive_maxpool": lambda a, xs, p: W.adaptive_pool(xs[0], a["size"], np.max),
+    "mean": lambda a, xs, p: xs[0].mean(axis=tuple(a["axes"]), keepdims=a["keepdims"]),
+    "add": lambda a, xs, p: sum(xs[1:], xs[0]),
+    "mul": lambda a, xs, p: xs[0] * xs[1],
+    "concat": lambda a, xs, p: np.concatenate(xs, axis=a["axis"]),
+    "flatten": lambda a, xs, p: xs[0].reshape(xs[0].shape[: a["start"]] + (-1,)),
+    "reshape": lambda a, xs, p: xs[0].reshape((xs[0].shape[0],) + tuple(a["shape"])),
+    "channel_shuffle": channel_shuffle,
+    "chunk": lambda a, xs, p: np.split(xs[0], a["chunks"], axis=a["axis"]),
+    "pad": pad,
+    "upsample": upsample,
+    "dropout": _identity,
+    "stochastic_depth": _identity,
+}

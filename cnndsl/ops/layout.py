@@ -1,0 +1,101 @@
+"""Data movement without arithmetic: reshape, channel_shuffle, chunk, pad."""
+
+from __future__ import annotations
+
+from cnndsl.ops.common import fmt_shape, need_rank, pad4, per_sample
+from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
+
+
+def _reshape_shape(attrs: dict, shapes: list):
+    (x,) = shapes
+    target = tuple(int(d) for d in attrs["shape"])
+    if target.count(-1) > 1 or any(d == 0 or d < -1 for d in target):
+        raise ShapeError(f"reshape: shape {fmt_shape(target)} may hold one -1 and otherwise positive sizes")
+    total, known = per_sample(x), 1
+    for d in target:
+        known *= d if d != -1 else 1
+    if -1 in target:
+        if total % known:
+            raise ShapeError(f"reshape: cannot infer -1 in {fmt_shape(target)} from {fmt_shape(x)}")
+        target = tuple(total // known if d == -1 else d for d in target)
+    elif known != total:
+        raise ShapeError(f"reshape: {fmt_shape(x)} has {total} elements per item, "
+                         f"{fmt_shape(target)} has {known}")
+    return (x[0],) + target
+
+
+def _none_rf(_attrs: dict) -> RFRule:
+    return RFRule("none")
+
+
+def _shuffle_shape(attrs: dict, shapes: list):
+    (x,) = shapes
+    need_rank(x, 4, "channel_shuffle")
+    g = attrs["groups"]
+    if g <= 0 or x[1] % g:
+        raise ShapeError(f"channel_shuffle: groups={g} must divide the channels ({x[1]})")
+    return tuple(x)
+
+
+def _chunk_normalize(attrs: dict, shapes: list) -> dict:
+    rank = len(shapes[0])
+    axis = attrs["axis"]
+    if not -rank <= axis < rank or axis % rank == 0:
+        raise ShapeError(f"chunk: axis {axis} must be a non-batch axis of a rank-{rank} tensor")
+    if attrs["chunks"] < 2:
+        raise ShapeError(f"chunk: chunks must be at least 2, got {attrs['chunks']}")
+    return dict(attrs, axis=axis % rank)
+
+
+def _chunk_shape(attrs: dict, shapes: list) -> list:
+    (x,) = shapes
+    axis, n = attrs["axis"], attrs["chunks"]
+    if x[axis] % n:
+        raise ShapeError(f"chunk: {n} chunks do not divide axis {axis} of {fmt_shape(x)} evenly")
+    part = tuple(x[:axis]) + (x[axis] // n,) + tuple(x[axis + 1:])
+    return [part] * n
+
+
+def _chunk_outputs(attrs: dict) -> int:
+    return attrs["chunks"]
+
+
+_PAD_MODES = ("constant", "reflect", "replicate")
+
+
+def _pad_normalize(attrs: dict, _shapes: list) -> dict:
+    p = pad4(attrs["padding"], (1, 1), (1, 1), (1, 1))
+    if min(p) < 0:
+        raise ShapeError(f"pad: padding must not be negative, got {p}")
+    return dict(attrs, padding=p)
+
+
+def _pad_shape(attrs: dict, shapes: list):
+    (x,) = shapes
+    need_rank(x, 4, "pad")
+    pt, pl, pb, pr = attrs["padding"]
+    if attrs["mode"] == "reflect" and (max(pt, pb) >= x[2] or max(pl, pr) >= x[3]):
+        raise ShapeError(f"pad: reflect padding {attrs['padding']} must be smaller than the input {fmt_shape(x)}")
+    return (x[0], x[1], x[2] + pt + pb, x[3] + pl + pr)
+
+
+def _pad_rf(attrs: dict) -> RFRule:
+    pt, pl, _pb, _pr = attrs["padding"]
+    return RFRule("local", padding=(pt, pl))
+
+
+OPS = (
+    OpDef(name="reshape", attrs=(AttrSpec("shape", "ints", doc="the per-item shape; one -1 is inferred"),),
+          shape=_reshape_shape, category="shape", rf=_none_rf,
+          doc="reshape each batch item (row-major); the batch axis is kept"),
+    OpDef(name="channel_shuffle", attrs=(AttrSpec("groups", "int"),), shape=_shuffle_shape, category="shape",
+          doc="ShuffleNet's shuffle: view [N, g, C/g, H, W], swap axes 1 and 2, flatten back"),
+    OpDef(name="chunk", attrs=(AttrSpec("chunks", "int"), AttrSpec("axis", "int", 1)), shape=_chunk_shape,
+          category="shape", normalize=_chunk_normalize, outputs=_chunk_outputs,
+          doc="splits into `chunks` equal parts along an axis (channels by default); one output each"),
+    OpDef(name="pad",
+          attrs=(AttrSpec("padding", "pad", doc="(top, left, bottom, right), a pair or one int"),
+                 AttrSpec("mode", "str", "constant", choices=_PAD_MODES), AttrSpec("value", "float", 0.0)),
+          shape=_pad_shape, category="shape", normalize=_pad_normalize, rf=_pad_rf,
+          doc="spatial padding: constant (value), reflect (mirror without the edge) or replicate (edge)"),
+)

@@ -1,0 +1,52 @@
+"""Small helpers the passes share: registry lookups that tolerate missing rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnndsl.ir.graph import Graph, Node
+from cnndsl.ops.registry import REGISTRY, OpDef
+
+
+def opdef_of(node: Node) -> OpDef | None:
+    """The node's registry entry, or None when the op is unknown to this build."""
+    from cnndsl import ops  # noqa: F401  (fills REGISTRY)
+
+    return REGISTRY.get(node.op)
+
+
+def rule_of(opdef: OpDef | None, rule: str) -> Any:
+    """A rule callable (`params`, `macs`, `flops`, `rf`), or None when the op has none.
+
+    An op states "no rule" by leaving the field None; a rule may also raise
+    NotImplementedError for attribute combinations it cannot count.
+    """
+    if opdef is None:
+        return None
+    return getattr(opdef, rule, None)
+
+
+def in_shapes(graph: Graph, node: Node) -> list:
+    return [graph.value_shape(ref) for ref in node.inputs]
+
+
+def out_shapes(node: Node) -> list:
+    """Every output shape of a node (one entry for single-output ops)."""
+    shapes = node.meta.get("shapes")
+    if shapes is not None:
+        return list(shapes)
+    return [node.meta.get("shape")]
+
+
+def mark_unsupported(node: Node, what: str) -> None:
+    missing = node.meta.setdefault("unsupported", [])
+    if what not in missing:
+        missing.append(what)
+
+
+def clear_unsupported(node: Node, what: str) -> None:
+    missing = node.meta.get("unsupported")
+    if missing and what in missing:
+        missing.remove(what)
+        if not missing:
+            del node.meta["unsupported"]

@@ -1,0 +1,183 @@
+"""Receptive fields for arbitrary DAGs, per node and spatial axis.
+
+Single path (Araujo, Norris & Sim, "Computing Receptive Fields of Convolutional Neural
+Networks", Distill 2019). For layers l = 1..L with kernel k_l (dilated: d_l(k_l-1)+1),
+stride s_l and left/top padding p_l, the receptive field of an output position in the
+network input has
+
+    size      r = 1 + sum_l (k_l - 1) * prod_{i<l} s_i
+    stride    S = prod_l s_l
+    padding   P = sum_l p_l * prod_{i<l} s_i
+
+computed forward one layer at a time: r' = r + (k-1)S, S' = S s, P' = P + p S, starting
+from (1, 1, 0) at a graph input. Output position u sees input positions
+[u S - P, u S - P + r - 1]; its centre is u S + ((r-1)/2 - P).
+
+Multi-path. Every path from an input to a node has its own (r, S, P). We carry the set
+of distinct summaries per node and axis (for equal (S, P) only the largest r can matter
+downstream, so the set stays small) and report the largest size over paths, with the
+stride and padding of that path. Paths are *aligned* when they share the effective
+stride and the centre offset (r-1)/2 - P (a residual block: identity (1, 1, 0) and a
+3x3/pad-1 conv (3, 1, 1) are aligned); where a merge brings together paths that differ,
+the pass warns and sets `aligned` false. The input region seen by an output position is
+the union of the paths' regions (`input_region`).
+
+Op rules (`OpDef.rf`): "local" as above; "pointwise" keeps (r, S, P); "global" (gap)
+and "none" (flatten, linear on a spatial input) act as a window over the whole input
+extent H: r' = r + (H-1)S, S' = S H; "resample" (upsample, conv_t) with scale f and
+kernel k: r' = r + (k-1)S, S' = S / f (fractional; approximate for the rounding of
+nearest and bilinear). A broadcast input (a [N, C, 1, 1] gate multiplied into an
+[N, C, H, W] tensor) reaches every output position: stride 0, so its region does not
+move with u; such position-independent paths count for size but not for alignment.
+A node whose op has no rf rule, or that depends on one, gets `rf` None (unsupported).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from cnndsl.ir.graph import Graph, Node
+from cnndsl.passes.common import clear_unsupported, in_shapes, mark_unsupported, opdef_of, rule_of
+from cnndsl.passes.manager import Pass, PassContext, PassResult
+
+Summary = tuple[int, Fraction, Fraction]  # (size r, stride S, padding P) of one path on one axis
+AXES = ("h", "w")
+
+
+def _num(x: Fraction) -> int | float:
+    return int(x) if x.denominator == 1 else float(x)
+
+
+def _spatial(shape) -> tuple | None:
+    return tuple(shape[2:4]) if shape is not None and len(shape) == 4 else None
+
+
+def _add(table: dict, r: int, s: Fraction, p: Fraction) -> None:
+    key = (s, p)
+    if table.get(key, -1) < r:
+        table[key] = r
+
+
+def _step(rule, axis: int, paths: dict, in_shape, out_shape) -> dict:
+    """Apply one op's rule to one input's path summaries on one axis."""
+    out: dict = {}
+    in_sp, out_sp = _spatial(in_shape), _spatial(out_shape)
+    broadcast = in_sp is not None and out_sp is not None and in_sp[axis] == 1 and out_sp[axis] > 1
+    kind = rule.kind
+    if kind in ("global", "none") and in_sp is None:
+        kind = "pointwise"  # already non-spatial: every feature sees what its input saw
+    for (s, p), r in paths.items():
+        if kind == "local":
+            k = rule.dilation[axis] * (rule.kernel[axis] - 1) + 1
+            _add(out, r + (k - 1) * s, s * rule.stride[axis], p + rule.padding[axis] * s)
+        elif kind in ("global", "none"):
+            extent = in_sp[axis]
+            if isinstance(extent, str):
+                raise NotImplementedError("symbolic spatial size")
+            _add(out, int(r + (extent - 1) * s), s * extent, p)
+        elif kind == "resample":
+            f = Fraction(rule.scale[axis]).limit_denominator(1000)
+            if in_sp is not None and out_sp is not None and all(isinstance(v, int) for v in (in_sp[axis], out_sp[axis])):
+                f = Fraction(out_sp[axis], in_sp[axis])
+            k = rule.kernel[axis]
+            _add(out, int(r + (k - 1) * s), s / f, p)
+        else:  # pointwise
+            if broadcast:
+                _add(out, r, Fraction(0), p)
+            else:
+                _add(out, r, s, p)
+    return out
+
+
+def _classes(paths: dict) -> set:
+    """Alignment classes (stride, centre offset) of the position-dependent paths."""
+    return {(s, Fraction(r - 1, 2) - p) for (s, p), r in paths.items() if s != 0}
+
+
+def _best(paths: dict) -> Summary:
+    """The largest path; stride/padding from the largest position-dependent one."""
+    items = sorted(((r, s, p) for (s, p), r in paths.items()), key=lambda t: (t[0], t[1], t[2]))
+    size = items[-1][0]
+    moving = [t for t in items if t[1] != 0]
+    _r, s, p = moving[-1] if moving else items[-1]
+    return size, s, p
+
+
+def _summaries(node: Node) -> list[dict] | None:
+    return node.meta.get("rf_paths")
+
+
+def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
+    for node in graph.topo():
+        node.meta.pop("rf_warning", None)
+        if node.op == "input":
+            node.meta["rf_paths"] = [{(Fraction(1), Fraction(0)): 1} for _ in AXES]
+            _store(node)
+            continue
+        rule_fn = rule_of(opdef_of(node), "rf")
+        sources = [graph.nodes[src] for src, _i in node.inputs]
+        try:
+            rule = None if rule_fn is None else rule_fn(node.attrs)
+        except NotImplementedError:
+            rule = None
+        if rule is None or any(_summaries(s) is None for s in sources):
+            node.meta["rf_paths"] = node.meta["rf"] = None
+            mark_unsupported(node, "rf")
+            continue
+        shapes = in_shapes(graph, node)
+        per_axis: list[dict] = []
+        try:
+            for axis in range(len(AXES)):
+                merged: dict = {}
+                inputs_classes = []
+                for src, shape in zip(sources, shapes):
+                    stepped = _step(rule, axis, _summaries(src)[axis], shape, node.meta.get("shape"))
+                    inputs_classes.append(len(_classes(stepped)))
+                    for (s, p), r in stepped.items():
+                        _add(merged, r, s, p)
+                classes = _classes(merged)
+                if len(sources) > 1 and len(classes) > max(inputs_classes, default=0):
+                    desc = "; ".join(f"stride {_num(s)}, centre offset {_num(c)}" for s, c in sorted(classes))
+                    msg = (f"{node.name} ({node.op}): input paths are misaligned on axis {AXES[axis]} "
+                           f"(effective stride / centre differ: {desc}); reporting the largest receptive field")
+                    ctx.warn(msg)
+                    node.meta.setdefault("rf_warning", []).append(msg)
+                per_axis.append(merged)
+        except NotImplementedError:
+            node.meta["rf_paths"] = node.meta["rf"] = None
+            mark_unsupported(node, "rf")
+            continue
+        node.meta["rf_paths"] = per_axis
+        clear_unsupported(node, "rf")
+        _store(node)
+    return PassResult(graph, False)
+
+
+def _store(node: Node) -> None:
+    best = [_best(paths) for paths in node.meta["rf_paths"]]
+    node.meta["rf"] = {
+        "size": [b[0] for b in best],
+        "stride": [_num(b[1]) for b in best],
+        "padding": [_num(b[2]) for b in best],
+        "aligned": [len(_classes(paths)) <= 1 for paths in node.meta["rf_paths"]],
+        "paths": [len(paths) for paths in node.meta["rf_paths"]],
+    }
+
+
+def input_region(node: Node, position: tuple[int, int]) -> list[tuple[int | float, int | float]]:
+    """Per axis, the first and last input positions seen by output `position` (unclipped:
+    negative or past-the-end indices fall in the padding). The union over all paths."""
+    paths = _summaries(node)
+    if paths is None:
+        raise ValueError(f"node {node.name!r} has no receptive field (run the rf pass; op may lack a rule)")
+    region = []
+    for axis, table in enumerate(paths):
+        u = position[axis]
+        lo = min(u * s - p for (s, p), _r in table.items())
+        hi = max(u * s - p + r - 1 for (s, p), r in table.items())
+        region.append((_num(Fraction(lo)), _num(Fraction(hi))))
+    return region
+
+
+RF = Pass("rf", compute_rf, "analysis",
+          "receptive field size, effective stride and padding per node and axis (all paths)", in_place=True)
