@@ -9,7 +9,7 @@ batch norm uses running statistics; dropout and stochastic depth are the identit
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -48,7 +48,7 @@ def bn(a, xs, p):
     scale = 1.0 / np.sqrt(p["running_var"] + a["eps"])
     if "weight" in p:
         scale = scale * p["weight"]
-    shift = -p["running_mean"] * scale + (p["bias"] if "bias" in p else 0.0)
+    shift = -p["running_mean"] * scale + p.get("bias", 0.0)
     return x * _channel(scale, x.ndim) + _channel(shift, x.ndim)
 
 

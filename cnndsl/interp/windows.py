@@ -38,7 +38,7 @@ def windows(x: np.ndarray, kernel, stride, padding, dilation=(1, 1), ceil_mode=F
 
 def conv2d(x, weight, bias, stride, padding, dilation, groups):
     """Grouped convolution as one batched matmul per group (im2col)."""
-    n, c = x.shape[:2]
+    n = x.shape[0]
     o, cg, kh, kw = weight.shape
     v = windows(x, (kh, kw), stride, padding, dilation)
     oh, ow = v.shape[2:4]

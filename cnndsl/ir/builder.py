@@ -15,7 +15,7 @@ from typing import Any
 
 from cnndsl.diagnostics import Span
 from cnndsl.ir.graph import Graph, Node
-from cnndsl.ops.registry import REQUIRED, OpDef, ShapeError, get
+from cnndsl.ops.registry import OpDef, ShapeError, get
 
 Ref = tuple[str, int]
 

@@ -6,8 +6,9 @@ names. Backends keep their own lowering tables keyed by the same names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Shape = tuple  # (N|int, C, H, W) etc.; batch may be the symbol "N"
 
