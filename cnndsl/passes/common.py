@@ -50,3 +50,19 @@ def clear_unsupported(node: Node, what: str) -> None:
         missing.remove(what)
         if not missing:
             del node.meta["unsupported"]
+
+
+def new_weights(old, items) -> dict:
+    """A weights store of the same kind as `old` (a `cnndsl.weights.Weights` keeps its source)."""
+    try:
+        from cnndsl.weights import Weights
+    except ImportError:  # pragma: no cover
+        return dict(items)
+    if isinstance(old, Weights):
+        return Weights(items, source=old.source)
+    return dict(items)
+
+
+def owner(key: str) -> str:
+    """The node a weight key belongs to: `layer1.0.conv1.weight` -> `layer1.0.conv1`."""
+    return key.rsplit(".", 1)[0]

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from cnndsl.diagnostics import CnnError
 from cnndsl.ir.graph import Graph
@@ -141,7 +142,7 @@ def run_passes(graph: Graph, names: list[str] | tuple[str, ...], *, weights: dic
             result = p.run(graph, ctx)
         except PassError:
             raise
-        except Exception as err:  # noqa: BLE001  (re-raised with the pass named)
+        except Exception as err:
             raise PassError(p.name, ran, err) from err
         timings.append((p.name, time.perf_counter() - start))
         graph = result.graph

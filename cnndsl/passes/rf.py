@@ -108,6 +108,7 @@ def _summaries(node: Node) -> list[dict] | None:
 
 
 def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
+    graph.meta["rf_warnings"] = warnings = []
     for node in graph.topo():
         node.meta.pop("rf_warning", None)
         if node.op == "input":
@@ -141,6 +142,7 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
                     msg = (f"{node.name} ({node.op}): input paths are misaligned on axis {AXES[axis]} "
                            f"(effective stride / centre differ: {desc}); reporting the largest receptive field")
                     ctx.warn(msg)
+                    warnings.append(msg)
                     node.meta.setdefault("rf_warning", []).append(msg)
                 per_axis.append(merged)
         except NotImplementedError:
@@ -156,7 +158,7 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
 def _store(node: Node) -> None:
     best = [_best(paths) for paths in node.meta["rf_paths"]]
     node.meta["rf"] = {
-        "size": [b[0] for b in best],
+        "size": [_num(Fraction(b[0])) for b in best],
         "stride": [_num(b[1]) for b in best],
         "padding": [_num(b[2]) for b in best],
         "aligned": [len(_classes(paths)) <= 1 for paths in node.meta["rf_paths"]],

@@ -1,0 +1,112 @@
+"""Fold inference batch-norm into the preceding conv, conv_t or linear.
+
+Pattern: bn(x) where x = producer(...) is a conv / conv_t / linear output whose only
+reader is the bn (and which is not itself a graph output).
+
+Algebra, per output channel o, with the producer computing z = W * x + b and
+bn computing y = gamma (z - mean) / sqrt(var + eps) + beta (gamma = 1, beta = 0 when
+the bn is not affine):
+
+    scale_o = gamma_o / sqrt(var_o + eps)
+    W'_o    = W_o * scale_o                    (every weight feeding output channel o)
+    b'_o    = (b_o - mean_o) * scale_o + beta_o  (b_o = 0 when the producer had no bias)
+
+so y = W' * x + b' exactly (up to float rounding). The producer gains a bias, keeps
+its name (its weight keys stay `<name>.weight`, `<name>.bias`), and records the bn in
+`meta["folded"]`; the bn node and its five tensors disappear.
+
+Weight layouts (PyTorch's): conv OIHW (output channel = axis 0), linear [out, in]
+(axis 0), conv_t IOHW with groups g: output channel o = group * (C_out/g) + j lives on
+axis 1 of the group's slice. Without weights the fold is structural only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnndsl.ir.graph import Graph, Node
+from cnndsl.passes.common import new_weights
+from cnndsl.passes.manager import Pass, PassContext, PassResult
+
+
+def _scale_oihw(w: np.ndarray, scale: np.ndarray, _attrs: dict) -> np.ndarray:
+    return w * scale.reshape((-1,) + (1,) * (w.ndim - 1))
+
+
+def _scale_iohw(w: np.ndarray, scale: np.ndarray, attrs: dict) -> np.ndarray:
+    g = attrs["groups"]
+    c_in, c_out_g = w.shape[0], w.shape[1]
+    grouped = w.reshape(g, c_in // g, c_out_g, *w.shape[2:])
+    return (grouped * scale.reshape(g, 1, c_out_g, 1, 1)).reshape(w.shape)
+
+
+# producer op -> how to scale its weight per output channel
+FOLDABLE = {"conv": _scale_oihw, "linear": _scale_oihw, "conv_t": _scale_iohw}
+BN_OPS = ("bn",)
+
+
+def match(graph: Graph, bn: Node) -> tuple[Node | None, str]:
+    """The producer to fold `bn` into, or None and the reason the rule declines."""
+    if len(bn.inputs) != 1:
+        return None, "bn has several inputs"
+    src, idx = bn.inputs[0]
+    producer = graph.nodes[src]
+    if producer.op not in FOLDABLE:
+        return None, f"its input comes from '{producer.name}' ({producer.op}), not a conv, conv_t or linear"
+    if idx != 0:
+        return None, f"it reads output {idx} of '{producer.name}'"
+    if graph.users(producer.name) != [bn.name]:
+        return None, f"'{producer.name}' has other readers, which need its unnormalized output"
+    if any(ref[0] == producer.name for _n, ref in graph.outputs):
+        return None, f"'{producer.name}' is a graph output"
+    return producer, ""
+
+
+def fold(w: np.ndarray, b: np.ndarray | None, bn: dict[str, np.ndarray], eps: float, scale_weight, attrs: dict):
+    """The algebra above on arrays: returns (W', b')."""
+    dtype = w.dtype
+    var = bn["running_var"].astype(np.float64)
+    gamma = bn["weight"].astype(np.float64) if "weight" in bn else np.ones_like(var)
+    beta = bn["bias"].astype(np.float64) if "bias" in bn else np.zeros_like(var)
+    scale = gamma / np.sqrt(var + eps)
+    bias = np.zeros_like(var) if b is None else b.astype(np.float64)
+    new_w = scale_weight(w.astype(np.float64), scale, attrs)
+    new_b = (bias - bn["running_mean"].astype(np.float64)) * scale + beta
+    return new_w.astype(dtype), new_b.astype(dtype)
+
+
+def fold_bn(graph: Graph, ctx: PassContext) -> PassResult:
+    graph = graph.copy()
+    weights = None if ctx.weights is None else new_weights(ctx.weights, ctx.weights.items())
+    modified = False
+    for bn in graph.topo():
+        if bn.op not in BN_OPS:
+            continue
+        producer, reason = match(graph, bn)
+        if producer is None:
+            ctx.declined.append(f"fold_bn: {bn.name} not folded: {reason}")
+            continue
+        if weights is not None:
+            keys = ("running_mean", "running_var") + (("weight", "bias") if bn.attrs.get("affine", True) else ())
+            missing = [f"{bn.name}.{k}" for k in keys if f"{bn.name}.{k}" not in weights]
+            missing += [f"{producer.name}.weight"] if f"{producer.name}.weight" not in weights else []
+            if missing:
+                ctx.declined.append(f"fold_bn: {bn.name} not folded: weights missing ({', '.join(missing)})")
+                continue
+            stats = {k: weights[f"{bn.name}.{k}"] for k in keys}
+            old_b = weights.get(f"{producer.name}.bias") if producer.attrs.get("bias") else None
+            new_w, new_b = fold(weights[f"{producer.name}.weight"], old_b, stats, bn.attrs["eps"],
+                                FOLDABLE[producer.op], producer.attrs)
+            weights[f"{producer.name}.weight"], weights[f"{producer.name}.bias"] = new_w, new_b
+            for k in list(weights):
+                if k.rsplit(".", 1)[0] == bn.name:
+                    del weights[k]
+        producer.attrs["bias"] = True
+        producer.meta = dict(producer.meta, folded=list(producer.meta.get("folded", ())) + [bn.name])
+        graph.replace_uses((bn.name, 0), (producer.name, 0))
+        graph.remove_node(bn.name)
+        modified = True
+    return PassResult(graph, modified, weights if modified else None)
+
+
+FOLD_BN = Pass("fold_bn", fold_bn, "transform", "fold inference batch-norm into the preceding conv/conv_t/linear")
