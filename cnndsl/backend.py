@@ -155,7 +155,7 @@ class Backend:
 
     # -- 2. prepare -------------------------------------------------------------
     def prepare(self, graph: Graph, weights: Weights, options: CompileOptions) -> tuple[Graph, Weights]:
-        """-O1: run the inference pipeline on a copy; -O0: the graph as written."""
+        """-O1: run the inference pipeline on a copy; -O0: the graph as written (shared by every backend)."""
         if options.opt_level <= 0:
             return graph, weights
         return optimize_for_inference(graph, weights)
@@ -173,19 +173,15 @@ class Backend:
 
 
 def optimize_for_inference(graph: Graph, weights: Weights) -> tuple[Graph, Weights]:
-    """The -O1 pipeline from cnndsl.passes, applied to a copy of the graph.
+    """The -O1 pipeline (`cnndsl.passes.INFERENCE`: remove no-ops, fold BN, fuse conv+act,
+    DCE, then the analyses) on a copy of the graph, with the weights rewritten alongside."""
+    from cnndsl import passes
+    from cnndsl.weights import Weights as _Weights
 
-    Uses `cnndsl.passes.inference_pipeline(graph, weights) -> (graph, weights)` when the
-    passes package provides it; otherwise the graph is returned as written.
-    """
-    try:
-        from cnndsl import passes
-    except ImportError:  # pragma: no cover
-        return graph, weights
-    pipeline = getattr(passes, "inference_pipeline", None)
-    if pipeline is None:
-        return graph, weights
-    return pipeline(graph.copy(), weights)
+    result = passes.run_passes(graph.copy(), passes.INFERENCE, weights=dict(weights))
+    new_weights = result.weights if result.weights is not None else weights
+    source = getattr(weights, "source", "")
+    return result.graph, _Weights(new_weights, source=f"{source}, -O1" if source else "-O1")
 
 
 # ----------------------------------------------------------------------- discovery

@@ -1,0 +1,173 @@
+"""Graph IR + weights -> onnx.ModelProto, through the lowering table in `lower.py`.
+
+Names: graph inputs keep their IR names; each IR node's result is the ONNX value named
+like the node (or like the graph output it feeds); the last ONNX node a lowering emits
+is named like the IR node, helpers before it `<node>/<OpType>`. Initializers are named
+as in the weights store. The batch dimension stays the symbol `N` unless the graph
+fixes it. No shapes of intermediate values are written, so onnx's own shape inference
+is an independent check of ours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from cnndsl import __version__
+from cnndsl.backend import BackendError
+
+from .lower import LOWERINGS
+
+DEFAULT_OPSET = 18
+MIN_OPSET = 13
+
+
+def max_opset() -> int:
+    return onnx.defs.onnx_opset_version()
+
+
+def check_opset(opset: int | None) -> int:
+    opset = DEFAULT_OPSET if opset is None else int(opset)
+    if not MIN_OPSET <= opset <= max_opset():
+        raise BackendError(f"--opset {opset} is not supported: use {MIN_OPSET} to {max_opset()} "
+                           f"(the newest the installed onnx {onnx.__version__} knows)")
+    return opset
+
+
+def _value_info(name: str, shape, dtype: str = "float32") -> onnx.ValueInfoProto:
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    dims = [d if isinstance(d, str) else int(d) for d in shape]
+    return helper.make_tensor_value_info(name, elem, dims)
+
+
+class LoweringContext:
+    """What a lowering sees: emit nodes, fetch weights, make constants, read shapes."""
+
+    def __init__(self, graph, weights, opset: int):
+        self.graph = graph
+        self.weights = weights
+        self.opset = opset
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: dict[str, onnx.TensorProto] = {}
+        self._names: set[str] = set()
+        self._current = None
+        self.values: dict[tuple[str, int], str] = {}
+
+    # -- names
+    def _fresh(self, base: str) -> str:
+        name, i = base, 1
+        while name in self._names:
+            name, i = f"{base}_{i}", i + 1
+        self._names.add(name)
+        return name
+
+    def reserve(self, name: str) -> str:
+        return self._fresh(name)
+
+    # -- what lowerings call
+    def emit(self, op_type: str, inputs: list[str], out: str | list[str] | None = None, **attrs) -> str:
+        """Add one ONNX node; `out` given: the IR node's result (named like it), else a fresh helper value."""
+        node = self._current
+        final = out is not None
+        outs = ([out] if isinstance(out, str) else list(out)) if final else [self._fresh(f"{node.name}/{op_type}")]
+        name = node.name if final else outs[0]
+        onode = helper.make_node(op_type, list(inputs), outs, name=name, **attrs)
+        if node.span is not None:
+            onode.doc_string = str(node.span)
+        self.nodes.append(onode)
+        return outs[0]
+
+    def outputs(self, node) -> list[str]:
+        """Value names of every output of a multi-output node (chunk)."""
+        return [self.values[(node.name, i)] for i in range(num_outputs(node))]
+
+    def weight(self, node, param: str) -> str:
+        key = f"{node.name}.{param}"
+        if key not in self.initializers:
+            if key not in self.weights:
+                raise BackendError(f"no weight '{key}' for node {node.name} ({node.op})")
+            arr = np.ascontiguousarray(self.weights[key], dtype=np.float32)
+            self.initializers[key] = numpy_helper.from_array(arr, name=key)
+            self._names.add(key)
+        return key
+
+    def const(self, node, hint: str, array: np.ndarray) -> str:
+        name = self._fresh(f"{node.name}/{hint}")
+        self.initializers[name] = numpy_helper.from_array(np.asarray(array), name=name)
+        return name
+
+    def shape(self, ref) -> tuple:
+        return tuple(self.graph.value_shape(tuple(ref)))
+
+
+def num_outputs(node) -> int:
+    from cnndsl.ops.registry import get
+
+    return get(node.op).num_outputs(node.attrs) if node.op != "input" else 1
+
+
+def value_names(graph) -> dict[tuple[str, int], str]:
+    """The ONNX value name of every IR value: graph outputs take their output names."""
+    out_names = {}
+    for out_name, ref in graph.outputs:
+        out_names.setdefault(tuple(ref), out_name)
+    reserved = {name for name, _ref in graph.outputs}
+    names = {}
+    for node in graph.topo():
+        n = num_outputs(node)
+        for i in range(n):
+            ref = (node.name, i)
+            base = node.name if n == 1 else f"{node.name}:{i}"
+            if ref in out_names and node.op != "input":
+                names[ref] = out_names[ref]
+            elif base in reserved and out_names.get(ref) != base:
+                names[ref] = f"{base}/out"
+            else:
+                names[ref] = base
+    return names
+
+
+def build_model(graph, weights, opset: int | None = None) -> onnx.ModelProto:
+    """Lower a checked graph; every op must have a lowering (Backend.check ran first)."""
+    opset = check_opset(opset)
+    ctx = LoweringContext(graph, weights, opset)
+    names = value_names(graph)
+    ctx.values = names
+    ctx._names.update(names.values())
+    ctx._names.update(n.name for n in graph.nodes.values())
+
+    inputs = []
+    for node in graph.input_nodes():
+        inputs.append(_value_info(names[(node.name, 0)], node.attrs["shape"], node.attrs.get("dtype", "float32")))
+
+    for node in graph.topo():
+        if node.op == "input":
+            continue
+        ctx._current = node
+        xs = [names[tuple(ref)] for ref in node.inputs]
+        LOWERINGS[node.op](ctx, node, xs, names[(node.name, 0)])
+    ctx._current = None
+
+    outputs = []
+    for out_name, ref in graph.outputs:
+        value = names[tuple(ref)]
+        if value != out_name:  # a second output of one value, or a graph input used as output
+            ctx.nodes.append(helper.make_node("Identity", [value], [out_name], name=ctx._fresh(f"{out_name}/Identity")))
+        outputs.append(_value_info(out_name, graph.value_shape(tuple(ref))))
+
+    g = helper.make_graph(ctx.nodes, graph.name, inputs, outputs, initializer=list(ctx.initializers.values()))
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(g, opset_imports=opsets, producer_name="cnndsl", producer_version=__version__,
+                              ir_version=helper.find_min_ir_version_for(opsets))
+    meta = {"cnndsl.network": str(graph.meta.get("network", graph.name))}
+    if graph.meta.get("source"):
+        meta["cnndsl.source"] = str(graph.meta["source"])
+    if getattr(weights, "source", ""):
+        meta["cnndsl.weights"] = str(weights.source)
+    helper.set_model_props(model, meta)
+    return model
+
+
+__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "LoweringContext", "build_model", "check_opset", "max_opset",
+           "value_names"]

@@ -1,0 +1,422 @@
+"""ONNX lowerings, one per registered op, in one table (`LOWERINGS`).
+
+A lowering is `fn(ctx, node, xs, y)`: `xs` are the ONNX value names of the node's
+inputs, `y` the value name its result must have. It emits ONNX nodes through
+`ctx.emit(op_type, inputs, out=None, **attrs)` (the last one with `out=y`), reads
+weights with `ctx.weight(node, param)` (initializers named as in the store) and makes
+constants with `ctx.const(node, hint, array)`. `ctx.opset` picks between spellings that
+changed across opsets. This module imports numpy only; ONNX itself is imported by
+`export.py`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# ------------------------------------------------------------------ convolution, linear
+
+
+def _conv(ctx, node, xs, y):
+    a = node.attrs
+    ins = [xs[0], ctx.weight(node, "weight")]
+    if a["bias"]:
+        ins.append(ctx.weight(node, "bias"))
+    ctx.emit("Conv", ins, out=y, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
+             dilations=list(a["dilation"]), pads=list(a["padding"]), group=a["groups"])
+
+
+def _conv_t(ctx, node, xs, y):
+    a = node.attrs
+    ins = [xs[0], ctx.weight(node, "weight")]
+    if a["bias"]:
+        ins.append(ctx.weight(node, "bias"))
+    ph, pw = a["padding"]
+    ctx.emit("ConvTranspose", ins, out=y, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
+             dilations=list(a["dilation"]), pads=[ph, pw, ph, pw], output_padding=list(a["output_padding"]),
+             group=a["groups"])
+
+
+def _linear(ctx, node, xs, y):
+    x = xs[0]
+    rank = len(ctx.shape(node.inputs[0]))
+    if rank == 4:  # [N, C, 1, 1] -> [N, C]
+        x = ctx.emit("Flatten", [x], axis=1)
+        rank = 2
+    w = ctx.weight(node, "weight")
+    if rank == 2:
+        ins = [x, w] + ([ctx.weight(node, "bias")] if node.attrs["bias"] else [])
+        ctx.emit("Gemm", ins, out=y, transB=1)
+        return
+    wt = ctx.emit("Transpose", [w], perm=[1, 0])
+    if not node.attrs["bias"]:
+        ctx.emit("MatMul", [x, wt], out=y)
+        return
+    ctx.emit("Add", [ctx.emit("MatMul", [x, wt]), ctx.weight(node, "bias")], out=y)
+
+
+def _fused_conv(ctx, node, xs, y):
+    """conv into a helper value, then the activation's own lowering (made by -O1's fuse_conv_act)."""
+    from cnndsl.ir.graph import Node
+
+    a = node.attrs
+    ins = [xs[0], ctx.weight(node, "weight")]
+    if a["bias"]:
+        ins.append(ctx.weight(node, "bias"))
+    conv = ctx.emit("Conv", ins, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
+                    dilations=list(a["dilation"]), pads=list(a["padding"]), group=a["groups"])
+    act = Node(node.name, a["act"], dict(a["act_attrs"] or {}), [(node.name, 0)], node.meta)
+    LOWERINGS[a["act"]](ctx, act, [conv], y)
+
+
+# ------------------------------------------------------------------ normalization
+
+
+def _bn(ctx, node, xs, y):
+    a = node.attrs
+    c = ctx.shape(node.inputs[0])[1]
+    if a["affine"]:
+        scale, bias = ctx.weight(node, "weight"), ctx.weight(node, "bias")
+    else:
+        scale = ctx.const(node, "scale", np.ones((c,), np.float32))
+        bias = ctx.const(node, "bias", np.zeros((c,), np.float32))
+    ins = [xs[0], scale, bias, ctx.weight(node, "running_mean"), ctx.weight(node, "running_var")]
+    # ONNX's momentum weighs the running value, PyTorch's the new one
+    ctx.emit("BatchNormalization", ins, out=y, epsilon=float(a["eps"]), momentum=1.0 - float(a["momentum"]))
+
+
+# ------------------------------------------------------------------ activations
+
+
+def _simple(op_type: str, **fixed):
+    def lower(ctx, node, xs, y):
+        ctx.emit(op_type, xs, out=y, **fixed)
+
+    lower.__name__ = f"_lower_{op_type}"
+    return lower
+
+
+def _relu6(ctx, node, xs, y):
+    lo = ctx.const(node, "min", np.array(0.0, np.float32))
+    hi = ctx.const(node, "max", np.array(6.0, np.float32))
+    ctx.emit("Clip", [xs[0], lo, hi], out=y)
+
+
+def _leaky_relu(ctx, node, xs, y):
+    ctx.emit("LeakyRelu", xs, out=y, alpha=float(node.attrs["slope"]))
+
+
+def _elu(ctx, node, xs, y):
+    ctx.emit("Elu", xs, out=y, alpha=float(node.attrs["alpha"]))
+
+
+def _hsigmoid(ctx, node, xs, y):
+    ctx.emit("HardSigmoid", xs, out=y, alpha=1.0 / 6.0, beta=0.5)
+
+
+def _hswish(ctx, node, xs, y):
+    if ctx.opset >= 14:
+        ctx.emit("HardSwish", xs, out=y)
+        return
+    gate = ctx.emit("HardSigmoid", xs, alpha=1.0 / 6.0, beta=0.5)
+    ctx.emit("Mul", [xs[0], gate], out=y)
+
+
+def _silu(ctx, node, xs, y):
+    ctx.emit("Mul", [xs[0], ctx.emit("Sigmoid", xs)], out=y)
+
+
+def _gelu(ctx, node, xs, y):
+    approx = node.attrs["approximate"]
+    if ctx.opset >= 20:
+        ctx.emit("Gelu", xs, out=y, approximate=approx)
+        return
+    x = xs[0]
+    half = ctx.const(node, "half", np.array(0.5, np.float32))
+    one = ctx.const(node, "one", np.array(1.0, np.float32))
+    if approx == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        k = ctx.const(node, "k", np.array(math.sqrt(2.0 / math.pi), np.float32))
+        c = ctx.const(node, "c", np.array(0.044715, np.float32))
+        x3 = ctx.emit("Mul", [ctx.emit("Mul", [x, x]), x])
+        inner = ctx.emit("Mul", [k, ctx.emit("Add", [x, ctx.emit("Mul", [c, x3])])])
+        t = ctx.emit("Tanh", [inner])
+    else:  # 0.5 x (1 + erf(x / sqrt 2))
+        r = ctx.const(node, "sqrt2", np.array(math.sqrt(2.0), np.float32))
+        t = ctx.emit("Erf", [ctx.emit("Div", [x, r])])
+    ctx.emit("Mul", [ctx.emit("Mul", [half, x]), ctx.emit("Add", [one, t])], out=y)
+
+
+# ------------------------------------------------------------------ pooling
+
+
+def _maxpool(ctx, node, xs, y):
+    a = node.attrs
+    ctx.emit("MaxPool", xs, out=y, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
+             pads=list(a["padding"]), dilations=list(a.get("dilation", (1, 1))), ceil_mode=int(a["ceil_mode"]))
+
+
+def _avgpool(ctx, node, xs, y):
+    a = node.attrs
+    ctx.emit("AveragePool", xs, out=y, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
+             pads=list(a["padding"]), ceil_mode=int(a["ceil_mode"]), count_include_pad=int(a["count_include_pad"]))
+
+
+# ------------------------------------------------------------------ merges and shapes
+
+
+def _add(ctx, node, xs, y):
+    ctx.emit("Add" if len(xs) == 2 else "Sum", xs, out=y)
+
+
+def _concat(ctx, node, xs, y):
+    ctx.emit("Concat", xs, out=y, axis=int(node.attrs["axis"]))
+
+
+def _flatten(ctx, node, xs, y):
+    start = node.attrs["start"]
+    if start == 1:
+        ctx.emit("Flatten", xs, out=y, axis=1)
+        return
+    target = ctx.const(node, "shape", np.array([0] * start + [-1], np.int64))
+    ctx.emit("Reshape", [xs[0], target], out=y)
+
+
+def _dropout(ctx, node, xs, y):
+    ratio = ctx.const(node, "ratio", np.array(node.attrs["p"], np.float32))
+    ctx.emit("Dropout", [xs[0], ratio], out=y)
+
+
+def _upsample(ctx, node, xs, y):
+    """Resize with PyTorch's coordinate conventions (nearest: floor; bilinear: half-pixel)."""
+    a = node.attrs
+    if a["mode"] == "nearest":
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    else:
+        ctm = "align_corners" if a["align_corners"] else "pytorch_half_pixel"
+        attrs = {"mode": "linear", "coordinate_transformation_mode": ctm}
+    x_shape, out_shape = ctx.shape(node.inputs[0]), node.meta["shape"]
+    if a["size"] is None:
+        s = a["scale"]
+        sh, sw = (s, s) if isinstance(s, (int, float)) else tuple(s)
+        scales = ctx.const(node, "scales", np.array([1.0, 1.0, sh, sw], np.float32))
+        ctx.emit("Resize", [xs[0], "", scales], out=y, **attrs)
+        return
+    hw = [int(out_shape[2]), int(out_shape[3])]
+    if ctx.opset >= 18:
+        sizes = ctx.const(node, "sizes", np.array(hw, np.int64))
+        ctx.emit("Resize", [xs[0], "", "", sizes], out=y, axes=[2, 3], **attrs)
+        return
+    if not isinstance(x_shape[0], str):
+        sizes = ctx.const(node, "sizes", np.array([x_shape[0], x_shape[1]] + hw, np.int64))
+    else:  # the batch is symbolic: sizes = shape(x)[0:2] ++ [H, W]
+        if ctx.opset >= 15:
+            shape = ctx.emit("Shape", [xs[0]], start=0, end=2)
+        else:
+            starts = ctx.const(node, "starts", np.array([0], np.int64))
+            ends = ctx.const(node, "ends", np.array([2], np.int64))
+            shape = ctx.emit("Slice", [ctx.emit("Shape", [xs[0]]), starts, ends])
+        sizes = ctx.emit("Concat", [shape, ctx.const(node, "hw", np.array(hw, np.int64))], axis=0)
+    ctx.emit("Resize", [xs[0], "", "", sizes], out=y, **attrs)
+
+
+# ------------------------------------------------------------------ ops added with the front end
+
+
+def _channel_param(ctx, node, param: str, rank: int) -> str:
+    """A [C] parameter reshaped to [C, 1, ...] so it broadcasts over axis 1."""
+    w = ctx.weight(node, param)
+    if rank <= 2:
+        return w
+    shape = ctx.const(node, f"{param}_shape", np.array([-1] + [1] * (rank - 2), np.int64))
+    return ctx.emit("Reshape", [w, shape])
+
+
+def _prelu(ctx, node, xs, y):
+    rank = len(ctx.shape(node.inputs[0]))
+    slope = ctx.weight(node, "weight") if node.attrs["num_parameters"] == 1 else _channel_param(
+        ctx, node, "weight", rank)
+    ctx.emit("PRelu", [xs[0], slope], out=y)
+
+
+def _softmax(ctx, node, xs, y):
+    ctx.emit("Softmax", xs, out=y, axis=int(node.attrs["axis"]))
+
+
+def _reduce_mean(ctx, node, x: str, axes: list[int], keepdims: int, out: str | None = None) -> str:
+    if ctx.opset >= 18:
+        ax = ctx.const(node, "axes", np.array(axes, np.int64))
+        return ctx.emit("ReduceMean", [x, ax], out=out, keepdims=keepdims)
+    return ctx.emit("ReduceMean", [x], out=out, axes=axes, keepdims=keepdims)
+
+
+def _mean(ctx, node, xs, y):
+    _reduce_mean(ctx, node, xs[0], list(node.attrs["axes"]), int(node.attrs["keepdims"]), out=y)
+
+
+def _layernorm(ctx, node, xs, y):
+    """Over the channel axis at each position: (x - mean) / sqrt(var + eps) * w + b (biased variance)."""
+    x = xs[0]
+    rank = len(ctx.shape(node.inputs[0]))
+    d = ctx.emit("Sub", [x, _reduce_mean(ctx, node, x, [1], 1)])
+    var = _reduce_mean(ctx, node, ctx.emit("Mul", [d, d]), [1], 1)
+    eps = ctx.const(node, "eps", np.array(node.attrs["eps"], np.float32))
+    if not node.attrs["affine"]:
+        ctx.emit("Div", [d, ctx.emit("Sqrt", [ctx.emit("Add", [var, eps])])], out=y)
+        return
+    normed = ctx.emit("Div", [d, ctx.emit("Sqrt", [ctx.emit("Add", [var, eps])])])
+    scaled = ctx.emit("Mul", [normed, _channel_param(ctx, node, "weight", rank)])
+    ctx.emit("Add", [scaled, _channel_param(ctx, node, "bias", rank)], out=y)
+
+
+def _layer_scale(ctx, node, xs, y):
+    ctx.emit("Mul", [xs[0], ctx.weight(node, "layer_scale")], out=y)
+
+
+def _reshape(ctx, node, xs, y):
+    target = ctx.const(node, "shape", np.array([0] + [int(d) for d in node.attrs["shape"]], np.int64))
+    ctx.emit("Reshape", [xs[0], target], out=y)
+
+
+def _channel_shuffle(ctx, node, xs, y):
+    _n, c, h, w = ctx.shape(node.inputs[0])
+    g = node.attrs["groups"]
+    split = ctx.const(node, "grouped", np.array([0, g, c // g, h, w], np.int64))
+    back = ctx.const(node, "shape", np.array([0, c, h, w], np.int64))
+    t = ctx.emit("Transpose", [ctx.emit("Reshape", [xs[0], split])], perm=[0, 2, 1, 3, 4])
+    ctx.emit("Reshape", [t, back], out=y)
+
+
+def _chunk(ctx, node, xs, y):
+    axis, n = node.attrs["axis"], node.attrs["chunks"]
+    part = ctx.shape(node.inputs[0])[axis] // n
+    split = ctx.const(node, "split", np.array([part] * n, np.int64))
+    ctx.emit("Split", [xs[0], split], out=ctx.outputs(node), axis=int(axis))
+
+
+def _pad(ctx, node, xs, y):
+    pt, pl, pb, pr = node.attrs["padding"]
+    pads = ctx.const(node, "pads", np.array([0, 0, pt, pl, 0, 0, pb, pr], np.int64))
+    mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}[node.attrs["mode"]]
+    if mode == "constant":
+        value = ctx.const(node, "value", np.array(node.attrs["value"], np.float32))
+        ctx.emit("Pad", [xs[0], pads, value], out=y, mode=mode)
+    else:
+        ctx.emit("Pad", [xs[0], pads], out=y, mode=mode)
+
+
+def _lppool(ctx, node, xs, y):
+    """PyTorch's LPPool2d: (avg_pool(x^p) * kh*kw)^(1/p); ONNX LpPool takes only integer p."""
+    a = node.attrs
+    (kh, kw), p = a["kernel"], float(a["p"])
+    powed = ctx.emit("Pow", [xs[0], ctx.const(node, "p", np.array(p, np.float32))])
+    avg = ctx.emit("AveragePool", [powed], kernel_shape=[kh, kw], strides=list(a["stride"]), pads=[0, 0, 0, 0],
+                   ceil_mode=int(a["ceil_mode"]), count_include_pad=1)
+    total = ctx.emit("Mul", [avg, ctx.const(node, "area", np.array(kh * kw, np.float32))])
+    ctx.emit("Pow", [total, ctx.const(node, "inv_p", np.array(1.0 / p, np.float32))], out=y)
+
+
+def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def _adaptive_avgpool(ctx, node, xs, y):
+    """Separable: mean over row windows then column windows, as two matmuls with averaging matrices."""
+    _n, _c, h, w = ctx.shape(node.inputs[0])
+    oh, ow = node.attrs["size"]
+    if (oh, ow) == (1, 1):
+        ctx.emit("GlobalAveragePool", xs, out=y)
+        return
+    if h % oh == 0 and w % ow == 0:
+        k = [h // oh, w // ow]
+        ctx.emit("AveragePool", xs, out=y, kernel_shape=k, strides=k)
+        return
+    ph = np.zeros((oh, h), np.float32)
+    for i, (a, b) in enumerate(_adaptive_windows(h, oh)):
+        ph[i, a:b] = 1.0 / (b - a)
+    pw = np.zeros((w, ow), np.float32)
+    for j, (a, b) in enumerate(_adaptive_windows(w, ow)):
+        pw[a:b, j] = 1.0 / (b - a)
+    rows = ctx.emit("MatMul", [ctx.const(node, "rows", ph), xs[0]])
+    ctx.emit("MatMul", [rows, ctx.const(node, "cols", pw)], out=y)
+
+
+def _adaptive_maxpool(ctx, node, xs, y):
+    """Separable: max over each row window (Slice + ReduceMax, Concat), then each column window."""
+    _n, _c, h, w = ctx.shape(node.inputs[0])
+    oh, ow = node.attrs["size"]
+    if (oh, ow) == (1, 1):
+        ctx.emit("GlobalMaxPool", xs, out=y)
+        return
+    if h % oh == 0 and w % ow == 0:
+        k = [h // oh, w // ow]
+        ctx.emit("MaxPool", xs, out=y, kernel_shape=k, strides=k)
+        return
+
+    def along(x: str, axis: int, size: int, out_size: int, out: str | None) -> str:
+        ax = ctx.const(node, f"axis{axis}", np.array([axis], np.int64))
+        parts = []
+        for a, b in _adaptive_windows(size, out_size):
+            starts = ctx.const(node, f"start{axis}_{a}", np.array([a], np.int64))
+            ends = ctx.const(node, f"end{axis}_{b}", np.array([b], np.int64))
+            sl = ctx.emit("Slice", [x, starts, ends, ax])
+            if ctx.opset >= 18:
+                parts.append(ctx.emit("ReduceMax", [sl, ax], keepdims=1))
+            else:
+                parts.append(ctx.emit("ReduceMax", [sl], axes=[axis], keepdims=1))
+        return ctx.emit("Concat", parts, out=out, axis=axis)
+
+    along(along(xs[0], 2, h, oh, None), 3, w, ow, y)
+
+
+# ------------------------------------------------------------------ the table
+
+LOWERINGS = {
+    # convolution and linear
+    "conv": _conv,
+    "conv_t": _conv_t,
+    "fused_conv": _fused_conv,
+    "linear": _linear,
+    # normalization
+    "bn": _bn,
+    # activations
+    "relu": _simple("Relu"),
+    "relu6": _relu6,
+    "leaky_relu": _leaky_relu,
+    "elu": _elu,
+    "sigmoid": _simple("Sigmoid"),
+    "tanh": _simple("Tanh"),
+    "hsigmoid": _hsigmoid,
+    "hswish": _hswish,
+    "silu": _silu,
+    "gelu": _gelu,
+    "identity": _simple("Identity"),
+    "prelu": _prelu,
+    "softmax": _softmax,
+    # pooling
+    "maxpool": _maxpool,
+    "avgpool": _avgpool,
+    "gap": _simple("GlobalAveragePool"),
+    "gmp": _simple("GlobalMaxPool"),
+    "lppool": _lppool,
+    "adaptive_avgpool": _adaptive_avgpool,
+    "adaptive_maxpool": _adaptive_maxpool,
+    "mean": _mean,
+    # normalization and scaling added with the front end
+    "layernorm": _layernorm,
+    "layer_scale": _layer_scale,
+    # merges and shapes
+    "add": _add,
+    "mul": _simple("Mul"),
+    "concat": _concat,
+    "flatten": _flatten,
+    "dropout": _dropout,
+    "stochastic_depth": _simple("Identity"),  # inference semantics: the branch is always kept
+    "upsample": _upsample,
+    "reshape": _reshape,
+    "channel_shuffle": _channel_shuffle,
+    "chunk": _chunk,
+    "pad": _pad,
+}
+
+__all__ = ["LOWERINGS"]
