@@ -166,13 +166,28 @@ def _render_one(err: CnnError, sources: SourceCache) -> str:
     src = sources.line(span.file, span.line)
     if src is not None:
         src = src.expandtabs(1)
+        col = span.col
         width = 1
         if span.end_line == span.line and span.end_col and span.end_col > span.col:
             width = span.end_col - span.col
-        width = max(1, min(width, len(src) - span.col + 1))
+        if len(src) > MAX_QUOTE:  # quote a window around the spot, not a megabyte line
+            start = max(0, col - 1 - MAX_QUOTE // 2)
+            src = ("..." if start else "") + src[start:start + MAX_QUOTE] + "..."
+            col = col - start + (3 if start else 0)
+        width = max(1, min(width, len(src) - col + 1))
         out.append("    " + src)
-        out.append("    " + " " * (span.col - 1) + "^" * width)
-    for frame in reversed(err.chain):
-        where = f" at {frame.span}" if frame.span else ""
-        out.append(f"  in {frame.label}{where}")
+        out.append("    " + " " * (col - 1) + "^" * width)
+    frames = list(reversed(err.chain))
+    if len(frames) > 2 * MAX_FRAMES:
+        skipped = len(frames) - 2 * MAX_FRAMES
+        frames = frames[:MAX_FRAMES] + [Frame(f"... {skipped} more block instances ...", None)] + frames[-MAX_FRAMES:]
+    for frame in frames:
+        if frame.span is None:
+            out.append(f"  {frame.label}")
+        else:
+            out.append(f"  in {frame.label} at {frame.span}")
     return "\n".join(out)
+
+
+MAX_QUOTE = 120
+MAX_FRAMES = 4

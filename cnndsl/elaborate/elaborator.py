@@ -202,7 +202,8 @@ class Elaborator:
                     allow_override: bool = False) -> dict[str, Any]:
         names = [p.name for p in block.params]
         if len(args) > len(names):
-            raise WrongArity(f"{block.name} takes {len(names)} parameters, got {len(args)} positional", span)
+            raise WrongArity(f"{block.name} takes {len(names)} parameter{'' if len(names) == 1 else 's'}, "
+                             f"got {len(args)} positional", span)
         values: dict[str, Any] = dict(zip(names, args))
         for k, v in kwargs:
             if k not in names:

@@ -14,6 +14,7 @@ import numpy as np
 from cnndsl.interp.kernels import KERNELS
 from cnndsl.ir.graph import Graph
 from cnndsl.ops.registry import get
+from cnndsl.weights import OPTIONAL_PARAMS
 
 
 class InterpError(Exception):
@@ -44,6 +45,8 @@ def _node_params(node_name: str, op: str, attrs: dict, in_shapes: list,
     for pname, (shape, _trainable) in get(op).params(attrs, in_shapes).items():
         key = f"{node_name}.{pname}"
         if key not in weights:
+            if pname in OPTIONAL_PARAMS:  # bookkeeping buffers no kernel reads
+                continue
             raise InterpError(f"missing weight {key!r}")
         arr = np.asarray(weights[key])
         if tuple(arr.shape) != tuple(shape):

@@ -1,0 +1,66 @@
+"""`cnndsl list`: the bundled library's networks with their headline figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from cnndsl.diagnostics import CnnError
+
+HELP = "list the library's networks with parameters and MACs"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--no-figures", action="store_true", help="names only (skips elaborating every network)")
+
+
+def _figures(name: str) -> dict:
+    from cnndsl.api import load
+    from cnndsl.ops import get
+
+    g = load(name)
+    params = macs = 0
+    for node in g.topo():
+        op = get(node.op)
+        ins = [g.value_shape(r) for r in node.inputs]
+        for shape, trainable in op.params(node.attrs, ins).values():
+            if trainable:
+                n = 1
+                for d in shape:
+                    n *= d
+                params += n
+        macs += op.macs(node.attrs, ins, node.meta["shape"])
+    shape = list(g.input_nodes()[0].attrs["shape"])
+    return {"params": params, "macs": macs, "input": shape}
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnndsl.elaborate.modules import display_name, library_index
+
+    rows = []
+    for name, entry in sorted(library_index().items()):
+        if entry.name == entry.network and any(e.network == name and e.name != name
+                                                for e in library_index().values()):
+            continue  # a parametric network listed through its named variants
+        row = {"name": name, "network": entry.network, "file": display_name(entry.path)}
+        if not args.no_figures:
+            try:
+                row.update(_figures(name))
+            except CnnError as err:
+                row["error"] = err.message
+        rows.append(row)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = f"{'name':<24} {'network':<20} {'params':>14} {'MACs':>16}  input"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        if "error" in r:
+            print(f"{r['name']:<24} {r['network']:<20} error: {r['error']}")
+        elif "params" in r:
+            print(f"{r['name']:<24} {r['network']:<20} {r['params']:>14,} {r['macs']:>16,}  {r['input']}")
+        else:
+            print(f"{r['name']:<24} {r['network']}")
+    return 0
