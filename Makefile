@@ -1,0 +1,97 @@
+# cnndsl — set-up and everyday commands.
+#
+#   make demo   create the virtualenv, install cnndsl, check + report + IR of the bundled ResNet-50
+#   make test   create the virtualenv, install cnndsl with its test extras, run the default test suite
+#
+# Both work from a clean clone on a fresh machine (Python >= 3.10; packages come from pip's
+# configured index). Installs are remembered by a stamp file keyed on a hash of pyproject.toml,
+# so a second run skips pip entirely; edit pyproject.toml (or `make clean-venv`) to reinstall.
+#
+# Knobs: VENV=.venv (where the virtualenv lives), PYTHON=python3.11 (interpreter that creates it),
+#        PYTEST_ARGS="-n 2" (extra pytest arguments), NET=resnet50 (network the demo shows).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= $(shell command -v python3.11 || command -v python3 || command -v python)
+NET ?= resnet50
+PYTEST_ARGS ?= -n 2
+DEMO_OUT ?= out/demo
+
+VPY := $(VENV)/bin/python
+CNNDSL := $(VENV)/bin/cnndsl
+# Stamp files are keyed on the content of pyproject.toml: any edit there forces a reinstall.
+PYPROJECT_HASH := $(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP_BASE := $(VENV)/.cnndsl-base-$(PYPROJECT_HASH)
+STAMP_TEST := $(VENV)/.cnndsl-test-$(PYPROJECT_HASH)
+
+# Test dependencies. torch 2.13.0 is the CPU build on local disk; keep the pin.
+TEST_EXTRAS := dev,onnx,tvm
+TORCH_PIN := torch==2.13.0
+
+.PHONY: help demo test test-all lint wheel venv install install-test clean clean-venv
+
+help:
+	@echo "make demo      set up and run check + report + IR summary of the bundled $(NET)"
+	@echo "make test      set up and run the default test suite (slow tests deselected)"
+	@echo "make test-all  the whole test suite, slow tests included"
+	@echo "make lint      ruff"
+	@echo "make wheel     build the wheel into dist/"
+	@echo "make clean     remove build outputs; make clean-venv also removes $(VENV)"
+
+# --- virtualenv ------------------------------------------------------------------------
+# Reuse $(VENV) when its interpreter runs and has pip; otherwise (missing, or a broken
+# copy from another machine) create it from scratch.
+venv:
+	@if ! "$(VPY)" -c "import pip" >/dev/null 2>&1; then \
+	  echo "creating virtualenv $(VENV) with $(PYTHON)"; \
+	  rm -rf "$(VENV)"; \
+	  "$(PYTHON)" -m venv "$(VENV)"; \
+	fi
+
+$(STAMP_BASE): | venv
+	"$(VPY)" -m pip install --quiet --upgrade pip "setuptools>=68" wheel
+	"$(VPY)" -m pip install --quiet -e .
+	rm -f $(VENV)/.cnndsl-base-*
+	touch "$@"
+
+$(STAMP_TEST): | venv
+	"$(VPY)" -m pip install --quiet --upgrade pip "setuptools>=68" wheel
+	"$(VPY)" -m pip install --quiet -e ".[$(TEST_EXTRAS)]" "$(TORCH_PIN)"
+	rm -f $(VENV)/.cnndsl-test-* $(VENV)/.cnndsl-base-*
+	touch "$@" "$(STAMP_BASE)"
+
+install: $(STAMP_BASE)
+install-test: $(STAMP_TEST)
+
+# --- the two set-up commands -----------------------------------------------------------
+demo: install
+	@mkdir -p "$(DEMO_OUT)"
+	@echo "== cnndsl check $(NET)"
+	"$(CNNDSL)" check $(NET)
+	@echo "== cnndsl report $(NET)"
+	"$(CNNDSL)" report $(NET)
+	@echo "== cnndsl ir $(NET) --format text (first 40 lines; full text in $(DEMO_OUT)/$(NET).ir.txt)"
+	"$(CNNDSL)" ir $(NET) --format text > "$(DEMO_OUT)/$(NET).ir.txt"
+	@head -n 40 "$(DEMO_OUT)/$(NET).ir.txt"
+	@echo "... $$(wc -l < "$(DEMO_OUT)/$(NET).ir.txt") lines in all"
+
+test: install-test
+	"$(VPY)" -m pytest $(PYTEST_ARGS)
+
+test-all: install-test
+	"$(VPY)" -m pytest $(PYTEST_ARGS) -m ""
+
+lint: install-test
+	"$(VENV)/bin/ruff" check cnndsl backends tests bench
+
+wheel: install-test
+	"$(VPY)" -m build --wheel --no-isolation --outdir dist .
+
+clean:
+	rm -rf build dist out/demo .pytest_cache *.egg-info
+
+clean-venv: clean
+	rm -rf "$(VENV)"
