@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cnndsl.diagnostics import CnnError, InputError, did_you_mean
+from cnndsl.diagnostics import CnnError, InputError
 
 if TYPE_CHECKING:
     from cnndsl.ir.graph import Graph
@@ -121,11 +121,40 @@ def _mismatch_message(what, missing, unexpected, wrong, expected, given) -> str:
             if len(rows) > limit:
                 lines.append(f"    ... and {len(rows) - limit} more")
 
-    spare = [k for k in given if k not in expected]
-    section("missing", [f"{k} {_fmt(expected[k][0])}{did_you_mean(k, spare)}" for k in missing])
-    section("unexpected", [f"{k}{did_you_mean(k, missing)}" for k in unexpected])
+    pairs = _near_pairs(missing, unexpected, expected, given)
+    section("missing", [f"{k} {_fmt(expected[k][0])}{_hint(pairs.get(k))}" for k in missing])
+    back = {u: m for m, u in pairs.items()}
+    section("unexpected", [f"{k}{_hint(back.get(k))}" for k in unexpected])
     section("wrong shape", [f"{k}: got {_fmt(got)}, expected {_fmt(want)}" for k, got, want in wrong])
     return "\n".join(lines)
+
+
+def _near_pairs(missing: list[str], unexpected: list[str], expected: dict, given: dict) -> dict[str, str]:
+    """missing key -> unexpected key, where each is the other's closest name (a likely rename).
+
+    Closeness is the difflib ratio of the names, plus a bonus when the array's shape is
+    the one the missing key needs (so `stem.conv.weight` pairs with `stem.0.weight`,
+    not with the BN's `stem.1.weight`).
+    """
+    from difflib import SequenceMatcher
+
+    if not missing or not unexpected or len(missing) * len(unexpected) > 40_000:
+        return {}
+
+    def score(m: str, u: str) -> float:
+        ratio = SequenceMatcher(None, m, u).ratio()
+        if ratio < 0.6:
+            return 0.0
+        return ratio + (0.5 if tuple(np.shape(given[u])) == expected[m][0] else 0.0)
+
+    table = {(m, u): score(m, u) for m in missing for u in unexpected}
+    best_m = {u: max(missing, key=lambda m: table[(m, u)]) for u in unexpected}
+    best_u = {m: max(unexpected, key=lambda u: table[(m, u)]) for m in missing}
+    return {m: u for u, m in best_m.items() if table[(m, u)] > 0 and best_u[m] == u}
+
+
+def _hint(name: str | None) -> str:
+    return f"; did you mean '{name}'?" if name else ""
 
 
 def _fmt(shape: Iterable[int]) -> str:

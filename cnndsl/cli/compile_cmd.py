@@ -1,0 +1,74 @@
+"""`cnndsl compile`: FILE|NAME -> an artefact for any registered target (cnndsl.backend)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cnndsl.cli.common import add_source_arguments, load_from_args
+
+HELP = "compile a network for a target (onnx, pytorch, llvm, cuda) with seeded or loaded weights"
+
+
+def add_compile_options(p: argparse.ArgumentParser) -> None:
+    """Weights and optimization options shared by `compile` and `run` (compile-then-run)."""
+    p.add_argument("--weights", metavar="FILE",
+                   help="weights keyed <node>.<param> (.npz; .safetensors; .pt/.pth state_dict); default: seeded init")
+    p.add_argument("--seed", type=int, default=0, help="seed of the default initialization (default 0)")
+    p.add_argument("-O", dest="opt_level", type=int, choices=(0, 1), default=0, metavar="LEVEL",
+                   help="-O0: the network as written (default); -O1: inference cleanups first "
+                        "(drop no-ops, fold batch norm, fuse conv+activation)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default 18)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_source_arguments(p)
+    p.add_argument("--target", default="onnx", metavar="TARGET",
+                   help="onnx (default), pytorch, llvm or cuda; any installed cnndsl.backends entry point")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="where to write the artefact")
+    add_compile_options(p)
+    p.add_argument("--tune", action="store_true", help="tvm targets: tune with MetaSchedule")
+    p.add_argument("--trials", type=int, default=64, metavar="N", help="tuning trials (default 64)")
+    p.add_argument("--tuning-db", metavar="DIR", help="tuning database directory (read and extended)")
+
+
+def options_from_args(args: argparse.Namespace):
+    from cnndsl.backend import CompileOptions
+
+    return CompileOptions(opt_level=args.opt_level, opset=args.opset, seed=args.seed,
+                          tune=getattr(args, "tune", False), trials=getattr(args, "trials", 0),
+                          tuning_db=getattr(args, "tuning_db", None))
+
+
+def check_output_path(path: str) -> None:
+    from cnndsl.diagnostics import InputError
+
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise InputError(f"cannot write {path}: directory {parent} does not exist")
+
+
+def compile_source(args: argparse.Namespace, target: str, out: str):
+    """Load, weigh, prepare, check and compile; returns (backend, artefact, graph)."""
+    from cnndsl.backend import get_backend
+    from cnndsl.weights import weights_for
+
+    backend = get_backend(target)  # unknown / uninstalled target: fail before loading anything
+    if args.opset is not None and target != "onnx":
+        from cnndsl.diagnostics import CnnError
+
+        raise CnnError(f"--opset applies to --target onnx only, not {target}")
+    graph = load_from_args(args)
+    options = options_from_args(args)
+    weights = weights_for(graph, args.weights, args.seed)
+    graph, weights = backend.prepare(graph, weights, options)
+    backend.check(graph)
+    artefact = backend.compile(graph, weights, out, options)
+    return backend, artefact, graph
+
+
+def run(args: argparse.Namespace) -> int:
+    check_output_path(args.output)
+    _backend, artefact, _graph = compile_source(args, args.target, args.output)
+    print(artefact.summary())
+    return 0

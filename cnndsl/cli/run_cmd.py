@@ -1,0 +1,91 @@
+"""`cnndsl run`: run a compiled artefact, or compile a FILE|NAME and run it, on .npy inputs."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import tempfile
+from pathlib import Path
+
+from cnndsl.cli.common import add_source_arguments, write_atomic
+from cnndsl.cli.compile_cmd import add_compile_options, compile_source
+
+HELP = "run a compiled artefact (.onnx, a TVM directory, ...) or a FILE|NAME on .npy inputs"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_source_arguments(p)
+    p.add_argument("--input", action="append", required=True, metavar="X.npy",
+                   help="an input array (.npy); repeat for networks with several inputs, in order")
+    p.add_argument("-o", "--output", required=True, metavar="Y.npy",
+                   help="where to write the output (.npy; .npz for networks with several outputs)")
+    p.add_argument("--target", metavar="TARGET",
+                   help="for FILE|NAME: the target to compile for (default onnx); for an artefact, it must match")
+    add_compile_options(p)
+
+
+def load_input(path: str):
+    import numpy as np
+
+    from cnndsl.diagnostics import InputError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"input {path} not found" if not p.exists() else f"input {path} is not a file")
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InputError(f"input {path} is not a .npy array: {err}") from None
+    if not isinstance(arr, np.ndarray):
+        raise InputError(f"input {path} holds several arrays; give one .npy per input")
+    if arr.dtype.kind not in "fiub":
+        raise InputError(f"input {path}: expected numbers, got an array of {arr.dtype}")
+    return arr.astype(np.float32)
+
+
+def save_outputs(path: str, outputs: list, names: list[str]) -> str:
+    import numpy as np
+
+    from cnndsl.diagnostics import InputError
+
+    buf = io.BytesIO()
+    if path.endswith(".npz"):
+        np.savez(buf, **{name: y for name, y in zip(names, outputs)})
+    elif len(outputs) == 1:
+        np.save(buf, outputs[0])
+    else:
+        raise InputError(f"the network has {len(outputs)} outputs ({', '.join(names)}); write them to a .npz")
+    write_atomic(path, buf.getvalue())
+    shapes = ", ".join(f"{n}[{', '.join(str(d) for d in y.shape)}]" for n, y in zip(names, outputs))
+    return f"wrote {path} ({shapes})"
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnndsl.backend import backend_for_artefact
+    from cnndsl.cli.compile_cmd import check_output_path
+    from cnndsl.diagnostics import CnnError, InputError
+
+    check_output_path(args.output)
+    inputs = [load_input(p) for p in args.input]
+    source = Path(args.source)
+    backend = backend_for_artefact(source) if source.exists() and source.suffix != ".cnn" else None
+    if backend is None and source.is_file() and source.suffix != ".cnn":
+        raise InputError(f"{args.source} is neither a compiled artefact (.onnx, .py, a directory with "
+                         "manifest.json) nor a .cnn file")
+    if backend is not None:
+        if args.target and args.target != backend.name:
+            raise CnnError(f"{args.source} was compiled for target {backend.name}, not {args.target}")
+        outputs = backend.run(source, inputs)
+        names = [f"output{i}" if len(outputs) > 1 else "output" for i in range(len(outputs))]
+    else:
+        target = args.target or "onnx"
+        with tempfile.TemporaryDirectory(prefix="cnndsl-run-") as tmp:
+            from cnndsl.backend import get_backend
+
+            suffix = get_backend(target).artefact_suffix
+            out = str(Path(tmp) / f"model{suffix}")
+            backend, _artefact, graph = compile_source(args, target, out)
+            outputs = backend.run(out, inputs)
+        names = [name for name, _ref in graph.outputs]
+    print(save_outputs(args.output, outputs, names))
+    return 0
