@@ -126,7 +126,11 @@ class Elaborator:
 
     def resolve_callee(self, ctx: Ctx, stage: A.Stage) -> Layer:
         first, *rest = stage.callee
-        value = self.lookup(ctx, ctx.module, first, stage.callee_span)
+        try:
+            value = self.lookup(ctx, ctx.module, first, stage.callee_span)
+        except UnknownName as err:
+            raise UnknownOp(err.message.replace("unknown name", "unknown layer or block", 1),
+                            stage.callee_span) from None
         for part in rest:
             if not isinstance(value, Module):
                 raise WrongType(f"'{first}' is not a module", stage.callee_span)
@@ -427,7 +431,8 @@ class Elaborator:
             ref = self.builder.add(opdef.name, [t.ref for t in inputs], name, span=callee_span,
                                    scope=tuple(f.label for f in ctx.chain[1:]), **attrs)
         except ShapeError as err:
-            raise ShapeMismatch(f"{opdef.name}: {err}", callee_span) from None
+            msg = str(err) if str(err).startswith(f"{opdef.name}:") else f"{opdef.name}: {err}"
+            raise ShapeMismatch(msg, callee_span) from None
         except AttrError as err:
             raise InvalidValue(str(err), span) from None
         return Tensor(ref, self.builder.graph.value_shape(ref))
