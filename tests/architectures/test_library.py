@@ -1,0 +1,141 @@
+"""The model library: every network elaborates; params/MACs equal torchvision's figures;
+state_dict keys follow torchvision's module paths.
+
+Reference figures: the `num_params` and `_ops` (GFLOPS) fields of the weight enums in
+torchvision 0.15+ (torchvision/models/*.py, `Weights.meta`), also shown in the table at
+https://pytorch.org/vision/stable/models.html. `_ops` counts conv + linear multiply-adds at
+the evaluation size (224; 299 for inception_v3; 520 for the segmentation models), in
+billions, rounded to two decimals -- our `macs` rule counts exactly these.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnndsl.api import load
+from cnndsl.elaborate.modules import library_index
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from libstats import stats  # noqa: E402
+
+# name: (trainable params, GMACs as published, evaluation input (C, H, W) or None for the file's own)
+TORCHVISION = {
+    "resnet18": (11_689_512, 1.81, None),
+    "resnet34": (21_797_672, 3.66, None),
+    "resnet50": (25_557_032, 4.09, None),
+    "resnet101": (44_549_160, 7.80, None),
+    "resnet152": (60_192_808, 11.51, None),
+    "resnext50_32x4d": (25_028_904, 4.23, None),
+    "resnext101_32x8d": (88_791_336, 16.41, None),
+    "wide_resnet50_2": (68_883_240, 11.40, None),
+    "wide_resnet101_2": (126_886_696, 22.75, None),
+    "vgg11": (132_863_336, 7.61, None),
+    "vgg11_bn": (132_868_840, 7.61, None),
+    "vgg13": (133_047_848, 11.31, None),
+    "vgg13_bn": (133_053_736, 11.31, None),
+    "vgg16": (138_357_544, 15.47, None),
+    "vgg16_bn": (138_365_992, 15.47, None),
+    "vgg19": (143_667_240, 19.63, None),
+    "vgg19_bn": (143_678_248, 19.63, None),
+    "mobilenet_v2": (3_504_872, 0.30, None),
+    "alexnet": (61_100_840, 0.71, None),
+    "densenet121": (7_978_856, 2.83, None),
+    "densenet161": (28_681_000, 7.73, None),
+    "densenet169": (14_149_480, 3.36, None),
+    "densenet201": (20_013_928, 4.29, None),
+    "squeezenet1_0": (1_248_424, 0.82, None),
+    "squeezenet1_1": (1_235_496, 0.35, None),
+    "mobilenet_v3_large": (5_483_032, 0.22, None),
+    "mobilenet_v3_small": (2_542_856, 0.06, None),
+    "googlenet": (6_624_904, 1.50, None),
+    "efficientnet_b0": (5_288_548, 0.39, None),
+    "efficientnet_b1": (7_794_184, 0.69, (3, 240, 240)),
+    "shufflenet_v2_x0_5": (1_366_792, 0.04, None),
+    "shufflenet_v2_x1_0": (2_278_604, 0.14, None),
+    "mnasnet1_0": (4_383_312, 0.31, None),
+    "regnet_x_400mf": (5_495_976, 0.41, None),
+    "regnet_y_400mf": (4_344_144, 0.40, None),
+    "convnext_tiny": (28_589_128, 4.46, None),
+    "inception_v3": (27_161_264, 5.71, None),
+    "fcn_resnet50": (35_322_218, 152.72, (3, 520, 520)),
+    "deeplabv3_resnet50": (42_004_074, 178.72, (3, 520, 520)),
+}
+
+INDEX = library_index()
+LIBRARY = sorted(INDEX)
+
+
+def _have(name: str) -> None:
+    if name not in INDEX:
+        pytest.skip(f"{name} is not in the library yet")
+
+
+@pytest.mark.parametrize("name", LIBRARY)
+def test_every_network_elaborates(name):
+    g = load(name)
+    assert g.outputs
+    p, m, _ = stats(g)
+    assert p > 0 and m > 0
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION))
+def test_params_and_macs_match_torchvision(name):
+    _have(name)
+    params, gmacs, shape = TORCHVISION[name]
+    p, m, _ = stats(load(name, input_shape=shape))
+    assert p == params
+    assert round(m / 1e9, 2) == pytest.approx(gmacs)
+
+
+KEYS = {
+    "resnet50": ["conv1.weight", "bn1.running_mean", "layer1.0.downsample.0.weight", "layer1.0.downsample.1.bias",
+                 "layer3.5.conv2.weight", "layer4.2.bn3.weight", "fc.weight", "fc.bias"],
+    "resnet18": ["layer2.0.downsample.0.weight", "layer4.1.bn2.running_var"],
+    "resnext50_32x4d": ["layer1.0.conv2.weight"],
+    "vgg16": ["features.0.weight", "features.28.bias", "classifier.0.weight", "classifier.6.bias"],
+    "vgg16_bn": ["features.1.running_mean", "features.41.weight"],
+    "mobilenet_v2": ["features.0.0.weight", "features.1.conv.0.0.weight", "features.3.conv.0.0.weight",
+                     "features.3.conv.3.weight", "features.18.0.weight", "classifier.1.weight"],
+    "alexnet": ["features.0.weight", "features.10.bias", "classifier.1.weight", "classifier.6.bias"],
+    "densenet121": ["features.conv0.weight", "features.norm0.weight", "features.denseblock1.denselayer1.conv1.weight",
+                    "features.transition1.conv.weight", "features.norm5.bias", "classifier.weight"],
+    "squeezenet1_0": ["features.0.weight", "features.3.squeeze.weight", "features.3.expand3x3.bias",
+                      "classifier.1.weight"],
+    "mobilenet_v3_large": ["features.0.0.weight", "features.4.block.2.fc1.weight", "features.16.0.weight",
+                           "classifier.0.weight", "classifier.3.weight"],
+    "googlenet": ["conv1.conv.weight", "inception3a.branch2.1.conv.weight", "inception5b.branch4.1.bn.bias",
+                  "fc.weight"],
+    "efficientnet_b0": ["features.0.0.weight", "features.1.0.block.1.fc1.weight", "features.2.0.block.0.0.weight",
+                        "features.8.0.weight", "classifier.1.weight"],
+    "convnext_tiny": ["features.0.0.weight", "features.1.0.block.0.weight", "features.1.0.layer_scale",
+                      "features.2.0.weight", "classifier.0.weight", "classifier.2.weight"],
+    "shufflenet_v2_x1_0": ["conv1.0.weight", "stage2.0.branch1.0.weight", "stage2.1.branch2.0.weight",
+                           "conv5.0.weight", "fc.weight"],
+    "regnet_y_400mf": ["stem.0.weight", "trunk_output.block1.block1-0.f.a.0.weight",
+                       "trunk_output.block1.block1-0.f.se.fc1.weight", "fc.weight"],
+    "mnasnet1_0": ["layers.0.weight", "layers.8.0.layers.0.weight", "layers.14.weight", "classifier.1.weight"],
+    "inception_v3": ["Conv2d_1a_3x3.conv.weight", "Mixed_5b.branch1x1.conv.weight", "Mixed_7c.branch3x3dbl_3b.bn.bias",
+                     "AuxLogits.fc.weight", "fc.weight"],
+    "fcn_resnet50": ["backbone.layer4.2.conv2.weight", "classifier.0.weight", "classifier.4.bias",
+                     "aux_classifier.4.weight"],
+    "deeplabv3_resnet50": ["backbone.conv1.weight", "classifier.0.convs.0.0.weight", "classifier.0.convs.4.1.weight",
+                           "classifier.0.project.0.weight", "classifier.4.weight", "aux_classifier.0.weight"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_state_dict_keys_follow_torchvision(name):
+    _have(name)
+    _, _, keys = stats(load(name))
+    missing = [k for k in KEYS[name] if k not in keys]
+    assert not missing, f"{name}: missing {missing}; have e.g. {list(keys)[:12]}"
+
+
+def test_resnet50_state_dict_size_matches_torchvision():
+    # torchvision resnet50().state_dict() has 320 entries (incl. num_batches_tracked)
+    _, _, keys = stats(load("resnet50"))
+    assert len(keys) == 320
