@@ -21,6 +21,7 @@ from cnndsl.passes.manager import (
     register_pass,
     run_passes,
     run_pipeline,
+    run_standard,
 )
 
 for _pass in (
@@ -38,4 +39,4 @@ for _pass in (
         register_pass(_pass)
 
 __all__ = ["ANALYSES", "CLEANUPS", "INFERENCE", "PASSES", "Convention", "Pass", "PassContext", "PassError",
-           "PassResult", "PipelineResult", "annotate", "get_pass", "run_passes", "run_pipeline"]
+           "PassResult", "PipelineResult", "annotate", "get_pass", "run_passes", "run_pipeline", "run_standard"]

@@ -187,13 +187,19 @@ def pipeline_upto(upto: str | None, optimize: bool = False) -> tuple[str, ...]:
 
 
 def run_pipeline(graph: Graph, upto: str | None = None, *, optimize: bool = False, weights: dict | None = None,
+                 convention: Convention | None = None) -> Graph:
+    """The graph after the standard pipeline, up to and including pass `upto` (all of it when None).
+
+    For `cnndsl ir --after PASS`. Transformations run structurally (no weights). Use
+    `run_standard` for the weights, timings and warnings too.
+    """
+    return run_standard(graph, upto, optimize=optimize, weights=weights, convention=convention).graph
+
+
+def run_standard(graph: Graph, upto: str | None = None, *, optimize: bool = False, weights: dict | None = None,
                  convention: Convention | None = None, print_after: tuple[str, ...] | list[str] = (),
                  time_passes: bool = False, stream: TextIO | None = None) -> PipelineResult:
-    """Run the standard pipeline up to and including pass `upto` (all of it when None).
-
-    Used by `cnndsl ir --after PASS` and `cnndsl report`. Transformations run structurally
-    when `weights` is None (the IR changes, no arrays are updated).
-    """
+    """`run_pipeline` with the full `PipelineResult` (weights, timings, warnings, declined rewrites)."""
     return run_passes(graph, pipeline_upto(upto, optimize), weights=weights, convention=convention,
                       print_after=print_after, time_passes=time_passes, stream=stream)
 

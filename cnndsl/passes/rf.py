@@ -44,8 +44,15 @@ Summary = tuple[int, Fraction, Fraction]  # (size r, stride S, padding P) of one
 AXES = ("h", "w")
 
 
-def _num(x: Fraction) -> int | float:
+def _num(x: int | Fraction) -> int | float:
+    if isinstance(x, int):
+        return x
     return int(x) if x.denominator == 1 else float(x)
+
+
+def _norm(x: int | Fraction) -> int | Fraction:
+    """Keep integers as ints (fast); fractions appear only after a resample."""
+    return int(x) if isinstance(x, Fraction) and x.denominator == 1 else x
 
 
 def _spatial(shape) -> tuple | None:
@@ -53,6 +60,7 @@ def _spatial(shape) -> tuple | None:
 
 
 def _add(table: dict, r: int, s: Fraction, p: Fraction) -> None:
+    r, s, p = _norm(r), _norm(s), _norm(p)
     key = (s, p)
     if table.get(key, -1) < r:
         table[key] = r
@@ -74,16 +82,16 @@ def _step(rule, axis: int, paths: dict, in_shape, out_shape) -> dict:
             extent = in_sp[axis]
             if isinstance(extent, str):
                 raise NotImplementedError("symbolic spatial size")
-            _add(out, int(r + (extent - 1) * s), s * extent, p)
+            _add(out, r + (extent - 1) * s, s * extent, p)
         elif kind == "resample":
             f = Fraction(rule.scale[axis]).limit_denominator(1000)
             if in_sp is not None and out_sp is not None and all(isinstance(v, int) for v in (in_sp[axis], out_sp[axis])):
                 f = Fraction(out_sp[axis], in_sp[axis])
             k = rule.kernel[axis]
-            _add(out, int(r + (k - 1) * s), s / f, p)
+            _add(out, r + (k - 1) * s, s / f, p)
         else:  # pointwise
             if broadcast:
-                _add(out, r, Fraction(0), p)
+                _add(out, r, 0, p)
             else:
                 _add(out, r, s, p)
     return out
@@ -91,7 +99,7 @@ def _step(rule, axis: int, paths: dict, in_shape, out_shape) -> dict:
 
 def _classes(paths: dict) -> set:
     """Alignment classes (stride, centre offset) of the position-dependent paths."""
-    return {(s, Fraction(r - 1, 2) - p) for (s, p), r in paths.items() if s != 0}
+    return {(s, r - 1 - 2 * p) for (s, p), r in paths.items() if s != 0}  # 2 x centre offset
 
 
 def _best(paths: dict) -> Summary:
@@ -112,7 +120,7 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
     for node in graph.topo():
         node.meta.pop("rf_warning", None)
         if node.op == "input":
-            node.meta["rf_paths"] = [{(Fraction(1), Fraction(0)): 1} for _ in AXES]
+            node.meta["rf_paths"] = [{(1, 0): 1} for _ in AXES]
             _store(node)
             continue
         rule_fn = rule_of(opdef_of(node), "rf")
@@ -138,7 +146,7 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
                         _add(merged, r, s, p)
                 classes = _classes(merged)
                 if len(sources) > 1 and len(classes) > max(inputs_classes, default=0):
-                    desc = "; ".join(f"stride {_num(s)}, centre offset {_num(c)}" for s, c in sorted(classes))
+                    desc = "; ".join(f"stride {_num(s)}, centre offset {_num(Fraction(c, 2))}" for s, c in sorted(classes))
                     msg = (f"{node.name} ({node.op}): input paths are misaligned on axis {AXES[axis]} "
                            f"(effective stride / centre differ: {desc}); reporting the largest receptive field")
                     ctx.warn(msg)
@@ -158,7 +166,7 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
 def _store(node: Node) -> None:
     best = [_best(paths) for paths in node.meta["rf_paths"]]
     node.meta["rf"] = {
-        "size": [_num(Fraction(b[0])) for b in best],
+        "size": [_num(b[0]) for b in best],
         "stride": [_num(b[1]) for b in best],
         "padding": [_num(b[2]) for b in best],
         "aligned": [len(_classes(paths)) <= 1 for paths in node.meta["rf_paths"]],
@@ -177,7 +185,7 @@ def input_region(node: Node, position: tuple[int, int]) -> list[tuple[int | floa
         u = position[axis]
         lo = min(u * s - p for (s, p), _r in table.items())
         hi = max(u * s - p + r - 1 for (s, p), r in table.items())
-        region.append((_num(Fraction(lo)), _num(Fraction(hi))))
+        region.append((_num(_norm(Fraction(lo))), _num(_norm(Fraction(hi)))))
     return region
 
 

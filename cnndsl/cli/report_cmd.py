@@ -1,0 +1,82 @@
+"""`cnndsl report`: per-layer and total params, MACs, FLOPs, memory and receptive field."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "per-layer and total parameters, MACs, FLOPs, activation memory and receptive field"
+
+CONVENTION_FLAGS = (
+    ("bias", "bias adds of conv/linear"),
+    ("bn", "batch-norm (2 FLOPs per element)"),
+    ("activations", "activation functions"),
+    ("pooling", "pooling windows"),
+    ("elementwise", "elementwise merges (add, mul) and resampling"),
+)
+
+
+def add_convention_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("counting convention (MACs are always conv + linear multiply-adds)")
+    for name, what in CONVENTION_FLAGS:
+        g.add_argument(f"--count-{name}", dest=f"count_{name}", action=argparse.BooleanOptionalAction, default=True,
+                       help=f"include {what} in FLOPs (default: yes)")
+
+
+def convention_from_args(args: argparse.Namespace):
+    from cnndsl.passes.manager import Convention
+
+    return Convention(**{name: getattr(args, f"count_{name}", True) for name, _w in CONVENTION_FLAGS})
+
+
+def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--optimize", action="store_true",
+                   help="report the inference graph: drop no-ops, fold BN, fuse conv+activation, remove dead nodes")
+    p.add_argument("--print-after", metavar="PASS", action="append", default=[],
+                   help="print the IR after PASS to standard error (repeatable; 'all' for every pass)")
+    p.add_argument("--time-passes", action="store_true", help="print each pass's run time to standard error")
+
+
+def run_analyses(graph, args: argparse.Namespace):
+    """The pipeline a report needs, honouring --optimize/--print-after/--time-passes."""
+    from cnndsl.passes.manager import run_standard
+
+    return run_standard(graph, optimize=getattr(args, "optimize", False), convention=convention_from_args(args),
+                        print_after=tuple(getattr(args, "print_after", ()) or ()),
+                        time_passes=getattr(args, "time_passes", False), stream=sys.stderr)
+
+
+def stage_name(args: argparse.Namespace) -> str:
+    return "inference (after cleanups)" if getattr(args, "optimize", False) else "as written (no rewrites)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cnndsl.cli.common import add_source_arguments
+
+    add_source_arguments(p)
+    p.add_argument("--depth", type=int, metavar="N", help="collapse layers to blocks of N name components")
+    p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table")
+    p.add_argument("-o", "--output", help="write to a file instead of standard output")
+    add_convention_arguments(p)
+    add_pipeline_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnndsl.cli.common import load_from_args, write_atomic
+    from cnndsl.diagnostics import CnnError
+    from cnndsl.report import build_report, render
+
+    if args.depth is not None and args.depth < 1:
+        raise CnnError(f"--depth must be at least 1, got {args.depth}")
+    graph = load_from_args(args)
+    result = run_analyses(graph, args)
+    for w in result.warnings:
+        print(f"cnndsl: warning: {w}", file=sys.stderr)
+    rep = build_report(result.graph, depth=args.depth, convention=convention_from_args(args),
+                       stage=stage_name(args), passes=result.ran)
+    text = render(rep, args.format)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
