@@ -64,6 +64,7 @@ def _layer_scale(pname: str, shape: tuple, ctx: dict, rng: np.random.Generator) 
 INITIALIZERS: dict[str, Init] = {
     "conv": _affine_layer,
     "conv_t": _affine_layer,
+    "fused_conv": _affine_layer,
     "linear": _affine_layer,
     "bn": _norm,
     "layernorm": _norm,

@@ -30,6 +30,11 @@ def conv(a, xs, p):
     return W.conv2d(xs[0], p["weight"], p.get("bias"), a["stride"], a["padding"], a["dilation"], a["groups"])
 
 
+def fused_conv(a, xs, p):
+    """act(conv(x)): the conv, then the activation's own kernel on its output."""
+    return KERNELS[a["act"]](a["act_attrs"], [conv(a, xs, p)], {})
+
+
 def conv_t(a, xs, p):
     return W.conv_transpose2d(xs[0], p["weight"], p.get("bias"), a["stride"], a["padding"],
                               a["output_padding"], a["dilation"], a["groups"])
@@ -169,6 +174,7 @@ def _unary(fn: Callable[[np.ndarray], np.ndarray]) -> Kernel:
 KERNELS: dict[str, Kernel] = {
     "conv": conv,
     "conv_t": conv_t,
+    "fused_conv": fused_conv,
     "linear": linear,
     "bn": bn,
     "layernorm": layernorm,

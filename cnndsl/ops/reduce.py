@@ -62,7 +62,9 @@ def _mean_rf(attrs: dict) -> RFRule:
 
 
 OPS = (
-    OpDef(name="softmax", attrs=(AttrSpec("axis", "int", 1),), shape=_softmax_shape, category="activation",
+    # category "norm", not "activation": softmax is not elementwise, so it must not be fused
+    # into a conv as an epilogue
+    OpDef(name="softmax", attrs=(AttrSpec("axis", "int", 1),), shape=_softmax_shape, category="norm",
           normalize=_softmax_normalize, flops=_softmax_flops, rf=_softmax_rf,
           doc="softmax along an axis (channels by default), computed stably"),
     OpDef(name="mean", attrs=(AttrSpec("axes", "ints", (2, 3)), AttrSpec("keepdims", "bool", False)),

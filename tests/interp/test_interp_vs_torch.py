@@ -315,3 +315,11 @@ def test_upsample(shape, attrs):
         return F.interpolate(xs[0], scale_factor=s if isinstance(s, tuple) else float(s), mode=a["mode"], **kw)
 
     _check("upsample", [shape], attrs, ref)
+
+
+@pytest.mark.parametrize("act,act_attrs,fn", [("relu", {}, F.relu), ("leaky_relu", {"slope": 0.2},
+                                                                       lambda y: F.leaky_relu(y, 0.2)),
+                                             ("hswish", None, F.hardswish)])
+def test_fused_conv(act, act_attrs, fn):
+    _check("fused_conv", [(1, 4, 9, 9)], {"out": 6, "stride": 2, "act": act, "act_attrs": act_attrs},
+           lambda xs, w, a: fn(_conv(xs, w, a)))
