@@ -59,22 +59,34 @@ def _spatial(shape) -> tuple | None:
     return tuple(shape[2:4]) if shape is not None and len(shape) == 4 else None
 
 
-def _add(table: dict, r: int, s: Fraction, p: Fraction) -> None:
-    r, s, p = _norm(r), _norm(s), _norm(p)
-    key = (s, p)
-    if table.get(key, -1) < r:
-        table[key] = r
+def _add(table: set, r, s, p) -> None:
+    table.add((_norm(r), _norm(s), _norm(p)))
 
 
-def _step(rule, axis: int, paths: dict, in_shape, out_shape) -> dict:
+MAX_PATHS = 256
+
+
+def _prune(table: set) -> set:
+    """Bound the set: for equal (S, P) the largest r contains the others' regions, so only
+    the alignment detail of the smaller ones is lost (any misalignment has been warned)."""
+    if len(table) <= MAX_PATHS:
+        return table
+    best: dict = {}
+    for r, s, p in table:
+        if best.get((s, p), -1) < r:
+            best[(s, p)] = r
+    return {(r, s, p) for (s, p), r in best.items()}
+
+
+def _step(rule, axis: int, paths: set, in_shape, out_shape) -> set:
     """Apply one op's rule to one input's path summaries on one axis."""
-    out: dict = {}
+    out: set = set()
     in_sp, out_sp = _spatial(in_shape), _spatial(out_shape)
     broadcast = in_sp is not None and out_sp is not None and in_sp[axis] == 1 and out_sp[axis] > 1
     kind = rule.kind
     if kind in ("global", "none") and in_sp is None:
         kind = "pointwise"  # already non-spatial: every feature sees what its input saw
-    for (s, p), r in paths.items():
+    for r, s, p in paths:
         if kind == "local":
             k = rule.dilation[axis] * (rule.kernel[axis] - 1) + 1
             _add(out, r + (k - 1) * s, s * rule.stride[axis], p + rule.padding[axis] * s)
@@ -97,21 +109,21 @@ def _step(rule, axis: int, paths: dict, in_shape, out_shape) -> dict:
     return out
 
 
-def _classes(paths: dict) -> set:
+def _classes(paths: set) -> set:
     """Alignment classes (stride, centre offset) of the position-dependent paths."""
-    return {(s, r - 1 - 2 * p) for (s, p), r in paths.items() if s != 0}  # 2 x centre offset
+    return {(s, r - 1 - 2 * p) for r, s, p in paths if s != 0}  # 2 x centre offset
 
 
-def _best(paths: dict) -> Summary:
+def _best(paths: set) -> Summary:
     """The largest path; stride/padding from the largest position-dependent one."""
-    items = sorted(((r, s, p) for (s, p), r in paths.items()), key=lambda t: (t[0], t[1], t[2]))
+    items = sorted(paths)
     size = items[-1][0]
     moving = [t for t in items if t[1] != 0]
     _r, s, p = moving[-1] if moving else items[-1]
     return size, s, p
 
 
-def _summaries(node: Node) -> list[dict] | None:
+def _summaries(node: Node) -> list[set] | None:
     return node.meta.get("rf_paths")
 
 
@@ -120,7 +132,7 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
     for node in graph.topo():
         node.meta.pop("rf_warning", None)
         if node.op == "input":
-            node.meta["rf_paths"] = [{(1, 0): 1} for _ in AXES]
+            node.meta["rf_paths"] = [{(1, 1, 0)} for _ in AXES]
             _store(node)
             continue
         rule_fn = rule_of(opdef_of(node), "rf")
@@ -134,16 +146,15 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
             mark_unsupported(node, "rf")
             continue
         shapes = in_shapes(graph, node)
-        per_axis: list[dict] = []
+        per_axis: list[set] = []
         try:
             for axis in range(len(AXES)):
-                merged: dict = {}
+                merged: set = set()
                 inputs_classes = []
                 for src, shape in zip(sources, shapes):
                     stepped = _step(rule, axis, _summaries(src)[axis], shape, node.meta.get("shape"))
                     inputs_classes.append(len(_classes(stepped)))
-                    for (s, p), r in stepped.items():
-                        _add(merged, r, s, p)
+                    merged |= stepped
                 classes = _classes(merged)
                 if len(sources) > 1 and len(classes) > max(inputs_classes, default=0):
                     desc = "; ".join(f"stride {_num(s)}, centre offset {_num(Fraction(c, 2))}" for s, c in sorted(classes))
@@ -152,7 +163,7 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
                     ctx.warn(msg)
                     warnings.append(msg)
                     node.meta.setdefault("rf_warning", []).append(msg)
-                per_axis.append(merged)
+                per_axis.append(_prune(merged))
         except NotImplementedError:
             node.meta["rf_paths"] = node.meta["rf"] = None
             mark_unsupported(node, "rf")
@@ -183,8 +194,8 @@ def input_region(node: Node, position: tuple[int, int]) -> list[tuple[int | floa
     region = []
     for axis, table in enumerate(paths):
         u = position[axis]
-        lo = min(u * s - p for (s, p), _r in table.items())
-        hi = max(u * s - p + r - 1 for (s, p), r in table.items())
+        lo = min(u * s - p for _r, s, p in table)
+        hi = max(u * s - p + r - 1 for r, s, p in table)
         region.append((_num(_norm(Fraction(lo))), _num(_norm(Fraction(hi)))))
     return region
 
