@@ -4,8 +4,9 @@ Names: graph inputs keep their IR names; each IR node's result is the ONNX value
 like the node (or like the graph output it feeds); the last ONNX node a lowering emits
 is named like the IR node, helpers before it `<node>/<OpType>`. Initializers are named
 as in the weights store. The batch dimension stays the symbol `N` unless the graph
-fixes it. No shapes of intermediate values are written, so onnx's own shape inference
-is an independent check of ours.
+fixes it. No shapes of intermediate values are written (except where onnx's inference is
+known to lose the batch symbol: Resize), so onnx's own shape inference is an
+independent check of ours.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class LoweringContext:
         self._names: set[str] = set()
         self._current = None
         self.values: dict[tuple[str, int], str] = {}
+        self.value_info: dict[str, onnx.ValueInfoProto] = {}
 
     # -- names
     def _fresh(self, base: str) -> str:
@@ -77,6 +79,10 @@ class LoweringContext:
             onode.doc_string = str(node.span)
         self.nodes.append(onode)
         return outs[0]
+
+    def annotate(self, value: str, shape) -> None:
+        """Declare a value's shape (value_info) where onnx's own inference loses information."""
+        self.value_info[value] = _value_info(value, shape)
 
     def outputs(self, node) -> list[str]:
         """Value names of every output of a multi-output node (chunk)."""
@@ -156,7 +162,10 @@ def build_model(graph, weights, opset: int | None = None) -> onnx.ModelProto:
             ctx.nodes.append(helper.make_node("Identity", [value], [out_name], name=ctx._fresh(f"{out_name}/Identity")))
         outputs.append(_value_info(out_name, graph.value_shape(tuple(ref))))
 
-    g = helper.make_graph(ctx.nodes, graph.name, inputs, outputs, initializer=list(ctx.initializers.values()))
+    out_values = {o.name for o in outputs}
+    value_info = [v for name, v in ctx.value_info.items() if name not in out_values]
+    g = helper.make_graph(ctx.nodes, graph.name, inputs, outputs, initializer=list(ctx.initializers.values()),
+                          value_info=value_info)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(g, opset_imports=opsets, producer_name="cnndsl", producer_version=__version__,
                               ir_version=helper.find_min_ir_version_for(opsets))

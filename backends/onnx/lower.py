@@ -82,7 +82,12 @@ def _bn(ctx, node, xs, y):
         scale = ctx.const(node, "scale", np.ones((c,), np.float32))
         bias = ctx.const(node, "bias", np.zeros((c,), np.float32))
     ins = [xs[0], scale, bias, ctx.weight(node, "running_mean"), ctx.weight(node, "running_var")]
-    # ONNX's momentum weighs the running value, PyTorch's the new one
+    if ctx.opset < 14:
+        # BatchNormalization-9 has no training_mode, and onnx's reference evaluator takes a
+        # momentum there as a request for batch statistics: leave it out (inference only)
+        ctx.emit("BatchNormalization", ins, out=y, epsilon=float(a["eps"]))
+        return
+    # ONNX's momentum weighs the running value, PyTorch's the new one (used only in training mode)
     ctx.emit("BatchNormalization", ins, out=y, epsilon=float(a["eps"]), momentum=1.0 - float(a["momentum"]))
 
 
@@ -196,13 +201,23 @@ def _upsample(ctx, node, xs, y):
         ctm = "align_corners" if a["align_corners"] else "pytorch_half_pixel"
         attrs = {"mode": "linear", "coordinate_transformation_mode": ctm}
     x_shape, out_shape = ctx.shape(node.inputs[0]), node.meta["shape"]
+    hw = [int(out_shape[2]), int(out_shape[3])]
+    # onnx's Resize shape inference drops a symbolic batch ("N" becomes "unk__0"); declaring
+    # the result's type keeps it (static dims are still checked against the inferred ones)
+    ctx.annotate(y, out_shape)
     if a["size"] is None:
         s = a["scale"]
         sh, sw = (s, s) if isinstance(s, (int, float)) else tuple(s)
-        scales = ctx.const(node, "scales", np.array([1.0, 1.0, sh, sw], np.float32))
-        ctx.emit("Resize", [xs[0], "", scales], out=y, **attrs)
-        return
-    hw = [int(out_shape[2]), int(out_shape[3])]
+        if ctx.opset >= 18:  # scales for H, W only: the symbolic batch stays visible to shape inference
+            scales = ctx.const(node, "scales", np.array([sh, sw], np.float32))
+            ctx.emit("Resize", [xs[0], "", scales], out=y, axes=[2, 3], **attrs)
+            return
+        if hw[0] / x_shape[2] != float(sh) or hw[1] / x_shape[3] != float(sw):
+            # a scale that is not out/in exactly: keep PyTorch's 1/scale step (batch left to runtime)
+            scales = ctx.const(node, "scales", np.array([1.0, 1.0, sh, sw], np.float32))
+            ctx.emit("Resize", [xs[0], "", scales], out=y, **attrs)
+            return
+        # out/in == scale: sizes are the same resize and keep the batch symbol
     if ctx.opset >= 18:
         sizes = ctx.const(node, "sizes", np.array(hw, np.int64))
         ctx.emit("Resize", [xs[0], "", "", sizes], out=y, axes=[2, 3], **attrs)
