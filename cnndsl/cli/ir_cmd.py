@@ -65,7 +65,7 @@ def _svg(dot_text: str) -> str:
     if dot is None:
         raise CnnError("--format svg needs Graphviz's `dot` on PATH (e.g. apt-get install graphviz); "
                        "use --format dot to get the source")
-    proc = subprocess.run([dot, "-Tsvg"], input=dot_text, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([dot, "-Tsvg"], check=False, input=dot_text, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise CnnError(f"dot failed: {proc.stderr.strip()}")
     return proc.stdout

@@ -7,7 +7,8 @@ and long left-associative runs (`1 + 1 + ... + 1`) are folded in a loop, not rec
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from cnndsl.diagnostics import CnnError, InvalidValue, LimitExceeded, Span, UnknownName, WrongArity, WrongType
 from cnndsl.elaborate.values import Builtin, Layer, Tensor, type_name
@@ -34,11 +35,10 @@ def _is_num(v: Any) -> bool:
 
 
 def _arith(op: str, a: Any, b: Any, span: Span) -> Any:
-    if op == "+":
-        if isinstance(a, (list, tuple, str)) and type(a) is type(b):
-            if len(a) + len(b) > MAX_SEQUENCE:
-                raise LimitExceeded(f"sequence longer than {MAX_SEQUENCE:,} items", span)
-            return a + b
+    if op == "+" and isinstance(a, (list, tuple, str)) and type(a) is type(b):
+        if len(a) + len(b) > MAX_SEQUENCE:
+            raise LimitExceeded(f"sequence longer than {MAX_SEQUENCE:,} items", span)
+        return a + b
     if not (_is_num(a) and _is_num(b)):
         raise WrongType(f"'{op}' needs numbers, got {type_name(a)} and {type_name(b)}", span)
     try:

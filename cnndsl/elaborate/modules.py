@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from cnndsl.diagnostics import (
+    CnnError,
     DuplicateDefinition,
     ImportCycle,
     ImportNotFound,
     InputError,
     MultipleErrors,
-    CnnError,
     Span,
     did_you_mean,
 )
@@ -183,9 +183,9 @@ def library_index() -> dict[str, LibraryEntry]:
             continue  # a broken library file shows up in its own tests, not here
         networks = {i.name for i in mod.items if isinstance(i, A.BlockDef) and i.is_network}
         for item in mod.items:
-            if isinstance(item, A.LetStmt) and isinstance(item.value, A.Call) and isinstance(item.value.func, A.Var):
-                if item.value.func.name in networks:
-                    index.setdefault(item.name, LibraryEntry(item.name, path, item.value.func.name))
+            value = item.value if isinstance(item, A.LetStmt) else None
+            if isinstance(value, A.Call) and isinstance(value.func, A.Var) and value.func.name in networks:
+                index.setdefault(item.name, LibraryEntry(item.name, path, value.func.name))
         for n in networks:
             index.setdefault(n, LibraryEntry(n, path, n))
     return index

@@ -8,8 +8,9 @@ Shapes are tuples in NCHW order whose batch entry may be the symbol `"N"`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import networkx as nx
 

@@ -118,7 +118,9 @@ class ListLit:
     span: Span
 
 
-Expr = Union[Num, Str, Const, Var, BinOp, Pow, UnOp, Compare, BoolOp, Ternary, Call, Index, GetAttr, TupleLit, ListLit]
+Expr = Union[  # noqa: UP007 (a runtime alias; `X | Y` of classes needs 3.10 at import time anyway)
+    Num, Str, Const, Var, BinOp, Pow, UnOp, Compare, BoolOp, Ternary, Call, Index, GetAttr, TupleLit, ListLit
+]
 
 
 # ---------------------------------------------------------------- chains
@@ -217,7 +219,9 @@ class BranchesStmt:
     span: Span
 
 
-Stmt = Union[ChainStmt, AssignStmt, ReturnStmt, LetStmt, RepeatStmt, ForStmt, IfStmt, ResidualStmt, BranchesStmt]
+Stmt = Union[  # noqa: UP007
+    ChainStmt, AssignStmt, ReturnStmt, LetStmt, RepeatStmt, ForStmt, IfStmt, ResidualStmt, BranchesStmt
+]
 
 
 # ---------------------------------------------------------------- top level

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
-from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from cnndsl.diagnostics import SOURCES, CnnSyntaxError, InputError, LimitExceeded, Span
 from cnndsl.syntax import ast as A
@@ -64,8 +64,8 @@ HINTS = (
     ("NAME", "_ARROW", "missing '->' between two layers on one line"),
     ("LPAR", "_ARROW", "missing '->' between two layers on one line"),
     ("EQUAL", "COMP_OP", "use '==' to compare; '=' only binds names"),
-    ("_ARROW", "COMP_OP", "'->' cannot appear in a compile-time expression; "
-                          "'let' binds values, 'name = a -> b' binds tensors"),
+    ("_ARROW", "COMP_OP", ("'->' cannot appear in a compile-time expression; "
+                           "'let' binds values, 'name = a -> b' binds tensors")),
     ("COLON", "_LBRACE", "blocks and networks use '{ ... }', not ':'"),
     ("$END", "_RBRACE", "missing '}'"),
 )

@@ -28,7 +28,7 @@ class NewlinePostLex(PostLex):
         self.open_braces: list[Token] = []
 
     def process(self, stream):
-        depth, braces, prev, pending = 0, 0, None, None
+        depth, prev, pending = 0, None, None
         self.open_braces = []
         for tok in stream:
             if tok.type == "_NL":
