@@ -54,6 +54,8 @@ TORCHVISION = {
     "googlenet": (6_624_904, 1.50, None),
     "efficientnet_b0": (5_288_548, 0.39, None),
     "efficientnet_b1": (7_794_184, 0.69, (3, 240, 240)),
+    "efficientnet_b2": (9_109_994, 1.09, (3, 288, 288)),
+    "efficientnet_b3": (12_233_232, 1.83, (3, 300, 300)),
     "shufflenet_v2_x0_5": (1_366_792, 0.04, None),
     "shufflenet_v2_x1_0": (2_278_604, 0.14, None),
     "mnasnet1_0": (4_383_312, 0.31, None),
