@@ -17,22 +17,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _figures(name: str) -> dict:
     from cnndsl.api import load
-    from cnndsl.ops import get
+    from cnndsl.passes.manager import annotate
+    from cnndsl.report.model import build_report
 
-    g = load(name)
-    params = macs = 0
-    for node in g.topo():
-        op = get(node.op)
-        ins = [g.value_shape(r) for r in node.inputs]
-        for shape, trainable in op.params(node.attrs, ins).values():
-            if trainable:
-                n = 1
-                for d in shape:
-                    n *= d
-                params += n
-        macs += op.macs(node.attrs, ins, node.meta["shape"])
+    g = annotate(load(name))
+    totals = build_report(g).totals
     shape = list(g.input_nodes()[0].attrs["shape"])
-    return {"params": params, "macs": macs, "input": shape}
+    return {"params": totals["params"], "macs": totals["macs"], "input": shape}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         if "error" in r:
             print(f"{r['name']:<24} {r['network']:<20} error: {r['error']}")
         elif "params" in r:
-            print(f"{r['name']:<24} {r['network']:<20} {r['params']:>14,} {r['macs']:>16,}  {r['input']}")
+            shape = "x".join(str(d) for d in r["input"][1:])
+            print(f"{r['name']:<24} {r['network']:<20} {r['params']:>14,} {r['macs']:>16,}  {shape}")
         else:
             print(f"{r['name']:<24} {r['network']}")
     return 0
