@@ -81,3 +81,25 @@ def layoutnet(batch="N", size: int = 10):
 
 
 NETS = {"convnet": convnet, "layoutnet": layoutnet}
+
+
+def tiny_resnet(batch="N", size: int = 16):
+    """A stem and one residual block: the golden-text net."""
+    b = GraphBuilder("tiny_resnet")
+    x = b.input("image", (batch, 3, size, size))
+    y = b.add("conv", [x], name="conv1", out=8, kernel=3, stride=2, bias=False)
+    y = b.add("bn", [y], name="bn1")
+    y = b.add("relu", [y], name="relu")
+    y = b.add("maxpool", [y], name="maxpool", kernel=3, stride=2, padding=1)
+    r = b.add("conv", [y], name="layer1.0.conv1", out=8, kernel=3, bias=False)
+    r = b.add("bn", [r], name="layer1.0.bn1")
+    r = b.add("relu", [r], name="layer1.0.relu")
+    r = b.add("conv", [r], name="layer1.0.conv2", out=8, kernel=3, bias=False)
+    r = b.add("bn", [r], name="layer1.0.bn2")
+    y = b.add("add", [y, r], name="layer1.0.add")
+    y = b.add("relu", [y], name="layer1.0.relu_1")
+    y = b.add("gap", [y], name="avgpool")
+    y = b.add("flatten", [y], name="flatten")
+    y = b.add("linear", [y], name="fc", out=10)
+    b.output("logits", y)
+    return b.graph
