@@ -1,0 +1,247 @@
+"""Targets, the Relax pipeline, export, manifest and loading. TVM is imported lazily.
+
+Pipeline (llvm): DecomposeOpsForInference + CanonicalizeBindings (so BN becomes
+arithmetic and conv+BN+act fuse), then TVM's CPU pipeline (LegalizeOps, FoldConstant,
+FuseOps, FuseTIR), then -- untuned -- cnndsl's default CPU schedule
+(`cpu_schedule.py`: parallel outer loops, vectorized inner loops) or -- tuned -- the
+MetaSchedule database, then lowering to the VM.
+
+CUDA uses TVM's GPU pipeline (DLight GPU rules after FuseTIR); the kernels are checked to
+land in the CUDA module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnndsl.backend import BackendError
+
+log = logging.getLogger("cnndsl.tvm")
+
+LIB_NAME = "model.so"
+PARAMS_NAME = "weights.params"
+MANIFEST = "manifest.json"
+DEFAULT_CUDA_ARCH = "sm_90"
+
+
+# --------------------------------------------------------------------------- targets
+def host_cpu() -> tuple[str, bool]:
+    """(mcpu, detected): LLVM's name for this CPU, or ("generic", False) when unknown."""
+    from tvm.target import codegen
+
+    try:
+        cpu = str(codegen.llvm_get_system_cpu())
+    except Exception:  # noqa: BLE001 - any failure means no detection
+        cpu = ""
+    if not cpu or cpu == "generic":
+        return "generic", False
+    return cpu, True
+
+
+def make_target(kind: str, *, mcpu: str | None = None, arch: str | None = None, num_cores: int | None = None):
+    """A `tvm.target.Target` for "llvm" (host CPU detected) or "cuda" (arch, default sm_90)."""
+    import tvm
+
+    host = {"kind": "llvm", "mtriple": "x86_64-linux-gnu"}
+    if kind == "llvm":
+        if mcpu is None:
+            mcpu, ok = host_cpu()
+            if not ok:
+                msg = ("cnndsl: WARNING: LLVM could not detect the host CPU; compiling for the GENERIC x86-64 CPU "
+                       "(no AVX2/AVX-512 code). Pass --mcpu NAME to choose one.")
+                warnings.warn(msg, stacklevel=2)
+                print(msg, file=sys.stderr)
+        spec = dict(host, mcpu=mcpu, **{"num-cores": int(num_cores or os.cpu_count() or 1)})
+        return tvm.target.Target(spec)
+    if kind == "cuda":
+        spec = {"kind": "cuda", "arch": arch or DEFAULT_CUDA_ARCH, "max_shared_memory_per_block": 49152,
+                "max_threads_per_block": 1024, "thread_warp_size": 32, "host": host}
+        return tvm.target.Target(spec)
+    raise BackendError(f"unknown TVM target kind '{kind}'")
+
+
+def target_summary(tgt) -> dict:
+    out = {"kind": str(tgt.kind.name)}
+    for key in ("mcpu", "arch", "mtriple", "num-cores"):
+        try:
+            v = tgt.attrs.get(key) if hasattr(tgt.attrs, "get") else None
+        except Exception:  # noqa: BLE001
+            v = None
+        if v is not None:
+            out[key] = v if isinstance(v, (int, float)) else str(v)
+    return out
+
+
+# --------------------------------------------------------------------------- pipeline
+def inference_prepasses(mod):
+    """BN -> arithmetic and tuple-get-item cleanup, so conv+BN+activation fuse."""
+    from tvm import relax
+
+    return relax.transform.CanonicalizeBindings()(relax.transform.DecomposeOpsForInference()(mod))
+
+
+def fuse_cpu(mod, tgt):
+    """TVM's CPU legalization and fusion: one PrimFunc per fused kernel (what tuning sees)."""
+    import tvm
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
+
+    with tgt:
+        return tvm.transform.Sequential(cpu.library_dispatch_passes(tgt) + cpu.legalize_passes(tgt))(mod)
+
+
+def lower_cpu(mod, tgt):
+    """After scheduling: the rest of TVM's CPU pipeline, to a VM-ready module."""
+    import tvm
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
+
+    with tgt:
+        return tvm.transform.Sequential(cpu.dataflow_lower_passes(tgt) + cpu.finalize_passes(tgt))(mod)
+
+
+def compile_module(mod, tgt, *, schedule: str = "default", tuning_db: str | None = None):
+    """IRModule -> relax.VMExecutable. schedule: "default" (cnndsl CPU schedule), "naive" (TVM's
+    legalized loops), or "tuned" (apply the MetaSchedule database `tuning_db`)."""
+    import tvm
+    from tvm import relax
+
+    mod = inference_prepasses(mod)
+    if tgt.kind.name == "cuda":
+        with tgt:
+            ex = tvm.compile(mod, target=tgt, relax_pipeline=relax.get_default_pipeline(tgt))
+        return ex
+    fused = fuse_cpu(mod, tgt)
+    if schedule == "tuned":
+        from tvm.s_tir import meta_schedule as ms
+
+        with tgt, tvm.transform.PassContext(opt_level=3), ms.database.JSONDatabase(work_dir=tuning_db):
+            fused = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
+    if schedule in ("default", "tuned"):
+        from cnndsl.backends.tvm.cpu_schedule import schedule_module
+
+        fused = schedule_module(fused, tgt, only_unscheduled=(schedule == "tuned"))
+    lowered = lower_cpu(fused, tgt)
+    with tgt:
+        return tvm.compile(lowered, target=tgt, relax_pipeline=None)
+
+
+def cuda_kernel_count(ex) -> int:
+    """Number of __global__ kernels in the executable's CUDA module (0: they fell to the host)."""
+    src = cuda_source(ex)
+    return src.count("__global__") if src else 0
+
+
+def cuda_source(ex) -> str:
+    stack = [ex.mod]
+    seen = set()
+    while stack:
+        m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        if getattr(m, "type_key", "") == "cuda" or getattr(m, "kind", "") == "cuda":
+            return m.inspect_source("")
+        stack.extend(list(m.imports))
+    return ""
+
+
+# --------------------------------------------------------------------------- artefact
+def tvm_version() -> str:
+    import tvm
+
+    return str(tvm.__version__)
+
+
+def write_artefact(out_dir: str | Path, ex, manifest: dict, params: dict[str, np.ndarray] | None) -> Path:
+    """Build the directory under a temporary sibling, then rename it into place."""
+    import tvm
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        ex.export_library(str(tmp / LIB_NAME))
+        if params:
+            tvm.runtime.save_param_dict_to_file({k: tvm.runtime.tensor(np.ascontiguousarray(v))
+                                                 for k, v in params.items()}, str(tmp / PARAMS_NAME))
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+class Loaded:
+    """A loaded artefact: `__call__(inputs) -> outputs` with numpy in and out."""
+
+    def __init__(self, path: str | Path):
+        import tvm
+        from tvm import relax
+
+        self.path = Path(path)
+        self.manifest = json.loads((self.path / MANIFEST).read_text())
+        kind = self.manifest.get("target_kind", "llvm")
+        self.dev = tvm.cuda(0) if kind == "cuda" else tvm.cpu()
+        if kind == "cuda" and not tvm.runtime.enabled("cuda"):
+            raise BackendError(f"{path} was compiled for CUDA, but this TVM has no CUDA runtime or no GPU")
+        lib = tvm.runtime.load_module(str(self.path / LIB_NAME))
+        self.vm = relax.VirtualMachine(lib, self.dev)
+        self.params: list[Any] = []
+        keys = self.manifest.get("param_order") or []
+        if keys:
+            store = tvm.runtime.load_param_dict_from_file(str(self.path / PARAMS_NAME))
+            self.params = [tvm.runtime.tensor(store[k].numpy(), self.dev) for k in keys]
+
+    def to_device(self, inputs: list[np.ndarray]) -> list:
+        import tvm
+
+        specs = self.manifest["inputs"]
+        if len(inputs) != len(specs):
+            raise BackendError(f"expected {len(specs)} input(s) ({', '.join(s['name'] for s in specs)}), "
+                               f"got {len(inputs)}")
+        out = []
+        for arr, spec in zip(inputs, specs):
+            arr = np.ascontiguousarray(np.asarray(arr, dtype=spec["dtype"]))
+            want = spec["shape"]
+            if len(arr.shape) != len(want) or any(not isinstance(w, str) and w != g for g, w in zip(arr.shape, want)):
+                raise BackendError(f"input '{spec['name']}' has shape {list(arr.shape)}, expected {want}")
+            out.append(tvm.runtime.tensor(arr, self.dev))
+        return out
+
+    def run_device(self, dev_inputs: list):
+        return self.vm["main"](*dev_inputs, *self.params)
+
+    def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        res = self.run_device(self.to_device(inputs))
+        if hasattr(res, "numpy"):
+            return [res.numpy()]
+        return [r.numpy() for r in res]
+
+
+def timed(fn, warmup: int = 3, repeat: int = 20) -> list[float]:
+    """Wall-clock milliseconds of `fn()` over `repeat` runs after `warmup`."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out

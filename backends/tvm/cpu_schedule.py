@@ -1,0 +1,184 @@
+"""cnndsl's default CPU schedule for untuned kernels.
+
+TVM's legalized kernels are naive scalar loops. This pass gives every fused PrimFunc a
+simple, always-valid schedule:
+
+1. (DLight's CPU rules, GEMV and Reduction, are not used: on these kernels they only
+   normalize the loops and mark the function scheduled, leaving it scalar.)
+2. for the main block of each function (the reduction block when there is one:
+   conv, pooling), producers such as padding are inlined, the innermost spatial loop is
+   split by the largest divisor <= the vector lanes and moved inside the reduction loops
+   (a register-blocked direct convolution along W), reductions are decomposed, the outer
+   spatial loops are fused and parallelized, and the inner loop vectorized;
+3. elementwise blocks: all loops fused, parallel outer, vectorized inner.
+
+Any step TVM refuses leaves that function as legalized (correct, slower); never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("cnndsl.tvm")
+
+SCHEDULED_KEYS = ("tirx.is_scheduled", "tir.is_scheduled")
+
+
+def _lanes(tgt) -> int:
+    try:
+        from tvm.target import codegen
+
+        bits = int(codegen.llvm_get_vector_width(tgt))
+    except Exception:  # noqa: BLE001
+        bits = 256
+    return max(4, bits // 32)
+
+
+def _divisor(n: int, limit: int) -> int:
+    for f in range(min(n, limit), 0, -1):
+        if n % f == 0:
+            return f
+    return 1
+
+
+def _iter_types(sch, block) -> list[int]:
+    return [int(iv.iter_type) for iv in sch.get(block).iter_vars]
+
+
+def _schedule_func(func, lanes: int):
+    import tvm
+
+    sch = tvm.s_tir.Schedule(func)
+    root = sch.get_sblock("root") if _has_root(sch) else None
+    blocks = sch.get_child_blocks(root) if root is not None else []
+    if not blocks:
+        return None
+    # inline what can be inlined (padding, casts), keep reductions and the last block
+    import os
+    keep_pad = os.environ.get("CNNDSL_TVM_INLINE_PAD", "0") != "1"
+    for b in blocks[:-1]:
+        if any(t != 0 for t in _iter_types(sch, b)):
+            continue
+        if keep_pad and any(any(t == 2 for t in _iter_types(sch, c)) for c in sch.get_consumers(b)):
+            continue  # padding stays a separate (vectorized) pass: the conv loop reads without conditions
+        try:
+            sch.compute_inline(b)
+        except Exception as err:  # noqa: BLE001
+            log.debug("cpu schedule: %s not inlined: %s", sch.get(b).name_hint, str(err)[:200])
+    blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    reductions = [b for b in blocks if any(t == 2 for t in _iter_types(sch, b))]
+    if len(reductions) == 1:
+        # one reduction (conv, pool, mean): the epilogue is computed per output vector right after it
+        red = reductions[0]
+        name = sch.get(red).name_hint
+        try:
+            _schedule_reduction(sch, red, lanes, epilogue=True)
+        except Exception as err:  # noqa: BLE001
+            log.debug("cpu schedule: %s left naive: %s", name, err)
+            return None
+    else:
+        for b in blocks:
+            try:
+                if any(t == 2 for t in _iter_types(sch, b)):
+                    _schedule_reduction(sch, b, lanes)
+                else:
+                    _schedule_elementwise(sch, b, lanes)
+            except Exception as err:  # noqa: BLE001
+                log.debug("cpu schedule: block %s left naive: %s", sch.get(b).name_hint, err)
+    return sch.mod["main"]
+
+
+def _has_root(sch) -> bool:
+    try:
+        sch.get_sblock("root")
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _extent(sch, loop) -> int | None:
+    try:
+        return int(sch.get(loop).extent)
+    except (TypeError, ValueError):
+        return None
+
+
+def _schedule_elementwise(sch, block, lanes: int) -> None:
+    loops = sch.get_loops(block)
+    if not loops:
+        return
+    fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
+    n = _extent(sch, fused)
+    if n is None:
+        return
+    f = _divisor(n, lanes)
+    if f > 1:
+        outer, inner = sch.split(fused, [None, f])
+        sch.parallel(outer)
+        sch.vectorize(inner)
+    else:
+        sch.parallel(fused)
+
+
+def _schedule_reduction(sch, block, lanes: int, epilogue: bool = False) -> None:
+    loops = sch.get_loops(block)
+    types = _iter_types(sch, block)
+    if len(loops) != len(types):
+        raise ValueError("loops do not match block iterators")
+    spatial = [lp for lp, t in zip(loops, types) if t == 0]
+    reduce = [lp for lp, t in zip(loops, types) if t == 2]
+    if not spatial or not reduce:
+        raise ValueError("not a spatial+reduction nest")
+    last = spatial[-1]
+    n = _extent(sch, last)
+    if n is None:
+        raise ValueError("symbolic innermost extent")
+    f = _divisor(n, lanes)
+    wo, wi = sch.split(last, [None, f])
+    sch.reorder(*spatial[:-1], wo, *reduce, wi)
+    outer = sch.fuse(*spatial[:-1], wo) if spatial[:-1] else wo
+    if epilogue:
+        allb = sch.get_child_blocks(sch.get_sblock("root"))
+        idx = next(i for i, b in enumerate(allb) if sch.get(b).same_as(sch.get(block)))
+        for b in allb[:idx]:
+            _schedule_elementwise(sch, b, lanes)
+        others = allb[idx + 1:]
+        for b in others:
+            sch.reverse_compute_at(b, outer)
+    else:
+        others = []
+    sch.parallel(outer)
+    init = sch.decompose_reduction(block, reduce[0])
+    if f > 1:
+        sch.unroll(sch.get_loops(block)[-1])  # a reduction cannot be vectorized; LLVM's SLP packs the unrolled lanes
+        for b in [init, *others]:
+            try:
+                sch.vectorize(sch.get_loops(b)[-1])
+            except Exception as err:  # noqa: BLE001
+                log.debug("cpu schedule: no vectorize for %s: %s", sch.get(b).name_hint, str(err)[:300])
+
+
+def schedule_module(mod, tgt, only_unscheduled: bool = False):
+    """Schedule every PrimFunc of `mod` not already scheduled (tuned kernels keep theirs)."""
+    import tvm
+
+    lanes = _lanes(tgt)
+    updates = {}
+    done = 0
+    for gv, func in mod.functions_items():
+        if not isinstance(func, tvm.tirx.PrimFunc):
+            continue
+        if func.attrs is not None and any(k in func.attrs for k in SCHEDULED_KEYS):
+            continue
+        try:
+            new = _schedule_func(func, lanes)
+        except Exception as err:  # noqa: BLE001
+            log.debug("cpu schedule: %s left naive: %s", gv, err)
+            new = None
+        if new is not None:
+            updates[gv] = new.with_attr("tirx.is_scheduled", True)
+            done += 1
+    for gv, func in updates.items():
+        mod[gv] = func
+    log.info("cpu schedule: %d kernels scheduled", done)
+    return mod
