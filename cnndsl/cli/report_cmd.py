@@ -35,6 +35,8 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--print-after", metavar="PASS", action="append", default=[],
                    help="print the IR after PASS to standard error (repeatable; 'all' for every pass)")
     p.add_argument("--time-passes", action="store_true", help="print each pass's run time to standard error")
+    p.add_argument("--explain", action="store_true",
+                   help="with --optimize: print why each rewrite rule declined where it did not fire")
 
 
 def run_analyses(graph, args: argparse.Namespace):
@@ -72,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     result = run_analyses(graph, args)
     for w in result.warnings:
         print(f"cnndsl: warning: {w}", file=sys.stderr)
+    if args.explain:
+        for reason in result.declined or ["every rewrite rule fired where it matched"]:
+            print(f"cnndsl: note: {reason}", file=sys.stderr)
     rep = build_report(result.graph, depth=args.depth, convention=convention_from_args(args),
                        stage=stage_name(args), passes=result.ran)
     text = render(rep, args.format)

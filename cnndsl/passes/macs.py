@@ -72,7 +72,7 @@ def count_macs(graph: Graph, ctx: PassContext) -> PassResult:
                 mark_unsupported(node, what)
             else:
                 clear_unsupported(node, what)
-    graph.meta["convention"] = ctx.convention
+    graph.meta["flop_convention"] = ctx.convention.to_json()["flops"]  # plain data: graph.meta may be serialized
     return PassResult(graph, False)
 
 

@@ -116,7 +116,8 @@ def collapse(rows: list[Row], depth: int) -> list[Row]:
 
 def build_report(graph: Graph, *, depth: int | None = None, convention: Convention | None = None,
                  stage: str = "as written", passes: list[str] | tuple[str, ...] = ()) -> Report:
-    convention = convention or graph.meta.get("convention") or Convention()
+    if convention is None:
+        convention = Convention(**graph.meta.get("flop_convention", {}))
     layers = [n for n in graph.topo() if n.op != "input"]
     base = [_row(n) for n in layers]
     if depth is not None and depth < 1:
