@@ -76,4 +76,5 @@ def count_macs(graph: Graph, ctx: PassContext) -> PassResult:
     return PassResult(graph, False)
 
 
-MACS = Pass("macs", count_macs, "analysis", "MACs (conv + linear multiply-adds) and FLOPs per node", in_place=True)
+MACS = Pass("macs", count_macs, "analysis", "MACs (conv + linear multiply-adds) and FLOPs per node", in_place=True,
+            requires=("shape",))

@@ -78,6 +78,7 @@ class Pass:
     kind: str  # "analysis" or "transform"
     doc: str
     in_place: bool = False  # analyses write node.meta of the graph they are given
+    requires: tuple[str, ...] = ()  # node.meta keys every node must carry before the pass runs
 
 
 class PassError(CnnError):
@@ -137,6 +138,10 @@ def run_passes(graph: Graph, names: list[str] | tuple[str, ...], *, weights: dic
     timings: list[tuple[str, float]] = []
     modified = False
     for p in resolved:
+        missing = [key for key in p.requires if any(key not in n.meta for n in graph.nodes.values())]
+        if missing:
+            raise PassError(p.name, ran, CnnError(f"it needs '{', '.join(missing)}' on every node; run the pass "
+                                                  f"that computes it first (e.g. 'shapes')"))
         start = time.perf_counter()
         try:
             result = p.run(graph, ctx)

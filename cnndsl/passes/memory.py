@@ -80,4 +80,4 @@ def measure_memory(graph: Graph, _ctx: PassContext) -> PassResult:
 
 MEMORY = Pass("memory", measure_memory, "analysis",
               "activation bytes per node and peak live activation bytes over the topological schedule",
-              in_place=True)
+              in_place=True, requires=("shape",))

@@ -32,4 +32,5 @@ def count_params(graph: Graph, _ctx: PassContext) -> PassResult:
     return PassResult(graph, False)
 
 
-PARAMS = Pass("params", count_params, "analysis", "trainable parameters and buffers per node", in_place=True)
+PARAMS = Pass("params", count_params, "analysis", "trainable parameters and buffers per node", in_place=True,
+              requires=("shape",))

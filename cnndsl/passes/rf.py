@@ -201,4 +201,5 @@ def input_region(node: Node, position: tuple[int, int]) -> list[tuple[int | floa
 
 
 RF = Pass("rf", compute_rf, "analysis",
-          "receptive field size, effective stride and padding per node and axis (all paths)", in_place=True)
+          "receptive field size, effective stride and padding per node and axis (all paths)", in_place=True,
+          requires=("shape",))

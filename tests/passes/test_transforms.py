@@ -39,8 +39,11 @@ def rich_net():
     p = b.add("linear", [p], name="fc1", out=16)
     p = b.add("bn", [p], name="fc1.bn")
     p = b.add("linear", [p], name="fc2", out=5)
+    q = b.add("conv", [h], name="side.conv", out=4, kernel=3, dilation=2)      # conv with bias + gelu(tanh)
+    q = b.add("gelu", [q], name="side.act", approximate="tanh")
     b.output("logits", p)
     b.output("up", u)
+    b.output("side", q)
     return b.graph
 
 
@@ -66,6 +69,8 @@ def test_inference_pipeline_preserves_outputs(seed):
     assert "unused" not in out.nodes
     assert out.nodes["stem.conv"].op == "fused_conv" and out.nodes["stem.conv"].attrs["act"] == "relu"
     assert out.nodes["block.conv1"].attrs["act"] == "relu6"
+    assert out.nodes["side.conv"].attrs["act"] == "gelu"
+    assert out.nodes["side.conv"].attrs["act_attrs"] == {"approximate": "tanh"}
     assert out.nodes["up.conv"].op == "conv_t" and out.nodes["up.conv"].attrs["bias"] is True  # folded, not fused
     assert out.nodes["fc1"].meta["folded"] == ["fc1.bn"]
     assert not any(k.startswith(("stem.bn.", "fc1.bn.", "unused.")) for k in res.weights)
@@ -159,3 +164,14 @@ def test_print_after_and_time_passes():
     assert "%stem.bn" not in text.split("; pass timings")[0]
     for name in INFERENCE:
         assert f";   {name}" in text
+
+
+def test_analysis_requires_shapes():
+    b = GraphBuilder("bare")
+    x = b.input("x", (1, 3, 8, 8))
+    b.output("y", b.add("relu", [x], name="r"))
+    g = b.graph
+    del g.nodes["r"].meta["shape"]
+    with pytest.raises(PassError, match="pass 'macs' failed .*needs 'shape'"):
+        run_passes(g, ["macs"])
+    assert run_passes(g, ["shapes", "macs"]).graph.nodes["r"].meta["shape"] == (1, 3, 8, 8)
