@@ -75,3 +75,23 @@ def test_list_names_only():
     assert proc.returncode == 0
     names = {row["name"] for row in json.loads(proc.stdout)}
     assert {"resnet18", "resnet50"} <= names
+
+
+def test_ir_after_pass_and_annotations():
+    text = cnndsl("ir", "resnet50", "--after", "fold_bn").stdout
+    assert "= bn(" not in text and "%layer1.0.conv1:" in text
+    proc = cnndsl("ir", "resnet50", "--after", "no_such_pass")
+    assert proc.returncode == 2 and "unknown pass" in proc.stderr
+    dot = cnndsl("ir", "resnet50", "--format", "dot", "--annotate", "shape,macs,rf").stdout
+    assert "MACs 118,013,952" in dot  # conv1: 64*112*112 outputs x 3*7*7 MACs each
+    assert "RF 7x7" in dot
+
+
+def test_ir_svg_needs_graphviz():
+    import shutil
+
+    proc = cnndsl("ir", "resnet18", "--format", "svg")
+    if shutil.which("dot"):
+        assert proc.returncode == 0 and "<svg" in proc.stdout
+    else:
+        assert proc.returncode == 2 and "Graphviz" in proc.stderr and "Traceback" not in proc.stderr
