@@ -134,6 +134,9 @@ def run_passes(graph: Graph, names: list[str] | tuple[str, ...], *, weights: dic
     for n in print_after:
         if n != "all":
             get_pass(n)  # unknown names are an error, not silence
+            if n not in names:
+                hint = "; add --optimize to run the cleanups" if n in CLEANUPS else ""
+                raise CnnError(f"--print-after {n}: pass '{n}' is not in this pipeline ({', '.join(names)}){hint}")
     ran: list[str] = []
     timings: list[tuple[str, float]] = []
     modified = False

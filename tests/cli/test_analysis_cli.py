@@ -94,3 +94,24 @@ def test_diff(tiny, cnn_file):
     assert d["same_structure"] is False and not d["added"] and not d["removed"]
     proc = cnndsl("diff", tiny, wider)
     assert proc.returncode == 0 and "params" in proc.stdout and "conv1" in proc.stdout
+
+
+def test_ir_after_a_pass_and_annotated_dot(tiny):
+    proc = cnndsl("ir", tiny, "--after", "fold_bn")
+    assert proc.returncode == 0, proc.stderr
+    assert "bn(" not in proc.stdout and "%conv1" in proc.stdout
+    proc = cnndsl("ir", tiny, "--format", "dot", "--annotate", "shape,macs,rf")
+    assert proc.returncode == 0, proc.stderr
+    assert "MACs 55,296" in proc.stdout and "RF 3x3" in proc.stdout
+    proc = cnndsl("ir", tiny, "--after", "nope")
+    assert proc.returncode == 2 and "unknown pass 'nope'" in proc.stderr
+
+
+def test_ir_svg_needs_graphviz(tiny):
+    import shutil
+
+    proc = cnndsl("ir", tiny, "--format", "svg")
+    if shutil.which("dot") is None:
+        assert proc.returncode == 2 and "Graphviz" in proc.stderr and "Traceback" not in proc.stderr
+    else:
+        assert proc.returncode == 0 and "<svg" in proc.stdout
