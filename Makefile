@@ -31,11 +31,12 @@ STAMP_TEST := $(VENV)/.cnndsl-test-$(PYPROJECT_HASH)
 TEST_EXTRAS := dev,onnx,tvm
 TORCH_PIN := torch==2.13.0
 
-.PHONY: help demo test test-all lint wheel venv install install-test clean clean-venv
+.PHONY: help demo demo-compile test test-all lint wheel venv install install-test clean clean-venv
 
 help:
 	@echo "make demo      set up and run check + report + IR summary of the bundled $(NET)"
 	@echo "make test      set up and run the default test suite (slow tests deselected)"
+	@echo "make demo-compile  also compile $(NET) to ONNX and PyTorch and run the ONNX model (test extras)"
 	@echo "make test-all  the whole test suite, slow tests included"
 	@echo "make lint      ruff"
 	@echo "make wheel     build the wheel into dist/"
@@ -77,6 +78,14 @@ demo: install
 	"$(CNNDSL)" ir $(NET) --format text > "$(DEMO_OUT)/$(NET).ir.txt"
 	@head -n 40 "$(DEMO_OUT)/$(NET).ir.txt"
 	@echo "... $$(wc -l < "$(DEMO_OUT)/$(NET).ir.txt") lines in all"
+
+# The back half of the pipeline on the same network: needs the onnx/torch extras.
+demo-compile: install-test
+	@mkdir -p "$(DEMO_OUT)"
+	"$(CNNDSL)" compile $(NET) --target onnx -o "$(DEMO_OUT)/$(NET).onnx"
+	"$(CNNDSL)" compile $(NET) --target pytorch -o "$(DEMO_OUT)/$(NET).py"
+	"$(VPY)" -c "import numpy as np; np.save('$(DEMO_OUT)/x.npy', np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype('float32'))"
+	"$(CNNDSL)" run "$(DEMO_OUT)/$(NET).onnx" --input "$(DEMO_OUT)/x.npy" -o "$(DEMO_OUT)/y.npy"
 
 test: install-test
 	"$(VPY)" -m pytest $(PYTEST_ARGS)
