@@ -39,16 +39,20 @@ def out_shapes(node: Node) -> list:
 
 
 def mark_unsupported(node: Node, what: str) -> None:
-    missing = node.meta.setdefault("unsupported", [])
+    """Record that `what` could not be computed. Lists are replaced, never mutated: a graph
+    copy shares its meta values with the original."""
+    missing = node.meta.get("unsupported", [])
     if what not in missing:
-        missing.append(what)
+        node.meta["unsupported"] = [*missing, what]
 
 
 def clear_unsupported(node: Node, what: str) -> None:
     missing = node.meta.get("unsupported")
     if missing and what in missing:
-        missing.remove(what)
-        if not missing:
+        rest = [m for m in missing if m != what]
+        if rest:
+            node.meta["unsupported"] = rest
+        else:
             del node.meta["unsupported"]
 
 

@@ -162,7 +162,7 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
                            f"(effective stride / centre differ: {desc}); reporting the largest receptive field")
                     ctx.warn(msg)
                     warnings.append(msg)
-                    node.meta.setdefault("rf_warning", []).append(msg)
+                    node.meta["rf_warning"] = [*node.meta.get("rf_warning", []), msg]
                 per_axis.append(_prune(merged))
         except NotImplementedError:
             node.meta["rf_paths"] = node.meta["rf"] = None
