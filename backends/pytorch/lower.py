@@ -1,0 +1,400 @@
+"""PyTorch lowerings, one per registered op, in one table (`LOWERINGS`).
+
+A lowering is `fn(node, in_shapes) -> Ctor`: the `nn.Module` constructor call that
+computes the node (a `torch.nn` class, or a small helper class the generated file
+defines, listed in `Ctor.helpers`). Merges (add, mul, concat) and chunk are not modules;
+they are `Expr`s written straight into `forward`. Numbers in a constructor's arguments
+(ints and floats) are "holes": the code generator turns those that differ between
+instances of one block into constructor parameters of the block's class. This module
+imports nothing heavy; torch is needed only to run what it writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnndsl.backend import BackendError
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One constructor argument; `kw` False means positional."""
+
+    name: str
+    value: Any
+    kw: bool = True
+    default: Any = None  # a number torch assumes when the argument is left out (omitted when equal)
+
+
+@dataclass
+class Ctor:
+    func: str  # "nn.Conv2d", or a helper class defined in the generated file
+    args: list[Arg] = field(default_factory=list)
+    helpers: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Expr:
+    """A forward expression over the input variables: `fmt` uses {0}, {1}, ... and {all} (comma list)."""
+
+    fmt: str
+    outputs: int = 1
+    uses_torch: bool = False
+
+
+def is_hole(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def square(v: Any) -> Any:
+    """(3, 3) -> 3: torch accepts an int for a square window."""
+    if isinstance(v, (tuple, list)) and len(v) == 2 and v[0] == v[1]:
+        return v[0]
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _sym_padding(node, pads) -> Any | None:
+    """(top, left, bottom, right) -> torch's symmetric padding, or None when asymmetric."""
+    t, l, b, r = pads
+    if t == b and l == r:
+        return square((t, l))
+    return None
+
+
+# ------------------------------------------------------------------ convolution, linear
+
+
+def _conv_args(node, shapes) -> list[Arg]:
+    a = node.attrs
+    pad = _sym_padding(node, a["padding"])
+    args = [Arg("in_channels", shapes[0][1], kw=False), Arg("out_channels", a["out"], kw=False),
+            Arg("kernel_size", square(a["kernel"])), Arg("stride", square(a["stride"]), default=1),
+            Arg("padding", pad if pad is not None else 0, default=0),
+            Arg("dilation", square(a["dilation"]), default=1), Arg("groups", a["groups"], default=1)]
+    if not a["bias"]:
+        args.append(Arg("bias", False))
+    return args
+
+
+def _pad_arg(node) -> Arg:
+    t, l, b, r = node.attrs["padding"]
+    return Arg("pads", (l, r, t, b))
+
+
+def _conv(node, shapes) -> Ctor:
+    args = _conv_args(node, shapes)
+    if _sym_padding(node, node.attrs["padding"]) is None:  # TF-style "same": pad, then convolve
+        return Ctor("PadConv2d", args + [_pad_arg(node)], {"PadConv2d"})
+    return Ctor("nn.Conv2d", args)
+
+
+def _fused_conv(node, shapes) -> Ctor:
+    a = node.attrs
+    act = LOWERINGS[a["act"]](_ActNode(a["act"], dict(a["act_attrs"] or {})), shapes)
+    if not isinstance(act, Ctor):
+        raise BackendError(f"{node.name}: activation {a['act']} cannot be fused")
+    args = _conv_args(node, shapes)
+    if _sym_padding(node, a["padding"]) is None:
+        args.append(_pad_arg(node))
+    return Ctor("FusedConv2d", args + [Arg("act", act)], {"FusedConv2d"} | act.helpers)
+
+
+@dataclass
+class _ActNode:
+    op: str
+    attrs: dict
+    name: str = "act"
+
+
+def _conv_t(node, shapes) -> Ctor:
+    a = node.attrs
+    args = [Arg("in_channels", shapes[0][1], kw=False), Arg("out_channels", a["out"], kw=False),
+            Arg("kernel_size", square(a["kernel"]))]
+    if a["stride"] != (1, 1):
+        args.append(Arg("stride", square(a["stride"])))
+    if a["padding"] != (0, 0):
+        args.append(Arg("padding", square(a["padding"])))
+    if a["output_padding"] != (0, 0):
+        args.append(Arg("output_padding", square(a["output_padding"])))
+    if a["groups"] != 1:
+        args.append(Arg("groups", a["groups"]))
+    if not a["bias"]:
+        args.append(Arg("bias", False))
+    if a["dilation"] != (1, 1):
+        args.append(Arg("dilation", square(a["dilation"])))
+    return Ctor("nn.ConvTranspose2d", args)
+
+
+def _linear(node, shapes) -> Ctor:
+    x = shapes[0]
+    c_in = x[1] if len(x) == 4 else x[-1]
+    args = [Arg("in_features", c_in, kw=False), Arg("out_features", node.attrs["out"], kw=False)]
+    if not node.attrs["bias"]:
+        args.append(Arg("bias", False))
+    if len(x) == 4:  # [N, C, 1, 1] in: flatten first
+        return Ctor("FlatLinear", args, {"FlatLinear"})
+    return Ctor("nn.Linear", args)
+
+
+# ------------------------------------------------------------------ normalization
+
+
+def _bn(node, shapes) -> Ctor:
+    a = node.attrs
+    rank = len(shapes[0])
+    func = {2: "nn.BatchNorm1d", 3: "nn.BatchNorm1d", 4: "nn.BatchNorm2d"}.get(rank)
+    if func is None:
+        raise BackendError(f"{node.name}: batch norm over a rank-{rank} tensor has no torch module")
+    args = [Arg("num_features", shapes[0][1], kw=False), Arg("eps", float(a["eps"]), default=1e-5),
+            Arg("momentum", float(a["momentum"]), default=0.1)]
+    if not a["affine"]:
+        args.append(Arg("affine", False))
+    return Ctor(func, args)
+
+
+def _layernorm(node, shapes) -> Ctor:
+    args = [Arg("num_channels", shapes[0][1], kw=False), Arg("eps", float(node.attrs["eps"]))]
+    if not node.attrs["affine"]:
+        args.append(Arg("affine", False))
+    return Ctor("LayerNorm2d", args, {"LayerNorm2d"})
+
+
+def _layer_scale(node, shapes) -> Ctor:
+    return Ctor("LayerScale", [Arg("channels", shapes[0][1], kw=False),
+                               Arg("init", float(node.attrs["init"]))], {"LayerScale"})
+
+
+# ------------------------------------------------------------------ activations
+
+
+def _plain(func: str):
+    def lower(node, shapes) -> Ctor:
+        return Ctor(func)
+
+    lower.__name__ = f"_lower_{func.rsplit('.', 1)[-1]}"
+    return lower
+
+
+def _leaky_relu(node, shapes) -> Ctor:
+    return Ctor("nn.LeakyReLU", [Arg("negative_slope", float(node.attrs["slope"]), kw=False)])
+
+
+def _elu(node, shapes) -> Ctor:
+    return Ctor("nn.ELU", [Arg("alpha", float(node.attrs["alpha"]))])
+
+
+def _gelu(node, shapes) -> Ctor:
+    approx = node.attrs["approximate"]
+    return Ctor("nn.GELU", [Arg("approximate", approx)] if approx != "none" else [])
+
+
+def _prelu(node, shapes) -> Ctor:
+    n = node.attrs["num_parameters"]
+    return Ctor("nn.PReLU", [Arg("num_parameters", n)] if n != 1 else [])
+
+
+def _softmax(node, shapes) -> Ctor:
+    return Ctor("nn.Softmax", [Arg("dim", Literal(node.attrs["axis"]))])
+
+
+# ------------------------------------------------------------------ pooling
+
+
+def _maxpool(node, shapes) -> Ctor:
+    a = node.attrs
+    args = [Arg("kernel_size", square(a["kernel"]), kw=False)]
+    if a["stride"] != a["kernel"]:
+        args.append(Arg("stride", square(a["stride"])))
+    pad = _sym_padding(node, a["padding"])
+    if pad is None:
+        if a["ceil_mode"]:
+            raise BackendError(f"{node.name}: asymmetric max-pool padding with ceil_mode has no torch form")
+        args.append(_pad_arg(node))
+    elif pad != 0:
+        args.append(Arg("padding", pad))
+    if a.get("dilation", (1, 1)) != (1, 1):
+        args.append(Arg("dilation", square(a["dilation"])))
+    if a["ceil_mode"]:
+        args.append(Arg("ceil_mode", True))
+    if pad is None:
+        return Ctor("PadMaxPool2d", args, {"PadMaxPool2d"})
+    return Ctor("nn.MaxPool2d", args)
+
+
+def _avgpool(node, shapes) -> Ctor:
+    a = node.attrs
+    args = [Arg("kernel_size", square(a["kernel"]), kw=False)]
+    if a["stride"] != a["kernel"]:
+        args.append(Arg("stride", square(a["stride"])))
+    pad = _sym_padding(node, a["padding"])
+    if pad is None:
+        raise BackendError(f"{node.name}: asymmetric average-pool padding has no torch form")
+    if pad != 0:
+        args.append(Arg("padding", pad))
+    if a["ceil_mode"]:
+        args.append(Arg("ceil_mode", True))
+    if not a["count_include_pad"]:
+        args.append(Arg("count_include_pad", False))
+    return Ctor("nn.AvgPool2d", args)
+
+
+def _lppool(node, shapes) -> Ctor:
+    a = node.attrs
+    args = [Arg("norm_type", float(a["p"]), kw=False), Arg("kernel_size", square(a["kernel"]), kw=False)]
+    if a["stride"] != a["kernel"]:
+        args.append(Arg("stride", square(a["stride"])))
+    if a["ceil_mode"]:
+        args.append(Arg("ceil_mode", True))
+    return Ctor("nn.LPPool2d", args)
+
+
+def _gap(node, shapes) -> Ctor:
+    return Ctor("nn.AdaptiveAvgPool2d", [Arg("output_size", Literal(1), kw=False)])
+
+
+def _gmp(node, shapes) -> Ctor:
+    return Ctor("nn.AdaptiveMaxPool2d", [Arg("output_size", Literal(1), kw=False)])
+
+
+def _adaptive(func: str):
+    def lower(node, shapes) -> Ctor:
+        return Ctor(func, [Arg("output_size", square(node.attrs["size"]), kw=False)])
+
+    return lower
+
+
+def _mean(node, shapes) -> Ctor:
+    return Ctor("Mean", [Arg("dims", Literal(tuple(node.attrs["axes"])), kw=False),
+                         Arg("keepdim", bool(node.attrs["keepdims"]))], {"Mean"})
+
+
+# ------------------------------------------------------------------ shapes and regularization
+
+
+def _flatten(node, shapes) -> Ctor:
+    start = node.attrs["start"]
+    return Ctor("nn.Flatten", [Arg("start_dim", Literal(start))] if start != 1 else [])
+
+
+def _dropout(node, shapes) -> Ctor:
+    return Ctor("nn.Dropout", [Arg("p", float(node.attrs["p"]))])
+
+
+def _stochastic_depth(node, shapes) -> Ctor:
+    return Ctor("StochasticDepth", [Arg("p", float(node.attrs["p"]), kw=False),
+                                    Arg("mode", node.attrs["mode"], kw=False)], {"StochasticDepth"})
+
+
+def _upsample(node, shapes) -> Ctor:
+    a = node.attrs
+    if a["size"] is not None:
+        args = [Arg("size", Literal(square(a["size"])))]
+    else:
+        s = a["scale"]
+        s = square(s) if isinstance(s, (tuple, list)) else s
+        args = [Arg("scale_factor", Literal(float(s) if is_hole(s) else tuple(float(v) for v in s)))]
+    args.append(Arg("mode", a["mode"]))
+    if a["align_corners"]:
+        args.append(Arg("align_corners", True))
+    return Ctor("nn.Upsample", args)
+
+
+def _reshape(node, shapes) -> Ctor:
+    return Ctor("Reshape", [Arg("shape", Literal(tuple(int(d) for d in node.attrs["shape"])), kw=False)],
+                {"Reshape"})
+
+
+def _channel_shuffle(node, shapes) -> Ctor:
+    return Ctor("nn.ChannelShuffle", [Arg("groups", node.attrs["groups"], kw=False)])
+
+
+def _pad(node, shapes) -> Ctor:
+    t, l, b, r = node.attrs["padding"]
+    pads = Literal((l, r, t, b))
+    mode = node.attrs["mode"]
+    if mode == "constant":
+        return Ctor("nn.ConstantPad2d", [Arg("padding", pads, kw=False),
+                                         Arg("value", float(node.attrs["value"]), kw=False)])
+    func = {"reflect": "nn.ReflectionPad2d", "replicate": "nn.ReplicationPad2d"}[mode]
+    return Ctor(func, [Arg("padding", pads, kw=False)])
+
+
+# ------------------------------------------------------------------ merges: forward expressions
+
+
+def _add(node, shapes) -> Expr:
+    return Expr(" + ".join(f"{{{i}}}" for i in range(len(node.inputs))))
+
+
+def _mul(node, shapes) -> Expr:
+    return Expr("{0} * {1}")
+
+
+def _concat(node, shapes) -> Expr:
+    return Expr("torch.cat([{all}], dim=" + str(int(node.attrs["axis"])) + ")", uses_torch=True)
+
+
+def _chunk(node, shapes) -> Expr:
+    return Expr("{0}.chunk(" + f"{int(node.attrs['chunks'])}, dim={int(node.attrs['axis'])})",
+                outputs=int(node.attrs["chunks"]))
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A number that is part of a layer's structure, never a constructor parameter (axes, sizes)."""
+
+    value: Any
+
+
+# ------------------------------------------------------------------ the table
+
+LOWERINGS = {
+    # convolution and linear
+    "conv": _conv,
+    "conv_t": _conv_t,
+    "fused_conv": _fused_conv,
+    "linear": _linear,
+    # normalization
+    "bn": _bn,
+    "layernorm": _layernorm,
+    "layer_scale": _layer_scale,
+    # activations
+    "relu": _plain("nn.ReLU"),
+    "relu6": _plain("nn.ReLU6"),
+    "leaky_relu": _leaky_relu,
+    "elu": _elu,
+    "sigmoid": _plain("nn.Sigmoid"),
+    "tanh": _plain("nn.Tanh"),
+    "hsigmoid": _plain("nn.Hardsigmoid"),
+    "hswish": _plain("nn.Hardswish"),
+    "silu": _plain("nn.SiLU"),
+    "gelu": _gelu,
+    "identity": _plain("nn.Identity"),
+    "prelu": _prelu,
+    "softmax": _softmax,
+    # pooling and reductions
+    "maxpool": _maxpool,
+    "avgpool": _avgpool,
+    "gap": _gap,
+    "gmp": _gmp,
+    "lppool": _lppool,
+    "adaptive_avgpool": _adaptive("nn.AdaptiveAvgPool2d"),
+    "adaptive_maxpool": _adaptive("nn.AdaptiveMaxPool2d"),
+    "mean": _mean,
+    # merges and shapes
+    "add": _add,
+    "mul": _mul,
+    "concat": _concat,
+    "chunk": _chunk,
+    "flatten": _flatten,
+    "reshape": _reshape,
+    "channel_shuffle": _channel_shuffle,
+    "pad": _pad,
+    "upsample": _upsample,
+    # regularization (active in training, the identity in eval mode)
+    "dropout": _dropout,
+    "stochastic_depth": _stochastic_depth,
+}
+
+__all__ = ["LOWERINGS", "Arg", "Ctor", "Expr", "Literal", "is_hole", "square"]
