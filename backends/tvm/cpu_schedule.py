@@ -25,6 +25,10 @@ SCHEDULED_KEYS = ("tirx.is_scheduled", "tir.is_scheduled")
 
 
 def _lanes(tgt) -> int:
+    import os
+
+    if os.environ.get("CNNDSL_TVM_LANES"):
+        return int(os.environ["CNNDSL_TVM_LANES"])
     try:
         from tvm.target import codegen
 
@@ -120,6 +124,20 @@ def _schedule_elementwise(sch, block, lanes: int) -> None:
         sch.parallel(fused)
 
 
+def _channel_tile() -> int:
+    """Output channels per register block (measured on znver4: 8 beat 4 and 16)."""
+    import os
+
+    return int(os.environ.get("CNNDSL_TVM_CHANNEL_TILE", "8"))
+
+
+def _w_tile() -> int:
+    """Output columns per register block (measured on znver4: 8 beat 14 and 16)."""
+    import os
+
+    return int(os.environ.get("CNNDSL_TVM_W_TILE", "8"))
+
+
 def _schedule_reduction(sch, block, lanes: int, epilogue: bool = False) -> None:
     loops = sch.get_loops(block)
     types = _iter_types(sch, block)
@@ -133,10 +151,20 @@ def _schedule_reduction(sch, block, lanes: int, epilogue: bool = False) -> None:
     n = _extent(sch, last)
     if n is None:
         raise ValueError("symbolic innermost extent")
-    f = _divisor(n, lanes)
+    f = _divisor(n, min(lanes, _w_tile()))
     wo, wi = sch.split(last, [None, f])
-    sch.reorder(*spatial[:-1], wo, *reduce, wi)
-    outer = sch.fuse(*spatial[:-1], wo) if spatial[:-1] else wo
+    inner = [wi]
+    head = spatial[:-1]
+    ct = _channel_tile()
+    if len(spatial) == 4 and ct > 1:
+        c = _extent(sch, spatial[1])
+        t = _divisor(c, ct) if c else 1
+        if t > 1:
+            co, ci = sch.split(spatial[1], [None, t])
+            head = [spatial[0], co, spatial[2]]
+            inner = [ci, wi]
+    sch.reorder(*head, wo, *reduce, *inner)
+    outer = sch.fuse(*head, wo) if head else wo
     if epilogue:
         allb = sch.get_child_blocks(sch.get_sblock("root"))
         idx = next(i for i, b in enumerate(allb) if sch.get(b).same_as(sch.get(block)))
@@ -150,7 +178,8 @@ def _schedule_reduction(sch, block, lanes: int, epilogue: bool = False) -> None:
     sch.parallel(outer)
     init = sch.decompose_reduction(block, reduce[0])
     if f > 1:
-        sch.unroll(sch.get_loops(block)[-1])  # a reduction cannot be vectorized; LLVM's SLP packs the unrolled lanes
+        for lp in sch.get_loops(block)[-len(inner):]:
+            sch.unroll(lp)  # a reduction cannot be vectorized; LLVM's SLP packs the unrolled lanes
         for b in [init, *others]:
             try:
                 sch.vectorize(sch.get_loops(b)[-1])

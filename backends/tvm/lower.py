@@ -73,6 +73,19 @@ def _conv(ctx: LowerCtx, node, xs):
     return y
 
 
+def _fused_conv(ctx: LowerCtx, node, xs):
+    """act(conv(x)) made by the fuse_conv_act pass: conv, then the activation's own lowering."""
+    from types import SimpleNamespace
+
+    y = _conv(ctx, node, xs)
+    act = SimpleNamespace(name=node.name, op=node.attrs["act"], attrs=node.attrs.get("act_attrs") or {},
+                          meta=node.meta, inputs=node.inputs)
+    low = LOWERINGS.get(act.op)
+    if low is None or isinstance(low, Refused):
+        raise BackendError(f"{node.name} [fused_conv]: no TVM lowering for activation '{act.op}'")
+    return low(ctx, act, [y])
+
+
 def _conv_t(ctx: LowerCtx, node, xs):
     a = node.attrs
     ph, pw = a["padding"]
@@ -207,7 +220,7 @@ def _adaptive_maxpool(ctx: LowerCtx, node, xs):
     # Relax has no adaptive max pool: one max per PyTorch window, concatenated
     x = xs[0]
     oh, ow = node.attrs["size"]
-    h, w = (int(d) for d in x.ty.shape[2:4])
+    h, w = int(x.ty.shape[2]), int(x.ty.shape[3])
     if h % oh == 0 and w % ow == 0:
         k = (h // oh, w // ow)
         return ctx.emit(ctx.nn.max_pool2d(x, k, k))
@@ -285,7 +298,7 @@ def _chunk(ctx: LowerCtx, node, xs):
     return [ctx.emit(ctx.relax.TupleGetItem(t, i)) for i in range(node.attrs["chunks"])]
 
 
-_PAD_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
+_PAD_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "replicate"}
 
 
 def _pad(ctx: LowerCtx, node, xs):
@@ -298,6 +311,7 @@ def _pad(ctx: LowerCtx, node, xs):
 LOWERINGS: dict[str, Any] = {
     "input": Refused("graph inputs are function parameters, not lowered"),
     "conv": _conv,
+    "fused_conv": _fused_conv,
     "conv_t": _conv_t,
     "bn": _bn,
     "layernorm": _layernorm,
@@ -403,7 +417,9 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
                 xs = [values[tuple(ref)] for ref in node.inputs]
                 try:
                     out = low(ctx, node, xs)
-                except (ValueError, TypeError, tvm.TVMError) as err:
+                except BackendError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - TVM's own errors, reported with the node
                     raise BackendError(f"TVM rejected {node.name} [{node.op}]: {err}") from None
                 outs = out if isinstance(out, list) else [out]
                 shapes = node.meta.get("shapes") or [node.meta.get("shape")]
