@@ -59,7 +59,7 @@ TORCHVISION = {
     "shufflenet_v2_x0_5": (1_366_792, 0.04, None),
     "shufflenet_v2_x1_0": (2_278_604, 0.14, None),
     "mnasnet0_5": (2_218_512, 0.10, None),
-    "mnasnet0_75": (3_170_208, 0.21, None),
+    "mnasnet0_75": (3_170_208, 0.215, None),
     "mnasnet1_0": (4_383_312, 0.31, None),
     "mnasnet1_3": (6_282_256, 0.53, None),
     "regnet_x_400mf": (5_495_976, 0.41, None),
@@ -93,7 +93,9 @@ def test_params_and_macs_match_torchvision(name):
     params, gmacs, shape = TORCHVISION[name]
     p, m, _ = stats(load(name, input_shape=shape))
     assert p == params
-    assert round(m / 1e9, 2) == pytest.approx(gmacs)
+    # the published figure is rounded (2 decimals in the docs table, 3 in some `_ops` fields)
+    decimals = len(repr(gmacs).split(".")[1])
+    assert abs(m / 1e9 - gmacs) <= 0.5 * 10 ** -decimals + 1e-12, f"{m / 1e9:.4f} GMACs vs {gmacs}"
 
 
 KEYS = {
