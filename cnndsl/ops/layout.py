@@ -6,9 +6,14 @@ from cnndsl.ops.common import fmt_shape, need_rank, pad4, per_sample
 from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
 
 
+def _reshape_normalize(attrs: dict, _shapes: list) -> dict:
+    shape = attrs["shape"]
+    return dict(attrs, shape=(int(shape),) if isinstance(shape, int) else tuple(int(d) for d in shape))
+
+
 def _reshape_shape(attrs: dict, shapes: list):
     (x,) = shapes
-    target = tuple(int(d) for d in attrs["shape"])
+    target = attrs["shape"]
     if target.count(-1) > 1 or any(d == 0 or d < -1 for d in target):
         raise ShapeError(f"reshape: shape {fmt_shape(target)} may hold one -1 and otherwise positive sizes")
     total, known = per_sample(x), 1
@@ -86,7 +91,7 @@ def _pad_rf(attrs: dict) -> RFRule:
 
 OPS = (
     OpDef(name="reshape", attrs=(AttrSpec("shape", "ints", doc="the per-item shape; one -1 is inferred"),),
-          shape=_reshape_shape, category="shape", rf=_none_rf,
+          shape=_reshape_shape, category="shape", normalize=_reshape_normalize, rf=_none_rf,
           doc="reshape each batch item (row-major); the batch axis is kept"),
     OpDef(name="channel_shuffle", attrs=(AttrSpec("groups", "int"),), shape=_shuffle_shape, category="shape",
           doc="ShuffleNet's shuffle: view [N, g, C/g, H, W], swap axes 1 and 2, flatten back"),
