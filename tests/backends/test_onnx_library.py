@@ -1,0 +1,118 @@
+"""Every library network exports to ONNX: full checker, onnx shape inference agreeing with
+ours on every value, and ONNX Runtime agreeing with the numpy interpreter (batch 1 and 2).
+
+Input sizes are reduced for time (the smallest of SIZES the network accepts); the
+interpreter runs once at batch 2 and batch 1 is compared against its first row (no op
+mixes batch items at inference).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from cnndsl import interp
+from cnndsl.backend import CompileOptions, get_backend
+from cnndsl.diagnostics import CnnError
+from cnndsl.weights_init import init_weights
+
+
+def _library() -> list[str]:
+    try:
+        from cnndsl.elaborate.modules import library_index
+
+        index = library_index()
+    except Exception:  # noqa: BLE001  (front end not importable: nothing to parametrize)
+        return []
+    # as `cnndsl list`: a parametric network is listed through its named variants
+    return sorted(name for name, e in index.items()
+                  if not (e.name == e.network and any(o.network == name and o.name != name for o in index.values())))
+
+
+SIZES = (64, 96, 128, 160, 224)
+NAMES = _library()
+# Over ~5 s each (100M+ parameters to serialize and check, or slow under the numpy
+# interpreter even at reduced size): run with `-m slow`.
+HEAVY = {"resnet34", "resnext50_32x4d", "resnet101", "resnet152", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+         "wide_resnet101_2", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+         "densenet161", "densenet169", "densenet201", "efficientnet_b3", "unet", "alexnet"}
+
+
+def load_reduced(name: str):
+    """The library network at the smallest input size it accepts; None if it does not load at all."""
+    from cnndsl.api import load
+
+    try:
+        default = load(name)
+    except CnnError as err:
+        pytest.skip(f"{name} does not load: {err.message}")
+    shape = default.nodes[default.input_names[0]].attrs["shape"]
+    channels, default_size = shape[1], shape[2]
+    step = 16 if name == "unet" else 1
+    for size in SIZES:
+        if size >= default_size or size % step:
+            break
+        try:
+            return load(name, input_shape=(channels, size, size))
+        except CnnError:
+            continue
+    return default
+
+
+def _params(names):
+    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in names]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            graph = load_reduced(name)
+            weights = init_weights(graph, seed=0, randomize_buffers=True)
+            path = tmp_path_factory.mktemp("onnx") / f"{name}.onnx"
+            backend = get_backend("onnx")
+            backend.check(graph)
+            backend.compile(graph, weights, path, CompileOptions())
+            cache.clear()  # keep one network's arrays alive at a time
+            cache[name] = (graph, weights, path)
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.skipif(not NAMES, reason="library not available")
+@pytest.mark.parametrize("name", _params(NAMES))
+def test_library_checker_and_shapes(name, exported):
+    from cnndsl.backends.onnx.export import value_names
+
+    graph, _weights, path = exported(name)
+    onnx.checker.check_model(str(path), full_check=True)
+    model = onnx.load(str(path), load_external_data=False)
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True).graph
+    shapes = {}
+    for v in list(inferred.value_info) + list(inferred.output) + list(inferred.input):
+        shapes[v.name] = tuple(d.dim_param if d.HasField("dim_param") else d.dim_value
+                               for d in v.type.tensor_type.shape.dim)
+    for ref, value in value_names(graph).items():
+        assert shapes.get(value) == tuple(graph.value_shape(ref)), f"{name}: {ref[0]}"
+
+
+@pytest.mark.skipif(not NAMES, reason="library not available")
+@pytest.mark.parametrize("name", _params(NAMES))
+def test_library_onnxruntime_matches_interpreter(name, exported):
+    graph, weights, path = exported(name)
+    shape = graph.nodes[graph.input_names[0]].attrs["shape"]
+    x = np.random.default_rng(0).standard_normal((2,) + tuple(shape[1:])).astype(np.float32)
+    want = interp.run(graph, weights, [x])
+    backend = get_backend("onnx")
+    got2 = backend.run(path, [x])
+    got1 = backend.run(path, [x[:1]])
+    for w, g2, g1 in zip(want, got2, got1):
+        scale = max(float(np.abs(w).max()), 1e-6)
+        np.testing.assert_allclose(g2, w, rtol=1e-4, atol=1e-5 * scale, err_msg=f"{name} batch 2")
+        np.testing.assert_allclose(g1, w[:1], rtol=1e-4, atol=1e-5 * scale, err_msg=f"{name} batch 1")
