@@ -13,10 +13,22 @@ from cnndsl.ops.common import numel
 from cnndsl.ops.registry import REGISTRY
 
 
-def stats(graph: Graph) -> tuple[int, int, dict[str, tuple]]:
-    """(trainable params, MACs, {state_dict key: shape}) of a graph."""
+def stats(graph: Graph, first_output_macs: bool = False) -> tuple[int, int, dict[str, tuple]]:
+    """(trainable params, MACs, {state_dict key: shape}) of a graph.
+
+    With `first_output_macs`, MACs count only the nodes the first output depends on
+    (Inception v3's torchvision figure is measured in eval mode, without the aux head).
+    """
     params = macs = 0
     keys: dict[str, tuple] = {}
+    needed = None
+    if first_output_macs:
+        needed, todo = set(), [graph.outputs[0][1][0]]
+        while todo:
+            n = todo.pop()
+            if n not in needed:
+                needed.add(n)
+                todo.extend(r[0] for r in graph.nodes[n].inputs)
     for node in graph.topo():
         op = REGISTRY[node.op]
         ins = [graph.value_shape(r) for r in node.inputs]
@@ -25,7 +37,7 @@ def stats(graph: Graph) -> tuple[int, int, dict[str, tuple]]:
                 keys[f"{node.name}.{pname}"] = tuple(shape)
                 if trainable:
                     params += numel(shape)
-        if op.macs is not None:
+        if op.macs is not None and (needed is None or node.name in needed):
             macs += op.macs(node.attrs, ins, node.meta.get("shape"))
     return params, macs, keys
 
