@@ -69,6 +69,8 @@ TORCHVISION = {
     "inception_v3": (27_161_264, 5.71, None),
     "fcn_resnet50": (35_322_218, 152.72, (3, 520, 520)),
     "deeplabv3_resnet50": (42_004_074, 178.72, (3, 520, 520)),
+    "fcn_resnet101": (54_314_346, 232.74, (3, 520, 520)),
+    "deeplabv3_resnet101": (60_996_202, 258.74, (3, 520, 520)),
 }
 
 INDEX = library_index()
