@@ -45,7 +45,7 @@ def _clean_env() -> dict[str, str]:
 
 def _run(cmd: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(c) for c in cmd], cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=timeout
+        [str(c) for c in cmd], check=False, cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -106,7 +106,7 @@ def test_wheel_metadata(wheel_path: Path, wheel_names: set[str]) -> None:
         top_level = [n for n in wheel_names if n.endswith(".dist-info/top_level.txt")]
         if top_level:
             assert zf.read(top_level[0]).decode().split() == ["cnndsl"]
-    assert re.search(r"^cnndsl\s*=\s*cnndsl\.cli\.main:entry\s*$", entry_points, re.M), entry_points
+    assert re.search(r"^cnndsl\s*=\s*cnndsl\.cli\.main:entry\s*$", entry_points, re.MULTILINE), entry_points
     assert "[cnndsl.backends]" in entry_points
 
 
@@ -148,7 +148,9 @@ def test_installed_wheel_runs_check_from_empty_directory(wheel_path: Path, tmp_p
     assert "cnndsl" in proc.stdout
 
     proc = _run([cnndsl, "check", "resnet50"], cwd=empty)
-    assert proc.returncode == 0, f"`cnndsl check resnet50` from the installed wheel failed:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 0, (
+        f"`cnndsl check resnet50` from the installed wheel failed:\n{proc.stdout}\n{proc.stderr}"
+    )
     assert "Traceback" not in proc.stderr
 
     # Package data resolves from site-packages, and no bare `backends` package was installed.
@@ -166,14 +168,14 @@ def test_installed_wheel_runs_check_from_empty_directory(wheel_path: Path, tmp_p
 
 def _readme_test_command() -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"^\s*(make test)\s*(?:#.*)?$", text, re.M)
+    match = re.search(r"^\s*(make test)\s*(?:#.*)?$", text, re.MULTILINE)
     assert match, "README.md does not show the test command `make test` on a line of its own"
     return match.group(1)
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert script.startswith("#!/usr/bin/env bash") or script.startswith("#!/bin/bash")
+    assert script.startswith(("#!/usr/bin/env bash", "#!/bin/bash"))
     assert "set -euo pipefail" in script
     commands = [
         line.strip()
