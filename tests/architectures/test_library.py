@@ -73,6 +73,14 @@ TORCHVISION = {
     "deeplabv3_resnet101": (60_996_202, 258.74, (3, 520, 520)),
 }
 
+# Networks torchvision lacks: trainable params of the reference implementation named.
+OTHER_REFERENCES = {
+    "se_resnet50": 28_088_024,   # timm seresnet50 (Hu et al. Table 1 layout, r=16)
+    "xception": 22_855_952,      # timm legacy_xception / Cadene pretrainedmodels xception
+    "mobilenet_v1": 4_231_976,   # Howard et al. Table 8: "4.2 M" (and 569 M mult-adds, checked below)
+    "lenet5": 61_706,            # LeCun et al. 1998 layer sizes with a dense C3 and a linear output
+}
+
 INDEX = library_index()
 LIBRARY = sorted(INDEX)
 
@@ -102,10 +110,23 @@ def test_params_and_macs_match_torchvision(name):
     assert abs(m / 1e9 - gmacs) <= 0.5 * 10 ** -decimals + 1e-12, f"{m / 1e9:.4f} GMACs vs {gmacs}"
 
 
+@pytest.mark.parametrize("name", sorted(OTHER_REFERENCES))
+def test_params_match_other_references(name):
+    _have(name)
+    p, m, _ = stats(load(name))
+    assert p == OTHER_REFERENCES[name]
+    if name == "mobilenet_v1":
+        assert round(m / 1e6) == 569
+
+
 KEYS = {
     "resnet50": ["conv1.weight", "bn1.running_mean", "layer1.0.downsample.0.weight", "layer1.0.downsample.1.bias",
                  "layer3.5.conv2.weight", "layer4.2.bn3.weight", "fc.weight", "fc.bias"],
     "resnet18": ["layer2.0.downsample.0.weight", "layer4.1.bn2.running_var"],
+    "se_resnet50": ["layer1.0.se.fc1.weight", "layer4.2.se.fc2.bias", "layer1.0.downsample.0.weight"],
+    "xception": ["conv1.weight", "block1.skip.weight", "block1.rep.0.conv1.weight", "block1.rep.0.pointwise.weight",
+                 "block1.rep.1.weight", "block2.rep.1.pointwise.weight", "block12.skipbn.bias", "conv4.pointwise.weight",
+                 "bn4.weight", "fc.weight"],
     "resnext50_32x4d": ["layer1.0.conv2.weight"],
     "vgg16": ["features.0.weight", "features.28.bias", "classifier.0.weight", "classifier.6.bias"],
     "vgg16_bn": ["features.1.running_mean", "features.41.weight"],
