@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from keyword import iskeyword
 from typing import Any
 
 from cnndsl.backend import BackendError
@@ -29,6 +30,7 @@ from .lower import LOWERINGS, Ctor, Expr, Literal, is_hole
 from .names import Namespace, camel, is_free, sanitize, snake
 
 HOLE = "\x00"
+MERGES = frozenset({"add", "mul", "concat", "chunk"})  # lowered to Expr: no module attribute
 OPT, DEF_END, OPT_END = "\x01", "\x03", "\x02"  # an optional argument: OPT default DEF_END ", name=HOLE" OPT_END
 
 
@@ -51,6 +53,7 @@ class Inst:
     forward: list[str] = field(default_factory=list)
     sequential: bool = False
     key: int = -1
+    namespaces: list[str] = field(default_factory=list)  # flattened plain containers (`self.up = nn.Module()`)
 
 
 def build_tree(graph) -> Inst:
@@ -76,9 +79,12 @@ def build_tree(graph) -> Inst:
                 raise BackendError(f"node {child.name} is both a layer and a block instance ({node.name})")
             cur = child
             cur.members.add(node.name)
-        if parts[-1] in cur.children:
+        local = parts[-1]
+        if node.op in MERGES:
+            local += "()"  # a merge is an expression in forward, not an attribute: its name may be a prefix too
+        if local in cur.children:
             raise BackendError(f"node {node.name} is both a layer and a block instance")
-        cur.children[parts[-1]] = node
+        cur.children[local] = node
     return root
 
 
@@ -222,7 +228,14 @@ class Generator:
                 self.describe(ch)
         self.boundary(inst, root)
         # children boundaries were computed in the recursive calls
-        order = self.child_order(inst)
+        try:
+            order = self.child_order(inst)
+        except BackendError:
+            # name prefixes that are not block calls (graphs built in Python) may interleave:
+            # lift their layers into this container and keep the prefix as a plain nn.Module
+            if not self.flatten(inst):
+                raise
+            order = self.child_order(inst)
         inst.sequential = self.is_sequential(inst, order)
         attr_ns = Namespace(FIXED_ATTRS)
         for loc in order:  # named children keep their names
@@ -231,6 +244,10 @@ class Generator:
         shared: dict[str, str] = {}
         access: dict[str, str] = {}
         entries = []
+        for prefix in inst.namespaces:
+            if not self.attr_ok(prefix):
+                raise BackendError(f"{inst.path or inst.kind}: '{prefix}' cannot be a module attribute")
+            entries.append((prefix, ("leaf", "nn.Module()", []), True))
         for loc in order:
             ch = inst.children[loc]
             if isinstance(ch, Inst):
@@ -272,8 +289,31 @@ class Generator:
         inst.key = self.keys.setdefault(key, len(self.keys))
         self.groups.setdefault(inst.key, []).append(inst)
 
+    def flatten(self, inst: Inst) -> bool:
+        plain = [loc for loc, ch in inst.children.items() if isinstance(ch, Inst) and ch.label is None]
+        if not plain:
+            return False
+        children = {}
+        for loc, ch in inst.children.items():
+            if loc not in plain:
+                children[loc] = ch
+                continue
+            stack = [(loc, ch)]
+            while stack:
+                prefix, c = stack.pop(0)
+                inst.namespaces.append(prefix)
+                for k, v in c.children.items():
+                    if isinstance(v, Inst):
+                        stack.append((f"{prefix}.{k}", v))
+                    else:
+                        children[f"{prefix}.{k}"] = v
+        inst.children = children
+        return True
+
     def attr_ok(self, loc: str) -> bool:
-        return is_free(loc) and loc not in self.module_attrs
+        """`self.<loc>` works: an identifier, not a keyword, not an nn.Module attribute (builtins are fine here)."""
+        return all(p.isidentifier() and not iskeyword(p) and p not in self.module_attrs
+                   for p in loc.removesuffix("()").split("."))
 
     def is_sequential(self, inst: Inst, order: list[str]) -> bool:
         locs = list(inst.children)
@@ -348,6 +388,7 @@ class Generator:
             if len(outs) == 1 and ins and last_use.get(ins[0]) == i and var[ins[0]] not in live and reusable:
                 names = [var[ins[0]]]
             else:
+                loc = loc.removesuffix("()")
                 base = loc if not loc.isdigit() else (ch.op if not isinstance(ch, Inst) else ch.kind.lower())
                 for k in range(len(outs)):
                     cands = (["x", "out"] if root else ["out"]) if len(outs) == 1 else []
@@ -408,6 +449,15 @@ class Assembler:
         self.classes: list[ClassDef] = []
         self.call_values: dict[int, list] = {}  # id(inst) -> values for its call
         self.render: dict[int, Any] = {}  # key -> callable(values) -> str
+        reachable, stack = set(), [root]
+        while stack:  # instances lifted into a parent by `flatten` are no longer classes
+            inst = stack.pop()
+            reachable.add(id(inst))
+            stack += [c for c in inst.children.values() if isinstance(c, Inst)]
+        for key in list(gen.groups):
+            gen.groups[key] = [i for i in gen.groups[key] if id(i) in reachable]
+            if not gen.groups[key]:
+                del gen.groups[key]
         kinds: dict[str, list[int]] = {}
         for key, insts in gen.groups.items():
             kinds.setdefault(insts[0].kind, []).append(key)
@@ -587,9 +637,12 @@ def _hole_arg_names(template: str) -> list[str]:
             i += m.end()
             continue
         ch = template[i]
-        if ch == ")":
-            stack.pop()
-        elif ch == ",":
+        if ch in "([":
+            stack.append(["", 0])
+        elif ch in ")]":
+            if stack:
+                stack.pop()
+        elif ch == "," and stack:
             stack[-1][1] += 1
         elif ch == HOLE:
             before = template[:i]
@@ -597,7 +650,7 @@ def _hole_arg_names(template: str) -> list[str]:
             if km:
                 names.append(km.group(1))
             else:
-                func, pos = stack[-1]
+                func, pos = stack[-1] if stack else ("", 0)
                 pos_names = _POSITIONAL_NAMES.get(func, [])
                 names.append(pos_names[pos] if pos < len(pos_names) else "arg")
         i += 1
