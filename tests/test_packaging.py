@@ -129,19 +129,25 @@ def test_wheel_ships_every_source_file(wheel_names: set[str]) -> None:
     )
 
 
-def test_installed_wheel_runs_check_from_empty_directory(wheel_path: Path, tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
-    # A plain venv: nothing from this interpreter's site-packages can hide a missing file.
-    proc = _run([sys.executable, "-m", "venv", venv], cwd=tmp_path)
+@pytest.fixture(scope="module")
+def bare_venv(wheel_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain venv (no system site-packages, so nothing can hide a missing file) holding
+    the wheel and its runtime dependencies only: no onnx, torch or tvm."""
+    venv = tmp_path_factory.mktemp("bare") / "venv"
+    proc = _run([sys.executable, "-m", "venv", venv], cwd=venv.parent)
     assert proc.returncode == 0, proc.stderr
-    py = venv / "bin" / "python"
     # Install the wheel with its declared dependencies: also proves pyproject lists all of them.
-    proc = _run([py, "-m", "pip", "install", "--quiet", wheel_path, *RUNTIME_DEPS], cwd=tmp_path)
+    proc = _run(
+        [venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel_path, *RUNTIME_DEPS], cwd=venv.parent
+    )
     assert proc.returncode == 0, f"pip install failed:\n{proc.stdout}\n{proc.stderr}"
+    return venv
 
+
+def test_installed_wheel_runs_check_from_empty_directory(bare_venv: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    cnndsl = venv / "bin" / "cnndsl"
+    cnndsl = bare_venv / "bin" / "cnndsl"
 
     proc = _run([cnndsl, "--version"], cwd=empty)
     assert proc.returncode == 0, proc.stderr
@@ -153,6 +159,11 @@ def test_installed_wheel_runs_check_from_empty_directory(wheel_path: Path, tmp_p
     )
     assert "Traceback" not in proc.stderr
 
+    # The model library is found inside the installed package.
+    proc = _run([cnndsl, "list", "--no-figures"], cwd=empty)
+    assert proc.returncode == 0, proc.stderr
+    assert "resnet50" in proc.stdout.split()
+
     # Package data resolves from site-packages, and no bare `backends` package was installed.
     probe = (
         "import importlib.resources as r, importlib.util as u, cnndsl, sys\n"
@@ -161,9 +172,20 @@ def test_installed_wheel_runs_check_from_empty_directory(wheel_path: Path, tmp_p
         "for bare in ('backends', 'grammars', 'architectures'):\n"
         "    assert u.find_spec(bare) is None, bare\n"
     )
-    proc = _run([py, "-c", probe], cwd=empty)
+    proc = _run([bare_venv / "bin" / "python", "-c", probe], cwd=empty)
     assert proc.returncode == 0, proc.stderr
     assert list(empty.iterdir()) == [], "the CLI wrote files into the working directory"
+
+
+@pytest.mark.parametrize("target", ["onnx", "llvm"])
+def test_installed_wheel_without_extras_gives_a_clean_error(bare_venv: Path, tmp_path: Path, target: str) -> None:
+    """Without the backend's extra installed, `compile` says which extra to install: exit 2, no traceback."""
+    proc = _run(
+        [bare_venv / "bin" / "cnndsl", "compile", "resnet50", "--target", target, "-o", tmp_path / "out"], cwd=tmp_path
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert "cnndsl[" in proc.stderr, proc.stderr
 
 
 def _readme_test_command() -> str:
