@@ -80,6 +80,9 @@ TORCHVISION = {
 # Networks torchvision lacks: trainable params of the reference implementation named.
 OTHER_REFERENCES = {
     "se_resnet50": 28_088_024,   # timm seresnet50 (Hu et al. Table 1 layout, r=16)
+    # CBAM authors' code (Jongchan/attention-module): SE-sized MLP with biases + per block a bias-free
+    # 7x7 conv 2->1 and its BN: 28,088,024 + 16 * (98 + 2); the paper's Table 4 says 28.09 M
+    "cbam_resnet50": 28_089_624,
     "xception": 22_855_952,      # timm legacy_xception / Cadene pretrainedmodels xception
     "mobilenet_v1": 4_231_976,   # Howard et al. Table 8: "4.2 M" (and 569 M mult-adds, checked below)
     "lenet5": 61_706,            # LeCun et al. 1998 layer sizes with a dense C3 and a linear output
@@ -127,6 +130,8 @@ KEYS = {
     "resnet50": ["conv1.weight", "bn1.running_mean", "layer1.0.downsample.0.weight", "layer1.0.downsample.1.bias",
                  "layer3.5.conv2.weight", "layer4.2.bn3.weight", "fc.weight", "fc.bias"],
     "resnet18": ["layer2.0.downsample.0.weight", "layer4.1.bn2.running_var"],
+    "cbam_resnet50": ["layer1.0.cbam.channel.fc1.weight", "layer1.0.cbam.channel.fc2.bias",
+                      "layer4.2.cbam.spatial.conv.conv.weight", "layer4.2.cbam.spatial.conv.bn.running_var"],
     "se_resnet50": ["layer1.0.se.fc1.weight", "layer4.2.se.fc2.bias", "layer1.0.downsample.0.weight"],
     "xception": ["conv1.weight", "block1.skip.weight", "block1.rep.0.conv1.weight", "block1.rep.0.pointwise.weight",
                  "block1.rep.1.weight", "block2.rep.1.pointwise.weight", "block12.skipbn.bias", "conv4.pointwise.weight",
