@@ -24,17 +24,21 @@ def _fast_build(mod, target, _params):
     return build(RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod), target=target)
 
 
+def _attempted(db, task) -> bool:
+    """The database already holds this workload: it was tuned before (possibly with no valid record,
+    in which case the kernel keeps cnndsl's default schedule). Either way it is not tuned again."""
+    return bool(db.has_workload(task.dispatched[0]))
+
+
 def _has_record(db, task, target) -> bool:
-    mod = task.dispatched[0]
-    if not db.has_workload(mod):
-        return False
-    return len(db.get_top_k(db.commit_workload(mod), 1)) > 0
+    return db.query_tuning_record(task.dispatched[0], target, "main") is not None
 
 
 def _progress_callback(total_trials: int, n_tasks: int, out=sys.stderr):
+    from tvm.ir.utils import derived_object
     from tvm.s_tir import meta_schedule as ms
 
-    @ms.utils.derived_object
+    @derived_object
     class Progress(ms.measure_callback.PyMeasureCallback):
         def __init__(self):
             self.done = 0
@@ -68,22 +72,26 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
     db = ms.database.JSONDatabase(work_dir=work_dir)
     with tgt:
         tasks = ms.relax_integration.extract_tasks(fused_mod, tgt)
-    todo = [t for t in tasks if not _has_record(db, t, tgt)]
+    todo = [t for t in tasks if not _attempted(db, t)]
     state = {"tuned": True, "database": str(Path(work_dir).resolve()), "tasks": len(tasks),
              "tasks_already_tuned": len(tasks) - len(todo), "tasks_tuned_now": len(todo),
              "trials_requested": trials, "tuning_seconds": 0.0}
     if not todo or trials <= 0:
+        state["tasks_with_records"] = sum(_has_record(db, t, tgt) for t in tasks)
         return state
     t0 = time.time()
     contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(todo, work_dir, seed=seed)
-    trials = max(trials, len(todo))
+    # every task gets at least one measured batch: the gradient scheduler spends the whole
+    # budget on the first tasks when a batch is larger than budget / tasks
+    per_iter = max(1, min(trials_per_iter, trials // len(todo)))
+    trials = max(trials, per_iter * len(todo))
     callbacks = [ms.measure_callback.AddToDatabase(), ms.measure_callback.RemoveBuildArtifact(),
                  ms.measure_callback.UpdateCostModel()]
     if progress:
         callbacks.append(_progress_callback(trials, len(todo)))
     try:
         ms.tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir, max_trials_global=trials,
-                      num_trials_per_iter=min(trials_per_iter, trials),
+                      num_trials_per_iter=per_iter,
                       builder=ms.builder.LocalBuilder(f_build=_fast_build, timeout_sec=120, max_workers=1),
                       runner=ms.runner.LocalRunner(timeout_sec=60), database=db, measure_callbacks=callbacks)
     except KeyboardInterrupt:
@@ -93,4 +101,6 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
         if progress:
             print(file=sys.stderr)
     state["tuning_seconds"] = round(time.time() - t0, 1)
+    state["trials_run"] = trials
+    state["tasks_with_records"] = sum(_has_record(db, t, tgt) for t in tasks)
     return state

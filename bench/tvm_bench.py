@@ -1,0 +1,133 @@
+"""Benchmark cnndsl-TVM (untuned, optionally tuned) against ONNX Runtime and PyTorch eager.
+
+Each configuration runs `cnndsl bench NAME --batch B --format json` in a fresh process,
+so every runtime in a row was measured in the same run on the same input and weights.
+Achieved GFLOP/s = 2 * MACs / latency, against the machine's measured fp32 matmul peak
+(numpy/torch sgemm 2048^3, best of a few).
+
+    .venv/bin/python bench/tvm_bench.py                      # resnet18, resnet50, mobilenet_v2 at batch 1 and 8
+    .venv/bin/python bench/tvm_bench.py --nets resnet18 --batches 1 --tune --trials 256 --tuning-db work/db
+    .venv/bin/python bench/tvm_bench.py --markdown >> docs/performance.md   # rows only
+
+Not a test: the numbers depend on the machine and on whatever else it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CNNDSL = [str(Path(sys.executable).parent / "cnndsl")]
+
+
+def matmul_peak_gflops(n: int = 2048, repeat: int = 5) -> float:
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
+    b = np.random.default_rng(1).standard_normal((n, n)).astype("float32")
+    a @ b
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+def macs_of(name: str, batch: int) -> int:
+    out = subprocess.run(CNNDSL + ["report", name, "--format", "json"], capture_output=True, text=True, check=True)
+    return int(json.loads(out.stdout)["totals"]["macs"]) * batch
+
+
+def bench_one(name: str, batch: int, extra: list[str], repeat: int) -> dict:
+    cmd = CNNDSL + ["bench", name, "--batch", str(batch), "--format", "json", "--repeat", str(repeat)] + extra
+    t0 = time.time()
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"rc {proc.returncode}",
+                "wall_s": time.time() - t0}
+    rep = json.loads(proc.stdout)
+    rep["wall_s"] = round(time.time() - t0, 1)
+    return rep
+
+
+def cpu_name() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        for line in text.splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nets", default="resnet18,resnet50,mobilenet_v2")
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--tune", action="store_true")
+    ap.add_argument("--trials", type=int, default=256)
+    ap.add_argument("--tuning-db", default=str(ROOT / "work" / "tvm_tuning_db"))
+    ap.add_argument("--naive", action="store_true", help="also measure TVM's naive legalized kernels")
+    ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
+    args = ap.parse_args()
+
+    peak = matmul_peak_gflops()
+    head = (f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs; measured fp32 matmul peak "
+            f"{peak:.0f} GFLOP/s (numpy sgemm 2048^3). Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+            f"Load average at start: {os.getloadavg()[0]:.1f}.")
+    print(head, file=sys.stderr)
+    rows = []
+    raw = []
+    print("| network | batch | cnndsl-TVM untuned ms | tuned ms (trials, tuning s) | ONNX Runtime ms | "
+          "PyTorch eager ms | untuned / ORT | tuned / ORT | untuned GFLOP/s (% peak) | compile s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in args.nets.split(","):
+        for batch in (int(b) for b in args.batches.split(",")):
+            macs = macs_of(name, batch)
+            un = bench_one(name, batch, [], args.repeat)
+            raw.append({"net": name, "batch": batch, "untuned": un})
+            tuned = None
+            if args.tune:
+                tuned = bench_one(name, batch, ["--tune", "--trials", str(args.trials), "--tuning-db",
+                                                f"{args.tuning_db}/{name}_b{batch}", "--compare", ""], args.repeat)
+                raw[-1]["tuned"] = tuned
+            if args.naive:
+                raw[-1]["naive"] = bench_one(name, batch, ["--schedule", "naive", "--compare", ""], 3)
+            if "error" in un:
+                print(f"| {name} | {batch} | error: {un['error']} | | | | | | | |")
+                continue
+            r = un["runtimes"]
+            ours = r["cnndsl-tvm-llvm"]["median_ms"]
+            ort = r.get("onnxruntime", {}).get("median_ms")
+            pt = r.get("torch", {}).get("median_ms")
+            gfs = 2 * macs / (ours / 1e3) / 1e9
+            tcell, tratio = "not run", ""
+            if tuned and "error" not in tuned:
+                tr = tuned["runtimes"]["cnndsl-tvm-llvm"]
+                st = tr.get("tuning", {})
+                tcell = f"{tr['median_ms']:.2f} ({args.trials}, {st.get('tuning_seconds', 0):.0f} s)"
+                tratio = f"{tr['median_ms'] / ort:.2f}" if ort else ""
+            elif tuned:
+                tcell = f"error: {tuned['error']}"
+            row = (f"| {name} | {batch} | {ours:.2f} | {tcell} | {ort:.2f} | "
+                   f"{pt if pt is None else f'{pt:.2f}'} | {ours / ort:.2f} | {tratio} | "
+                   f"{gfs:.1f} ({100 * gfs / peak:.0f}%) | {r['cnndsl-tvm-llvm']['compile_seconds']:.1f} |")
+            rows.append(row)
+            print(row, flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"header": head, "peak_gflops": peak, "results": raw}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""MetaSchedule tuning end to end (slow: minutes on a 2-core machine)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from cnndsl.backend import CompileOptions, get_backend
+from cnndsl.ir.builder import GraphBuilder
+
+pytest.importorskip("tvm")
+pytest.importorskip("xgboost")
+
+
+def tiny():
+    b = GraphBuilder("tiny")
+    x = b.input("x", (1, 8, 8, 8))
+    y = b.add("conv", [x], name="c1", out=8, kernel=3, bias=False)
+    y = b.add("bn", [y], name="bn1")
+    y = b.add("relu", [y], name="a1")
+    b.output("y", y)
+    return b.graph
+
+
+@pytest.mark.slow
+def test_tuning_writes_a_reusable_database_and_matches(tmp_path):
+    from cnndsl import interp
+    from cnndsl.weights import Weights
+    from cnndsl.weights_init import init_weights
+
+    g = tiny()
+    w = Weights(init_weights(g, 0, randomize_buffers=True))
+    db = tmp_path / "db"
+    backend = get_backend("llvm")
+    backend.compile(g, w, tmp_path / "a", CompileOptions(tune=True, trials=4, tuning_db=str(db)))
+    m1 = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert m1["tuning"]["tuned"] and m1["tuning"]["tasks_tuned_now"] >= 1
+    assert m1["schedule"] == "tuned"
+    assert (db / "database_tuning_record.json").stat().st_size > 0
+
+    t0 = time.time()
+    backend.compile(g, w, tmp_path / "b", CompileOptions(tune=True, trials=4, tuning_db=str(db)))
+    m2 = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert m2["tuning"]["tasks_tuned_now"] == 0, "second compile with the same database tuned again"
+    assert m2["tuning"]["tasks_already_tuned"] == m1["tuning"]["tasks"]
+    assert time.time() - t0 < 60
+
+    x = np.random.default_rng(0).standard_normal((1, 8, 8, 8)).astype("float32")
+    np.testing.assert_allclose(backend.run(tmp_path / "b", [x])[0], interp.run(g, w, [x])[0], rtol=1e-4, atol=1e-5)
