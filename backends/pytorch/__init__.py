@@ -29,11 +29,16 @@ class PyTorchBackend(Backend):
 
     def compile(self, graph, weights, out_path, options: CompileOptions | None = None) -> Artefact:
         from cnndsl.cli.common import write_atomic
+        from cnndsl.weights import save_npz
 
         text, info = self.generate(graph, options)
+        out_path = Path(out_path)
+        # the weights beside the source, keyed like the module's state_dict (`run` loads them)
+        weights_path = out_path.with_suffix(".npz")
+        save_npz(weights_path, dict(weights))
         write_atomic(out_path, text.encode())
         ops = sum(1 for n in graph.nodes.values() if n.op != "input")
-        return Artefact(Path(out_path), self.name, ops, {"classes": len(info["classes"])})
+        return Artefact(out_path, self.name, ops, {"classes": len(info["classes"]), "weights": weights_path.name})
 
     def run(self, artefact_path, inputs):
         from .runtime import run_file

@@ -68,10 +68,29 @@ def test_small_nets(build, opt_level, tmp_path):
     _check(build(batch=2), tmp_path, opt_level)
 
 
-@pytest.mark.parametrize("name", sorted(LIBRARY))
+HEAVY = {"vgg11_bn", "alexnet"}  # 100M-parameter classifiers: seconds of weight init and numpy matmuls
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in sorted(LIBRARY)])
 def test_library(name, tmp_path):
     shape = LIBRARY[name]
     _check(load(name, input_shape=shape, batch=2), tmp_path)
+
+
+def _every_library_network():
+    from cnndsl.elaborate.modules import library_index
+
+    return sorted(k for k, e in library_index().items() if k == k.lower())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _every_library_network())
+def test_every_library_network(name, tmp_path):
+    """Every network of the library, at 64x64 where it accepts that (LeNet keeps its 32x32)."""
+    graph = load(name, batch=1)
+    c, h, _w = graph.nodes[graph.input_names[0]].attrs["shape"][1:]
+    shape = (c, 64, 64) if h > 64 else None
+    _check(load(name, input_shape=shape, batch=1), tmp_path)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "efficientnet_b0"])
