@@ -377,7 +377,7 @@ class Elaborator:
         args, kwargs = layer.args + args, tuple({**dict(layer.kwargs), **dict(kwargs)}.items())
         rename = self.rename(ctx, stage)
         if layer.kind == "op":
-            return [self.make_op(ctx, layer, args, kwargs, inputs, rename, stage.span, stage.callee_span)]
+            return self.make_op_outputs(ctx, layer, args, kwargs, inputs, rename, stage.span, stage.callee_span)
         return self.call_block(ctx, layer, args, kwargs, inputs, rename, stage)
 
     def rename(self, ctx: Ctx, stage: A.Stage) -> str | None:
@@ -414,11 +414,19 @@ class Elaborator:
 
     def make_op(self, ctx: Ctx, layer: Layer, args: tuple, kwargs: tuple, inputs: list[Tensor],
                 rename: str | None, span: Span, callee_span: Span) -> Tensor:
+        """An op with one output (merges, sugar); see `make_op_outputs`."""
+        outs = self.make_op_outputs(ctx, layer, args, kwargs, inputs, rename, span, callee_span)
+        if len(outs) != 1:
+            raise WrongArity(f"{layer.name} gives {len(outs)} tensors here; bind them with 'a, b = ...'", span)
+        return outs[0]
+
+    def make_op_outputs(self, ctx: Ctx, layer: Layer, args: tuple, kwargs: tuple, inputs: list[Tensor],
+                        rename: str | None, span: Span, callee_span: Span) -> list[Tensor]:
         opdef = layer.target
         if opdef.name == "identity" and rename is None:
             if len(inputs) != 1:
                 raise WrongArity(f"identity takes one tensor, got {len(inputs)}", callee_span)
-            return inputs[0]
+            return [inputs[0]]
         attrs = self.op_attrs(opdef, args, kwargs, span)
         merge = opdef.name if (opdef.inputs[1] is None or opdef.inputs[1] > 1) else None
         local = self.local_name(ctx, rename, merge, span)
@@ -435,7 +443,9 @@ class Elaborator:
             raise ShapeMismatch(msg, callee_span) from None
         except AttrError as err:
             raise InvalidValue(str(err), span) from None
-        return Tensor(ref, self.builder.graph.value_shape(ref))
+        node = self.builder.graph.nodes[ref[0]]
+        refs = [(node.name, i) for i in range(opdef.num_outputs(node.attrs))]
+        return [Tensor(r, self.builder.graph.value_shape(r)) for r in refs]
 
     def op_attrs(self, opdef, args: tuple, kwargs: tuple, span: Span) -> dict[str, Any]:
         specs = opdef.attrs

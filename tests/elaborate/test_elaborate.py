@@ -237,3 +237,20 @@ def test_library_resnet50_exact_counts():
         macs += op.macs(node.attrs, ins, node.meta["shape"])
     assert params == 25_557_032
     assert macs == 4_089_184_256
+
+
+def test_multi_output_op_binds_several_tensors():
+    g = el("""
+        network Net() (x: f32[N, 8, 4, 4]) {
+            a, b = x -> chunk(2)
+            c = b -> conv(4, kernel=1)
+            (a, c) -> concat(axis=1) -> channel_shuffle(2)
+        }
+    """)
+    assert g.nodes["1"].inputs == [("0", 1)]
+    assert g.nodes["concat"].inputs == [("0", 0), ("1", 0)]
+    assert g.value_shape(("0", 1)) == ("N", 4, 4, 4)
+    from cnndsl.diagnostics import WrongArity
+
+    with pytest.raises(WrongArity):
+        el("network Net() (x: f32[N, 8, 4, 4]) {\n    chunk(2)\n}\n")
