@@ -19,6 +19,8 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="-O0: the network as written (default); -O1: inference cleanups first "
                         "(drop no-ops, fold batch norm, fuse conv+activation)")
     p.add_argument("--opset", type=int, help="ONNX opset (default 18)")
+    p.add_argument("-X", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                   help="a backend-specific option (see docs/backends.md), e.g. -X mcpu=znver4")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,7 +39,21 @@ def options_from_args(args: argparse.Namespace):
 
     return CompileOptions(opt_level=args.opt_level, opset=args.opset, seed=args.seed,
                           tune=getattr(args, "tune", False), trials=getattr(args, "trials", 0),
-                          tuning_db=getattr(args, "tuning_db", None))
+                          tuning_db=getattr(args, "tuning_db", None), extra=parse_extra(args.extra))
+
+
+def parse_extra(items: list[str]) -> dict:
+    """-X KEY=VALUE pairs; integer-looking values become ints."""
+    from cnndsl.diagnostics import CnnError
+
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CnnError(f"-X expects KEY=VALUE, got {item!r}")
+        value = value.strip()
+        out[key.strip()] = int(value) if value.lstrip("-").isdigit() else value
+    return out
 
 
 def check_output_path(path: str) -> None:
