@@ -144,6 +144,8 @@ def fill(template: str, values: list) -> str:
 def _num(v) -> str:
     if isinstance(v, _Sym):
         return v.name
+    if isinstance(v, bool):
+        return repr(v)
     return repr(float(v)) if isinstance(v, float) else str(int(v))
 
 
@@ -449,6 +451,7 @@ class Assembler:
         self.classes: list[ClassDef] = []
         self.call_values: dict[int, list] = {}  # id(inst) -> values for its call
         self.render: dict[int, Any] = {}  # key -> callable(values) -> str
+        self.inline_samples: dict[int, Inst] = {}
         reachable, stack = set(), [root]
         while stack:  # instances lifted into a parent by `flatten` are no longer classes
             inst = stack.pop()
@@ -463,14 +466,25 @@ class Assembler:
             kinds.setdefault(insts[0].kind, []).append(key)
         self.kinds = kinds
 
-    def hole_vector(self, inst: Inst) -> list:
+    def hole_vector(self, inst: Inst, sample: Inst | None = None) -> list:
+        """The instance's numbers in the order of `sample`'s holes; None where it lacks an optional child."""
+        own = {slot: e for slot, e, _plain in inst.entries}
         vals = []
-        for _slot, e, _plain in inst.entries:
-            if e[0] == "leaf":
-                vals += e[2]
+        for slot, e, _plain in (sample or inst).entries:
+            mine = own.get(slot)
+            if mine is None:
+                n = e[1].count(HOLE) if e[0] == "leaf" else len(self.call_values[id(e[1])])
+                vals += [None] * n
+            elif mine[0] == "leaf":
+                vals += mine[2]
             else:
-                vals += self.call_values[id(e[1])]
+                vals += self.call_values[id(mine[1])]
         return vals
+
+    def optional_slots(self, insts: list[Inst]) -> list[str]:
+        sample = insts[0]
+        return [slot for slot, _e, _plain in sample.entries
+                if any(slot not in {s for s, _e2, _p in i.entries} for i in insts)]
 
     def entry_code(self, entry, values: list) -> tuple[str, list]:
         """Code of one constructor entry filled from `values` (consumed from the front)."""
@@ -482,17 +496,75 @@ class Assembler:
         return self.render[child.key](values[:n]), values[n:]
 
     def build(self) -> None:
-        for key in sorted(self.gen.groups):
-            insts = self.gen.groups[key]
-            vectors = [self.hole_vector(i) for i in insts]
+        merged = self.merge_optional()
+        groups = {k: list(v) for k, v in self.gen.groups.items() if k not in merged}
+        for small, big in merged.items():
+            groups[big] += self.gen.groups[small]
+        pending = sorted(groups)
+        while pending:
+            key = next((k for k in pending if all(id(c) in self.call_values for i in groups[k]
+                                                  for c in i.children.values() if isinstance(c, Inst))), None)
+            if key is None:
+                raise BackendError("internal error: block classes depend on each other in a cycle")
+            pending.remove(key)
+            insts = groups[key]
+            vectors = [self.hole_vector(i, insts[0]) for i in insts]
             is_root = insts[0] is self.root
             sample = insts[0]
             if sample.sequential and not is_root and len(self.kinds[sample.kind]) > 1:
                 for inst, vec in zip(insts, vectors):
                     self.call_values[id(inst)] = vec
                 self.render[key] = self._inline_sequential(sample)
+                self.inline_samples[key] = sample
                 continue
             self._make_class(key, insts, vectors, is_root)
+            for small, big in merged.items():
+                if big == key:
+                    self.render[small] = self.render[key]
+
+    # -- instances that differ only by optional children (torchvision's `downsample=None`)
+    def canonical(self, key: int, merged: dict[int, int]) -> int:
+        while key in merged:
+            key = merged[key]
+        return key
+
+    def _entry_sig(self, entry, merged) -> tuple:
+        slot, e, plain = entry
+        return (slot, e[1] if e[0] == "leaf" else ("inst", self.canonical(e[1].key, merged)), plain)
+
+    def _optional_subset(self, big: Inst, small: Inst, merged) -> bool:
+        """`small` is `big` without some children whose forward lines are `v = self.child(v)`."""
+        b = [self._entry_sig(e, merged) for e in big.entries]
+        s = [self._entry_sig(e, merged) for e in small.entries]
+        if len(s) >= len(b) or big.inputs.__len__() != small.inputs.__len__():
+            return False
+        it = iter(b)
+        if not all(any(x == y for y in it) for x in s):  # s is a subsequence of b
+            return False
+        missing = [sig[0] for sig in b if sig not in s]
+        if any(not sig[2] for sig in b if sig[0] in missing):
+            return False
+        lines = [ln for ln in big.forward
+                 if not any(re.fullmatch(rf"(\w+) = self\.{re.escape(m)}\(\1\)(  # .*)?", ln) for m in missing)]
+        return lines == small.forward and len(big.outputs) == len(small.outputs)
+
+    def merge_optional(self) -> dict[int, int]:
+        merged: dict[int, int] = {}
+        changed = True
+        while changed:
+            changed = False
+            for keys in self.kinds.values():
+                live = [k for k in keys if k not in merged and not self.gen.groups[k][0].sequential
+                        and self.gen.groups[k][0] is not self.root]
+                live.sort(key=lambda k: -len(self.gen.groups[k][0].entries))
+                for small in reversed(live):
+                    for big in live:
+                        if big != small and big not in merged and small not in merged and \
+                                self._optional_subset(self.gen.groups[big][0], self.gen.groups[small][0], merged):
+                            merged[small] = big
+                            changed = True
+                            break
+        return merged
 
     def _inline_sequential(self, sample: Inst):
         def render(values: list) -> str:
@@ -507,20 +579,36 @@ class Assembler:
     def _make_class(self, key: int, insts: list[Inst], vectors: list[list], is_root: bool) -> None:
         sample = insts[0]
         n = len(vectors[0])
-        varying = [j for j in range(n) if len({repr(v[j]) for v in vectors}) > 1]
-        # merge holes with identical values in every instance into one parameter
+
+        def known(j):
+            return [v[j] for v in vectors if v[j] is not None]
+
+        varying = [j for j in range(n) if len({repr(x) for x in known(j)}) > 1]
+        # merge holes with the same values in every instance into one parameter (a hole of an
+        # optional child, None where the child is absent, joins any parameter it agrees with)
         param_of: dict[int, int] = {}
         columns: list[tuple] = []
-        for j in varying:
+        for j in sorted(varying, key=lambda j: any(v[j] is None for v in vectors)):
             col = tuple(v[j] for v in vectors)
-            if col in columns:
-                param_of[j] = columns.index(col)
+            for c, other in enumerate(columns):
+                if all(a is None or b is None or repr(a) == repr(b) for a, b in zip(col, other)):
+                    param_of[j] = c
+                    columns[c] = tuple(b if b is not None else a for a, b in zip(col, other))
+                    break
             else:
                 param_of[j] = len(columns)
                 columns.append(col)
+        columns = [tuple(x if x is not None else next(y for y in col if y is not None) for x in col)
+                   for col in columns]
         names = self._param_names(sample, insts, columns, vectors, varying, param_of)
-        for inst, vec in zip(insts, vectors):
-            self.call_values[id(inst)] = [col[insts.index(inst)] for col in columns]
+        optional = self.optional_slots(insts) if not sample.sequential else []
+        flag_ns = Namespace(set(names) | {"self"})
+        flags = {slot: flag_ns.create(sanitize(slot)) for slot in optional}
+        for inst in insts:
+            present = {s for s, _e, _p in inst.entries}
+            self.call_values[id(inst)] = [col[insts.index(inst)] for col in columns] + [
+                slot in present for slot in optional]
+        names = names + list(flags.values())
 
         if is_root:
             cls = self.root_class
@@ -539,18 +627,21 @@ class Assembler:
         # the class body: holes become parameter names or literals
         symbolic = []
         for j in range(n):
-            symbolic.append(_Sym(names[param_of[j]]) if j in param_of else vectors[0][j])
+            symbolic.append(_Sym(names[param_of[j]]) if j in param_of else (known(j) or [0])[0])
         init = []
         values = symbolic
         for slot, e, plain in sample.entries:
             code, values = self.entry_code(e, values)
             if sample.sequential:
                 init.append(_indent(code, 12))
+            elif slot in flags:
+                init.append(f"self.{slot} = {_indent(code, 8)} if {flags[slot]} else nn.Identity()")
             elif plain:
                 init.append(f"self.{slot} = {_indent(code, 8)}")
             else:
                 init.append(f"self.add_module({slot!r}, {_indent(code, 8)})")
         params = [(p, "float" if any(isinstance(v, float) for v in col) else "int") for p, col in zip(names, columns)]
+        params += [(f, "bool") for f in flags.values()]
         where = ", ".join(i.path for i in insts[:3]) + (", ..." if len(insts) > 3 else "")
         if is_root:
             doc = f"The {sample.kind} network."
@@ -600,7 +691,7 @@ class Assembler:
     def _call_param_names(self, child: Inst) -> list[str]:
         text = self.render[child.key]([0] * len(self.call_values[id(child)]))
         if text.startswith("nn.Sequential("):
-            return ["arg"] * len(self.call_values[id(child)])
+            return [a for _slot, a in self._hole_contexts(self.inline_samples[child.key])]
         return re.findall(r"(\w+)=0", text)
 
 

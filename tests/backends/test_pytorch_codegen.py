@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from _onnx_nets import convnet, layoutnet
@@ -77,18 +78,21 @@ def test_classes_take_the_numbers_that_differ():
 
 
 def test_forward_reads_top_to_bottom_with_spans():
-    text, info, _g, _w = generate(load("resnet18"))
+    graph = load("resnet18")
+    text, info, _g, _w = generate(graph)
+    cnn_lines = Path(graph.meta["source"]).read_text().splitlines()
+    line = 1 + next(i for i, ln in enumerate(cnn_lines) if ln.strip().endswith("as conv1"))
     forward = text[text.index("class ResNet("):]
     lines = [ln.strip() for ln in forward.splitlines()]
     start = next(i for i, ln in enumerate(lines) if ln.startswith("def forward"))
     body = lines[start + 1:lines.index("return x", start) + 1]
-    assert body[0] == "x = self.conv1(image)  # architectures/resnet.cnn:14"
+    assert body[0] == f"x = self.conv1(image)  # architectures/resnet.cnn:{line}"
     assert [ln.split("=")[0].strip() for ln in body[:-1]] == ["x"] * (len(body) - 1)
     assert "x = self.layer1(x)" in body
     # the line map reads the comments back
     line_map = info["line_map"]
-    conv1_line = 1 + text.splitlines().index("        x = self.conv1(image)  # architectures/resnet.cnn:14")
-    assert line_map[conv1_line] == ("architectures/resnet.cnn", 14)
+    conv1_line = 1 + text.splitlines().index(f"        x = self.conv1(image)  # architectures/resnet.cnn:{line}")
+    assert line_map[conv1_line] == ("architectures/resnet.cnn", line)
     assert all(f.endswith(".cnn") and n > 0 for f, n in line_map.values())
 
 
