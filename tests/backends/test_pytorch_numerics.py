@@ -68,7 +68,7 @@ def test_small_nets(build, opt_level, tmp_path):
     _check(build(batch=2), tmp_path, opt_level)
 
 
-HEAVY = {"vgg11_bn", "alexnet"}  # 100M-parameter classifiers: seconds of weight init and numpy matmuls
+HEAVY = {"vgg11_bn", "alexnet", "resnext50_32x4d", "unet"}  # seconds of weight init and numpy convolutions each
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in sorted(LIBRARY)])
