@@ -221,6 +221,18 @@ def write_artefact(out_dir: str | Path, ex, manifest: dict, params: dict[str, np
     return out
 
 
+def ensure_threads() -> int:
+    """TVM's runtime defaults to 1 thread on these VMs (ORT and torch use every core): use the CPUs this
+    process may run on, unless TVM_NUM_THREADS says otherwise. Must run before the first parallel kernel."""
+    if not os.environ.get("TVM_NUM_THREADS"):
+        try:
+            n = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            n = os.cpu_count() or 1
+        os.environ["TVM_NUM_THREADS"] = str(n)
+    return int(os.environ["TVM_NUM_THREADS"])
+
+
 class Loaded:
     """A loaded artefact: `__call__(inputs) -> outputs` with numpy in and out."""
 
@@ -228,6 +240,7 @@ class Loaded:
         import tvm
         from tvm import relax
 
+        ensure_threads()
         self.path = Path(path)
         self.manifest = json.loads((self.path / MANIFEST).read_text())
         kind = self.manifest.get("target_kind", "llvm")

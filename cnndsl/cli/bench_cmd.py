@@ -60,8 +60,10 @@ def bench_tvm(graph, weights, x, target: str, args) -> tuple[dict, dict]:
     import tvm
 
     from cnndsl.backend import CompileOptions, get_backend
+    from cnndsl.backends.tvm.build import ensure_threads
 
     backend = get_backend(target)
+    threads = ensure_threads()
     batch = int(x.shape[0])
     opts = CompileOptions(tune=args.tune, trials=args.trials, tuning_db=args.tuning_db,
                           extra={"batch": batch, "schedule": args.schedule})
@@ -84,7 +86,7 @@ def bench_tvm(graph, weights, x, target: str, args) -> tuple[dict, dict]:
     res = vm["main"](xt)
     y = res.numpy() if hasattr(res, "numpy") else res[0].numpy()
     stats = _stats(_time(run, args.warmup, args.repeat))
-    stats.update(compile_seconds=round(compile_s, 2), schedule=manifest["schedule"], tuning=manifest["tuning"],
+    stats.update(threads=threads, compile_seconds=round(compile_s, 2), schedule=manifest["schedule"], tuning=manifest["tuning"],
                  target=manifest["target_detail"])
     return stats, {"y": y}
 
