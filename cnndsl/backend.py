@@ -213,9 +213,7 @@ def get_backend(name: str) -> Backend:
     try:
         backend = ep.load()
     except ImportError as err:
-        missing = getattr(err, "name", None) or str(err)
-        raise BackendError(f"target '{name}' is not available: {missing} is not installed "
-                           f"(pip install 'cnndsl[{_EXTRA.get(name, name)}]')") from None
+        raise missing_dependency(name, err) from None
     except AttributeError as err:
         raise BackendError(f"target '{name}' is registered but not built yet ({err})") from None
     _CACHE[name] = backend
@@ -223,6 +221,13 @@ def get_backend(name: str) -> Backend:
 
 
 _EXTRA = {"pytorch": "torch", "llvm": "tvm", "cuda": "tvm", "onnx": "onnx"}
+
+
+def missing_dependency(target: str, err: ImportError) -> BackendError:
+    """The user-facing error for a backend whose lazy heavy import failed (no traceback)."""
+    missing = getattr(err, "name", None) or str(err)
+    return BackendError(f"target '{target}' needs the Python package '{missing}', which is not installed "
+                        f"(pip install 'cnndsl[{_EXTRA.get(target, target)}]')")
 
 
 def read_manifest(path: str | Path) -> dict:
@@ -263,6 +268,7 @@ __all__ = [
     "available_backends",
     "backend_for_artefact",
     "get_backend",
+    "missing_dependency",
     "optimize_for_inference",
     "read_manifest",
 ]

@@ -66,7 +66,7 @@ def check_output_path(path: str) -> None:
 
 def compile_source(args: argparse.Namespace, target: str, out: str):
     """Load, weigh, prepare, check and compile; returns (backend, artefact, graph)."""
-    from cnndsl.backend import get_backend
+    from cnndsl.backend import get_backend, missing_dependency
     from cnndsl.weights import weights_for
 
     backend = get_backend(target)  # unknown / uninstalled target: fail before loading anything
@@ -79,7 +79,10 @@ def compile_source(args: argparse.Namespace, target: str, out: str):
     weights = weights_for(graph, args.weights, args.seed)
     graph, weights = backend.prepare(graph, weights, options)
     backend.check(graph)
-    artefact = backend.compile(graph, weights, out, options)
+    try:
+        artefact = backend.compile(graph, weights, out, options)
+    except ImportError as err:  # a backend's lazy heavy import: the extra is not installed
+        raise missing_dependency(target, err) from None
     return backend, artefact, graph
 
 

@@ -60,6 +60,15 @@ def save_outputs(path: str, outputs: list, names: list[str]) -> str:
     return f"wrote {path} ({shapes})"
 
 
+def run_backend(backend, path, inputs):
+    from cnndsl.backend import missing_dependency
+
+    try:
+        return backend.run(path, inputs)
+    except ImportError as err:  # a backend's lazy heavy import: the extra is not installed
+        raise missing_dependency(backend.name, err) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from cnndsl.backend import backend_for_artefact
     from cnndsl.cli.compile_cmd import check_output_path
@@ -75,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if backend is not None:
         if args.target and args.target != backend.name:
             raise CnnError(f"{args.source} was compiled for target {backend.name}, not {args.target}")
-        outputs = backend.run(source, inputs)
+        outputs = run_backend(backend, source, inputs)
         names = [f"output{i}" if len(outputs) > 1 else "output" for i in range(len(outputs))]
     else:
         target = args.target or "onnx"
@@ -85,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             suffix = get_backend(target).artefact_suffix
             out = str(Path(tmp) / f"model{suffix}")
             backend, _artefact, graph = compile_source(args, target, out)
-            outputs = backend.run(out, inputs)
+            outputs = run_backend(backend, out, inputs)
         names = [name for name, _ref in graph.outputs]
     print(save_outputs(args.output, outputs, names))
     return 0
