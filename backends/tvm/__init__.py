@@ -7,7 +7,8 @@ Backend-specific knobs (`CompileOptions.extra`, also settable from the CLI's `-X
 when present): `batch` ("N" or an int; tuning fixes a symbolic batch to 1), `weights`
 ("embed", the default: compiled into the library; or "params": a separate
 `weights.params` file passed at run time), `mcpu` (llvm, default: detected host CPU),
-`arch` (cuda, default sm_90), `schedule` ("default" or "naive").
+`arch` (cuda, default sm_90), `schedule` ("default" or "naive"). From the command line,
+`CNNDSL_CUDA_ARCH=sm_80` and `CNNDSL_LLVM_MCPU=skylake-avx512` set `arch` / `mcpu`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ class TVMBackend(Backend):
         embed = extra.get("weights", "embed") != "params"
         t0 = time.time()
         mod, keys = build_module(graph, weights, batch=batch, embed=embed)
-        tgt = B.make_target(self.kind, mcpu=extra.get("mcpu"), arch=extra.get("arch"))
+        import os
+
+        tgt = B.make_target(self.kind, mcpu=extra.get("mcpu") or os.environ.get("CNNDSL_LLVM_MCPU") or None,
+                            arch=extra.get("arch") or os.environ.get("CNNDSL_CUDA_ARCH") or None)
         tuning = {"tuned": False}
         schedule = extra.get("schedule", "default")
         if self.kind == "llvm" and (options.tune or options.tuning_db):
