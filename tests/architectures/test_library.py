@@ -116,6 +116,19 @@ def test_every_network_elaborates(name):
     assert p > 0 and m > 0
 
 
+@pytest.mark.parametrize("name", sorted(n for n, e in INDEX.items() if n != e.network))
+def test_every_network_reports(name):
+    # the report (all analyses, as `cnndsl list`/`report` run them) agrees with the registry sums
+    from cnndsl.passes.manager import annotate
+    from cnndsl.report.model import build_report
+
+    g = load(name)
+    p, m, _ = stats(g)
+    totals = build_report(annotate(g)).totals
+    assert totals["complete"], totals["unsupported"]
+    assert (totals["params"], totals["macs"]) == (p, m)
+
+
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_params_and_macs_match_torchvision(name):
     _have(name)
