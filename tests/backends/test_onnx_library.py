@@ -38,7 +38,10 @@ NAMES = _library()
 # interpreter even at reduced size): run with `-m slow`.
 HEAVY = {"resnet34", "resnext50_32x4d", "resnet101", "resnet152", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
          "wide_resnet101_2", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-         "densenet161", "densenet169", "densenet201", "efficientnet_b3", "unet", "alexnet"}
+         "densenet161", "densenet169", "densenet201", "efficientnet_b3", "unet", "alexnet",
+         # over ~350 MMACs per item even at the reduced size (or no smaller input accepted)
+         "inception_v3", "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+         "convnext_tiny", "convnext_small", "se_resnet50", "se_resnet101", "xception"}
 
 
 def load_reduced(name: str):
