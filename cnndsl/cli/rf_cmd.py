@@ -42,7 +42,7 @@ def _entry(node) -> dict:
         "name": node.name, "op": node.op, "shape": None if shape is None else list(shape),
         "rf": None if rf is None else {"size": list(rf["size"]), "stride": list(rf["stride"]),
                                        "padding": list(rf["padding"]), "aligned": list(rf["aligned"]),
-                                       "paths": list(rf["paths"])},
+                                       "paths": rf["paths"]},
     }
 
 
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         mark = "" if all(rf["aligned"]) else "!"
         rows.append([n.name, n.op, shape, "x".join(str(v) for v in rf["size"]) + mark,
                      "x".join(str(v) for v in rf["stride"]), "x".join(str(v) for v in rf["padding"]),
-                     "x".join(str(v) for v in rf["paths"])])
+                     str(rf["paths"])])
     headers = ["name", "op", "output shape", "size", "stride", "padding", "paths"]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())

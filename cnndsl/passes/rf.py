@@ -13,10 +13,11 @@ computed forward one layer at a time: r' = r + (k-1)S, S' = S s, P' = P + p S, s
 from (1, 1, 0) at a graph input. Output position u sees input positions
 [u S - P, u S - P + r - 1]; its centre is u S + ((r-1)/2 - P).
 
-Multi-path. Every path from an input to a node has its own (r, S, P). We carry the set
-of distinct summaries per node and axis (for equal (S, P) only the largest r can matter
-downstream, so the set stays small) and report the largest size over paths, with the
-stride and padding of that path. Paths are *aligned* when they share the effective
+Multi-path. Every path from an input to a node has its own (r, S, P). We carry, per
+node and axis, the largest path of each alignment class (see `_reduce`: exact, and the
+set stays as small as the number of distinct alignments) and report the largest size
+over paths, with the stride and padding of that path; `paths` counts the input-to-node
+paths. Paths are *aligned* when they share the effective
 stride and the centre offset (r-1)/2 - P (a residual block: identity (1, 1, 0) and a
 3x3/pad-1 conv (3, 1, 1) are aligned); where a merge brings together paths that differ,
 the pass warns and sets `aligned` false. The input region seen by an output position is
@@ -63,19 +64,19 @@ def _add(table: set, r, s, p) -> None:
     table.add((_norm(r), _norm(s), _norm(p)))
 
 
-MAX_PATHS = 256
+def _reduce(table: set) -> set:
+    """Keep the largest path of each alignment class (stride S, doubled centre offset r-1-2P).
 
-
-def _prune(table: set) -> set:
-    """Bound the set: for equal (S, P) the largest r contains the others' regions, so only
-    the alignment detail of the smaller ones is lost (any misalignment has been warned)."""
-    if len(table) <= MAX_PATHS:
-        return table
+    Exact: within a class the regions are nested (same centre, same stride), the largest
+    contains the others, and every later op maps the whole class to one class again, so
+    the smaller members can never become the largest or change an alignment verdict.
+    """
     best: dict = {}
     for r, s, p in table:
-        if best.get((s, p), -1) < r:
-            best[(s, p)] = r
-    return {(r, s, p) for (s, p), r in best.items()}
+        key = (s, r - 1 - 2 * p)
+        if key not in best or best[key][0] < r:
+            best[key] = (r, s, p)
+    return set(best.values())
 
 
 def _step(rule, axis: int, paths: set, in_shape, out_shape) -> set:
@@ -106,7 +107,7 @@ def _step(rule, axis: int, paths: set, in_shape, out_shape) -> set:
                 _add(out, r, 0, p)
             else:
                 _add(out, r, s, p)
-    return out
+    return _reduce(out)
 
 
 def _classes(paths: set) -> set:
@@ -133,6 +134,7 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
         node.meta.pop("rf_warning", None)
         if node.op == "input":
             node.meta["rf_paths"] = [{(1, 1, 0)} for _ in AXES]
+            node.meta["rf_path_count"] = 1
             _store(node)
             continue
         rule_fn = rule_of(opdef_of(node), "rf")
@@ -163,12 +165,13 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
                     ctx.warn(msg)
                     warnings.append(msg)
                     node.meta["rf_warning"] = [*node.meta.get("rf_warning", []), msg]
-                per_axis.append(_prune(merged))
+                per_axis.append(_reduce(merged))
         except NotImplementedError:
             node.meta["rf_paths"] = node.meta["rf"] = None
             mark_unsupported(node, "rf")
             continue
         node.meta["rf_paths"] = per_axis
+        node.meta["rf_path_count"] = sum(src.meta.get("rf_path_count", 1) for src in sources)
         clear_unsupported(node, "rf")
         _store(node)
     return PassResult(graph, False)
@@ -181,7 +184,7 @@ def _store(node: Node) -> None:
         "stride": [_num(b[1]) for b in best],
         "padding": [_num(b[2]) for b in best],
         "aligned": [len(_classes(paths)) <= 1 for paths in node.meta["rf_paths"]],
-        "paths": [len(paths) for paths in node.meta["rf_paths"]],
+        "paths": node.meta.get("rf_path_count", 1),
     }
 
 

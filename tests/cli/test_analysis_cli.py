@@ -71,7 +71,7 @@ def test_rf_json_and_node_region(tiny):
     assert proc.returncode == 0, proc.stderr
     nodes = {n["name"]: n for n in json.loads(proc.stdout)["nodes"]}
     assert nodes["conv1"]["rf"] == {"size": [3, 3], "stride": [2, 2], "padding": [1, 1], "aligned": [True, True],
-                                    "paths": [1, 1]}
+                                    "paths": 1}
     assert nodes["conv2"]["shape"] == ["N", 8, 16, 16]
     assert nodes["conv2"]["rf"]["size"] == [7, 7] and nodes["conv2"]["rf"]["padding"] == [3, 3]
     proc = cnndsl("rf", tiny, "--node", "conv2", "--at", "0,5")

@@ -45,7 +45,7 @@ def test_single_path_chain_matches_closed_form():
     assert got["size"] == [rh, rw] == [27, 39]
     assert got["stride"] == [sh, sw] == [4, 8]
     assert got["padding"] == [ph, pw] == [13, 19]
-    assert got["aligned"] == [True, True] and got["paths"] == [1, 1]
+    assert got["aligned"] == [True, True] and got["paths"] == 1
     assert not res.warnings
 
 
@@ -59,7 +59,7 @@ def test_chain_hand_values():
     b.output("y", h)
     res = analyse(b)
     assert rf(res, "c1") == {"size": [7, 7], "stride": [2, 2], "padding": [3, 3], "aligned": [True, True],
-                             "paths": [1, 1]}
+                             "paths": 1}
     assert rf(res, "p1")["size"] == [11, 11] and rf(res, "p1")["padding"] == [5, 5]
     assert rf(res, "c2")["size"] == [27, 27] and rf(res, "c2")["stride"] == [4, 4]
     assert rf(res, "c2")["padding"] == [13, 13]
@@ -82,7 +82,7 @@ def test_residual_block_takes_the_largest_path_and_is_aligned():
     # shortcut:  r = 1, S = 2, P = 0 (centre offset 0): aligned
     got = rf(res, "add")
     assert got["size"] == [7, 7] and got["stride"] == [2, 2] and got["padding"] == [3, 3]
-    assert got["aligned"] == [True, True] and got["paths"] == [2, 2]
+    assert got["aligned"] == [True, True] and got["paths"] == 2
     assert not res.warnings
     # the union region equals the largest path's region when aligned
     assert input_region(res.graph.nodes["add"], (1, 1)) == [(-1, 5), (-1, 5)]
@@ -101,9 +101,9 @@ def test_inception_module():
     b.output("y", out)
     res = analyse(b)
     got = rf(res, "cat")
-    # paths: (1,1,0), (3,1,1) twice, (5,1,2): largest 5, all centred
+    # four paths: (1,1,0), (3,1,1) twice, (5,1,2): largest 5, all centred
     assert got["size"] == [5, 5] and got["stride"] == [1, 1] and got["padding"] == [2, 2]
-    assert got["paths"] == [3, 3] and got["aligned"] == [True, True]
+    assert got["paths"] == 4 and got["aligned"] == [True, True]
     assert rf(res, "after")["size"] == [7, 7] and rf(res, "after")["padding"] == [3, 3]
     assert not res.warnings
 
@@ -120,6 +120,7 @@ def test_misaligned_paths_warn():
     assert got["size"] == [3, 3]
     assert got["aligned"] == [False, False]
     assert len(res.warnings) == 2  # one per axis, at the merge only
+    assert got["paths"] == 2
     assert all("add" in w and "misaligned" in w for w in res.warnings)
     assert res.graph.meta["rf_warnings"] == res.warnings
     # union of the two regions: identity [u, u], skewed conv [u, u + 2]
