@@ -147,8 +147,6 @@ def architectures_md(rows: list[dict]) -> str:
         "",
         "## Not (yet) library names",
         "",
-        "- ShuffleNet V2 (`architectures/pending/shufflenetv2.cnn`): needs the elaborator to bind multi-output "
-        "ops (`a, b = x -> chunk(2)`); with that it matches torchvision exactly (see `architectures/pending/README.md`).",
         "- CBAM-ResNet-50: `ResNet(depth=50, attention=\"cbam\")` in `resnet.cnn` (28,089,624 params, tested), "
         "kept off the index because the `rf` pass's per-path summaries grow without bound on its spatial gates.",
         "- A non-local (self-attention) network: needs a batched matrix product (`matmul`) and a transpose, "
