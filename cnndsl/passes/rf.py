@@ -24,8 +24,10 @@ the pass warns and sets `aligned` false. The input region seen by an output posi
 the union of the paths' regions (`input_region`).
 
 Op rules (`OpDef.rf`): "local" as above; "pointwise" keeps (r, S, P); "global" (gap)
-and "none" (flatten, linear on a spatial input) act as a window over the whole input
-extent H: r' = r + (H-1)S, S' = S H; "resample" (upsample, conv_t) with scale f and
+and "none" (flatten, reshape, linear on a spatial input: positions lose their meaning, so
+conservatively every output sees everything) act as a window over the whole input
+extent H: r' = r + (H-1)S, and S' = 0 because the region no longer moves with the output
+position (later windows keep r and P: 0 * anything); "resample" (upsample, conv_t) with scale f and
 kernel k: r' = r + (k-1)S, S' = S / f (fractional; approximate for the rounding of
 nearest and bilinear). A broadcast input (a [N, C, 1, 1] gate multiplied into an
 [N, C, H, W] tensor) reaches every output position: stride 0, so its region does not
@@ -95,7 +97,7 @@ def _step(rule, axis: int, paths: set, in_shape, out_shape) -> set:
             extent = in_sp[axis]
             if isinstance(extent, str):
                 raise NotImplementedError("symbolic spatial size")
-            _add(out, r + (extent - 1) * s, s * extent, p)
+            _add(out, r + (extent - 1) * s, 0, p)  # every output position sees it all: stride 0
         elif kind == "resample":
             f = Fraction(rule.scale[axis]).limit_denominator(1000)
             if in_sp is not None and out_sp is not None and all(isinstance(v, int) for v in (in_sp[axis], out_sp[axis])):
