@@ -176,3 +176,21 @@ def test_region_of_input_is_the_pixel(position):
     res = analyse(b)
     i, j = position
     assert input_region(res.graph.nodes["x"], position) == [(i, i), (j, j)]
+
+
+def test_reshape_loses_positions_conservatively_and_stays_bounded():
+    # CBAM's max over channels as reshape -> maxpool -> reshape: positions are not tracked
+    # through a reshape, so the gate counts as seeing the whole 8x8 input (stride 0)
+    b = GraphBuilder("gate")
+    x = b.input("x", (1, 4, 8, 8))
+    g = b.add("reshape", [x], name="flat", shape=(1, 4, 64))
+    g = b.add("maxpool", [g], name="cmax", kernel=(4, 1), stride=(4, 1))
+    g = b.add("reshape", [g], name="back", shape=(1, 8, 8))
+    c = b.add("conv", [x], name="conv", out=1, kernel=3, padding=1)
+    y = b.add("add", [c, g], name="add")
+    b.output("y", y)
+    res = analyse(b)
+    assert rf(res, "back")["size"] == [8, 8] and rf(res, "back")["stride"] == [0, 0]
+    got = rf(res, "add")
+    assert got["size"] == [8, 8] and got["stride"] == [1, 1] and got["padding"] == [1, 1]
+    assert got["aligned"] == [True, True] and not res.warnings
