@@ -147,8 +147,6 @@ def architectures_md(rows: list[dict]) -> str:
         "",
         "## Not (yet) library names",
         "",
-        "- CBAM-ResNet-50: `ResNet(depth=50, attention=\"cbam\")` in `resnet.cnn` (28,089,624 params, tested), "
-        "kept off the index because the `rf` pass's per-path summaries grow without bound on its spatial gates.",
         "- A non-local (self-attention) network: needs a batched matrix product (`matmul`) and a transpose, "
         "which the op set does not have.",
         "",

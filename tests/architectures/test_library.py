@@ -92,19 +92,8 @@ INDEX = library_index()
 LIBRARY = sorted(INDEX)
 
 
-# Networks built from a library file with parameters rather than by library name.
-BY_FILE = {"cbam_resnet50": (ROOT / "architectures" / "resnet.cnn", {"depth": "50", "attention": "\"cbam\""})}
-
-
-def _load(name: str, **kw):
-    if name in BY_FILE and name not in INDEX:
-        path, defines = BY_FILE[name]
-        return load(str(path), defines=defines, **kw)
-    return load(name, **kw)
-
-
 def _have(name: str) -> None:
-    if name not in INDEX and name not in BY_FILE:
+    if name not in INDEX:
         pytest.skip(f"{name} is not in the library yet")
 
 
@@ -144,7 +133,7 @@ def test_params_and_macs_match_torchvision(name):
 @pytest.mark.parametrize("name", sorted(OTHER_REFERENCES))
 def test_params_match_other_references(name):
     _have(name)
-    p, m, _ = stats(_load(name))
+    p, m, _ = stats(load(name))
     assert p == OTHER_REFERENCES[name]
     if name == "mobilenet_v1":
         assert round(m / 1e6) == 569
@@ -197,7 +186,7 @@ KEYS = {
 @pytest.mark.parametrize("name", sorted(KEYS))
 def test_state_dict_keys_follow_torchvision(name):
     _have(name)
-    _, _, keys = stats(_load(name))
+    _, _, keys = stats(load(name))
     missing = [k for k in KEYS[name] if k not in keys]
     assert not missing, f"{name}: missing {missing}; have e.g. {list(keys)[:12]}"
 
