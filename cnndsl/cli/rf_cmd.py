@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         mark = "" if all(rf["aligned"]) else "!"
         rows.append([n.name, n.op, shape, "x".join(str(v) for v in rf["size"]) + mark,
                      "x".join(str(v) for v in rf["stride"]), "x".join(str(v) for v in rf["padding"]),
-                     str(rf["paths"])])
+                     str(rf["paths"]) if rf["paths"] < 10**6 else f"{float(rf['paths']):.1e}"])
     headers = ["name", "op", "output shape", "size", "stride", "padding", "paths"]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
