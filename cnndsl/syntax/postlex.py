@@ -11,7 +11,7 @@ from lark.lark import PostLex
 
 OPENERS, CLOSERS = {"LPAR", "LSQB"}, {"RPAR", "RSQB"}
 NO_NL_AFTER = {"_ARROW", "COMMA", "_LBRACE", "_NL"}
-NO_NL_BEFORE = {"ELSE", "ELIF", "SHORTCUT", "_ARROW"}
+NO_NL_BEFORE = {"ELSE", "ELIF", "SHORTCUT", "_ARROW", "AS"}
 MAX_NESTING = 200
 
 
