@@ -30,7 +30,7 @@ from .lower import LOWERINGS, Ctor, Expr, Literal, is_hole
 from .names import Namespace, camel, is_free, sanitize, snake
 
 HOLE = "\x00"
-MERGES = frozenset({"add", "mul", "concat", "chunk"})  # lowered to Expr: no module attribute
+MERGES = frozenset({"add", "mul", "concat", "chunk", "matmul", "transpose"})  # lowered to Expr: no module attribute
 OPT, DEF_END, OPT_END = "\x01", "\x03", "\x02"  # an optional argument: OPT default DEF_END ", name=HOLE" OPT_END
 
 
@@ -403,8 +403,10 @@ class Generator:
                 var[r] = n
                 if last_use.get(r, -1) > i:
                     live[n] = r
-            lhs = ", ".join(names) if len(names) > 1 else names[0]
-            line = f"{lhs} = {rhs}"
+            if not names:  # a block whose results nothing uses
+                line = rhs
+            else:
+                line = f"{', '.join(names) if len(names) > 1 else names[0]} = {rhs}"
             span = None if isinstance(ch, Inst) else ch.span
             if span is not None:
                 line += f"  # {span.file}:{span.line}"
@@ -752,19 +754,45 @@ def _hole_arg_names(template: str) -> list[str]:
 
 
 def module_attrs() -> frozenset[str]:
+    """Names an nn.Module already has (methods and instance state): no child may take them."""
     try:
         import torch
     except ImportError:
         return frozenset({"training", "forward", "eval", "train", "to", "type", "float", "half", "double",
-                          "cuda", "cpu", "apply", "parameters", "buffers", "children", "modules"})
-    return frozenset(dir(torch.nn.Module))
+                          "cuda", "cpu", "apply", "parameters", "buffers", "children", "modules", "_modules",
+                          "_parameters", "_buffers"})
+    return frozenset(dir(torch.nn.Module)) | frozenset(vars(torch.nn.Module()))
+
+
+def check_names(graph, attrs: frozenset[str]) -> None:
+    """Every node whose path uses a name torch reserves, reported at once (before any code is written)."""
+    bad = []
+    for node in graph.topo():
+        if node.op == "input":
+            continue
+        parts = node.name.split(".")
+        if node.op in MERGES:
+            parts = parts[:-1]  # a merge is an expression, not an attribute
+        clash = [p for p in parts if p in attrs]
+        if clash:
+            bad.append((node, clash[0]))
+    if bad:
+        head = (f"target pytorch cannot name {len(bad)} layer(s): an nn.Module already has these attributes "
+                "(rename them with `as`):")
+        lines = [head]
+        for node, part in bad:
+            where = f" ({node.span})" if node.span else ""
+            lines.append(f"  {node.name}: '{part}'{where}")
+        raise BackendError("\n".join(lines), bad[0][0].span)
 
 
 def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
     """The source of a module for `graph`, and a summary (class names, line map)."""
     from cnndsl import __version__
 
-    gen = Generator(graph, module_attrs())
+    attrs = module_attrs()
+    check_names(graph, attrs)
+    gen = Generator(graph, attrs)
     root = build_tree(graph)
     gen.describe(root, root=True)
     class_ns = Namespace(HELPER_CLASSES)

@@ -126,3 +126,64 @@ def test_state_dict_keys_are_ir_names(tmp_path):
         assert isinstance(model, torch.nn.Module)
     # torchvision's spellings
     assert "features.3.conv.0.0.weight" in set(expected_params(load("mobilenet_v2")))
+
+
+ODD_NAMES = """
+block list(type, stride=1) (x) {
+    conv(type, kernel=3, stride=stride) as fwd
+    bn as norm
+    relu
+    conv(type, kernel=1) as ("3")
+}
+
+block Pair(c) (a) {
+    p = a -> conv(c, kernel=1) as left
+    q = a -> conv(c, kernel=1) as right
+    (p, q) -> concat
+}
+
+network Odd(num_classes=3) (input: f32[N, 3, 16, 16]) {
+    list(8) as print
+    list(8, stride=2) as ("1")
+    Pair(4) as pair
+    gap
+    flatten
+    linear(num_classes) as head
+}
+"""
+
+
+def test_odd_names_run_and_keep_their_keys(tmp_path):
+    """Block and layer names that are builtins or digits still give the IR's state_dict keys."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    from _pytorch_util import rel_err, write_and_build
+
+    from cnndsl import interp
+    from cnndsl.api import load_text
+
+    graph = load_text(ODD_NAMES, "odd.cnn")
+    text, _info, _g, w = generate(graph)
+    path = tmp_path / "odd.py"
+    model = write_and_build(text, path, w).eval()
+    assert ruff(path).returncode == 0
+    assert shadowing(text) == []
+    assert "class List(nn.Module):" in text and "self.print = List(" in text
+    assert "getattr(self, '1')(x)" in text
+    assert set(model.state_dict()) == set(expected_params(graph))
+    x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    with torch.no_grad():
+        got = model(torch.from_numpy(x)).numpy()
+    assert rel_err(got, interp.run(graph, w, [x])[0]) < 1e-4
+
+
+def test_names_torch_reserves_are_reported_at_once():
+    from cnndsl.api import load_text
+    from cnndsl.backend import BackendError
+
+    text = ODD_NAMES.replace("as fwd", "as forward").replace("as head", "as eval")
+    with pytest.raises(BackendError) as err:
+        generate(load_text(text, "odd.cnn"))
+    message = str(err.value)
+    assert "3 layer(s)" in message and "print.forward" in message and "1.forward" in message
+    assert "eval" in message and err.value.span.line == 3
