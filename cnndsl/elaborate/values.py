@@ -46,25 +46,24 @@ class Builtin:
         return f"<builtin {self.name}>"
 
 
+# Checked in order: bool before int, since bool is an int subclass in Python.
+TYPE_NAMES: tuple[tuple[type, str], ...] = (
+    (bool, "bool"),
+    (int, "int"),
+    (float, "float"),
+    (str, "string"),
+    (type(None), "none"),
+    (list, "list"),
+    (tuple, "tuple"),
+    (Tensor, "tensor"),
+    (Layer, "layer"),
+    (Builtin, "builtin function"),
+)
+
+
 def type_name(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int"
-    if isinstance(v, float):
-        return "float"
-    if isinstance(v, str):
-        return "string"
-    if v is None:
-        return "none"
-    if isinstance(v, list):
-        return "list"
-    if isinstance(v, tuple):
-        return "tuple"
-    if isinstance(v, Tensor):
-        return "tensor"
-    if isinstance(v, Layer):
-        return "layer"
-    if isinstance(v, Builtin):
-        return "builtin function"
+    """The language's name for a value's type, for messages."""
+    for cls, name in TYPE_NAMES:
+        if isinstance(v, cls):
+            return name
     return type(v).__name__
