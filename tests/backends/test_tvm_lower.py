@@ -96,7 +96,18 @@ CASES = [
     ("pad", {"padding": (1, 2, 0, 3)}, [(1, 3, 4, 5)]),
     ("pad", {"padding": 1, "mode": "reflect"}, [(1, 3, 4, 5)]),
     ("pad", {"padding": (2, 1), "mode": "replicate", "value": 0.0}, [(1, 3, 4, 5)]),
+    ("matmul", {}, [(2, 3, 5), (2, 5, 4)]),
+    ("transpose", {"axes": (0, 2, 1)}, [(2, 3, 5)]),
+    ("transpose", {"axes": (0, 3, 1, 2)}, [(2, 3, 4, 5)]),
 ]
+
+# ops another change is adding (cnndsl/ops/matrix.py): covered as soon as they are registered
+OPTIONAL_CASES = [
+    ("matmul", {}, [(2, 3, 4), (2, 4, 5)]),
+    ("transpose", {"axes": (0, 2, 1)}, [(2, 3, 4)]),
+    ("transpose", {"axes": (0, 2, 3, 1)}, [(1, 3, 4, 5)]),
+]
+CASES += [c for c in OPTIONAL_CASES if c[0] in all_ops()]
 
 
 def _graph(op, attrs, shapes):
