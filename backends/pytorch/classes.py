@@ -1,0 +1,332 @@
+"""Classes from structure groups (step 3 of codegen.py): constructor parameters, names, bodies."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cnndsl.backend import BackendError
+
+from .names import Namespace, camel, is_free, sanitize
+from .tree import HOLE, Generator, Inst, _indent, _num, _Sym, fill
+
+# ------------------------------------------------------------------ classes from groups
+
+_LABEL_NUM = re.compile(r"(\w+)=(-?\d+(?:\.\d+)?(?:e-?\d+)?)(?=, |\)$)")
+
+
+def label_params(label: str | None) -> dict[str, float]:
+    if not label:
+        return {}
+    return {k: float(v) for k, v in _LABEL_NUM.findall(label)}
+
+
+@dataclass
+class ClassDef:
+    name: str
+    base: str
+    doc: str
+    params: list[tuple[str, str]]  # (name, annotation)
+    init: list[str]  # for nn.Module: lines after super().__init__(); for Sequential: the positional ctors
+    forward: list[str]
+    forward_params: list[str]
+    n_outputs: int
+
+
+class Assembler:
+    """Turns structure groups into classes (or inline nn.Sequential) and call strings."""
+
+    def __init__(self, gen: Generator, root: Inst, class_ns: Namespace, root_class: str):
+        self.gen = gen
+        self.root_class = root_class
+        self.root = root
+        self.class_ns = class_ns
+        self.classes: list[ClassDef] = []
+        self.call_values: dict[int, list] = {}  # id(inst) -> values for its call
+        self.render: dict[int, Any] = {}  # key -> callable(values) -> str
+        self.inline_samples: dict[int, Inst] = {}
+        reachable, stack = set(), [root]
+        while stack:  # instances lifted into a parent by `flatten` are no longer classes
+            inst = stack.pop()
+            reachable.add(id(inst))
+            stack += [c for c in inst.children.values() if isinstance(c, Inst)]
+        for key in list(gen.groups):
+            gen.groups[key] = [i for i in gen.groups[key] if id(i) in reachable]
+            if not gen.groups[key]:
+                del gen.groups[key]
+        kinds: dict[str, list[int]] = {}
+        for key, insts in gen.groups.items():
+            kinds.setdefault(insts[0].kind, []).append(key)
+        self.kinds = kinds
+
+    def hole_vector(self, inst: Inst, sample: Inst | None = None) -> list:
+        """The instance's numbers in the order of `sample`'s holes; None where it lacks an optional child."""
+        own = {slot: e for slot, e, _plain in inst.entries}
+        vals = []
+        for slot, e, _plain in (sample or inst).entries:
+            mine = own.get(slot)
+            if mine is None:
+                n = e[1].count(HOLE) if e[0] == "leaf" else len(self.call_values[id(e[1])])
+                vals += [None] * n
+            elif mine[0] == "leaf":
+                vals += mine[2]
+            else:
+                vals += self.call_values[id(mine[1])]
+        return vals
+
+    def optional_slots(self, insts: list[Inst]) -> list[str]:
+        sample = insts[0]
+        return [slot for slot, _e, _plain in sample.entries
+                if any(slot not in {s for s, _e2, _p in i.entries} for i in insts)]
+
+    def entry_code(self, entry, values: list) -> tuple[str, list]:
+        """Code of one constructor entry filled from `values` (consumed from the front)."""
+        if entry[0] == "leaf":
+            n = entry[1].count(HOLE)
+            return fill(entry[1], values[:n]), values[n:]
+        child = entry[1]
+        n = len(self.call_values[id(child)])
+        return self.render[child.key](values[:n]), values[n:]
+
+    def build(self) -> None:
+        merged = self.merge_optional()
+        groups = {k: list(v) for k, v in self.gen.groups.items() if k not in merged}
+        for small, big in merged.items():
+            groups[big] += self.gen.groups[small]
+        pending = sorted(groups)
+        while pending:
+            key = next((k for k in pending if all(id(c) in self.call_values for i in groups[k]
+                                                  for c in i.children.values() if isinstance(c, Inst))), None)
+            if key is None:
+                raise BackendError("internal error: block classes depend on each other in a cycle")
+            pending.remove(key)
+            insts = groups[key]
+            vectors = [self.hole_vector(i, insts[0]) for i in insts]
+            is_root = insts[0] is self.root
+            sample = insts[0]
+            if sample.sequential and not is_root and len(self.kinds[sample.kind]) > 1:
+                for inst, vec in zip(insts, vectors):
+                    self.call_values[id(inst)] = vec
+                self.render[key] = self._inline_sequential(sample)
+                self.inline_samples[key] = sample
+                continue
+            self._make_class(key, insts, vectors, is_root)
+            for small, big in merged.items():
+                if big == key:
+                    self.render[small] = self.render[key]
+
+    # -- instances that differ only by optional children (torchvision's `downsample=None`)
+    def canonical(self, key: int, merged: dict[int, int]) -> int:
+        while key in merged:
+            key = merged[key]
+        return key
+
+    def _entry_sig(self, entry, merged) -> tuple:
+        slot, e, plain = entry
+        return (slot, e[1] if e[0] == "leaf" else ("inst", self.canonical(e[1].key, merged)), plain)
+
+    def _optional_subset(self, big: Inst, small: Inst, merged) -> bool:
+        """`small` is `big` without some children whose forward lines are `v = self.child(v)`."""
+        b = [self._entry_sig(e, merged) for e in big.entries]
+        s = [self._entry_sig(e, merged) for e in small.entries]
+        if len(s) >= len(b) or big.inputs.__len__() != small.inputs.__len__():
+            return False
+        it = iter(b)
+        if not all(any(x == y for y in it) for x in s):  # s is a subsequence of b
+            return False
+        missing = [sig[0] for sig in b if sig not in s]
+        if any(not sig[2] for sig in b if sig[0] in missing):
+            return False
+        lines = [ln for ln in big.forward
+                 if not any(re.fullmatch(rf"(\w+) = self\.{re.escape(m)}\(\1\)(  # .*)?", ln) for m in missing)]
+        return lines == small.forward and len(big.outputs) == len(small.outputs)
+
+    def merge_optional(self) -> dict[int, int]:
+        merged: dict[int, int] = {}
+        changed = True
+        while changed:
+            changed = False
+            for keys in self.kinds.values():
+                live = [k for k in keys if k not in merged and not self.gen.groups[k][0].sequential
+                        and self.gen.groups[k][0] is not self.root]
+                live.sort(key=lambda k: -len(self.gen.groups[k][0].entries))
+                for small in reversed(live):
+                    for big in live:
+                        if big != small and big not in merged and small not in merged and \
+                                self._optional_subset(self.gen.groups[big][0], self.gen.groups[small][0], merged):
+                            merged[small] = big
+                            changed = True
+                            break
+        return merged
+
+    def _inline_sequential(self, sample: Inst):
+        def render(values: list) -> str:
+            parts = []
+            for _slot, e, _plain in sample.entries:
+                code, values = self.entry_code(e, values)
+                parts.append(_indent(code, 4))
+            return "nn.Sequential(\n    " + ",\n    ".join(parts) + ",\n)"
+
+        return render
+
+    def _make_class(self, key: int, insts: list[Inst], vectors: list[list], is_root: bool) -> None:
+        sample = insts[0]
+        n = len(vectors[0])
+
+        def known(j):
+            return [v[j] for v in vectors if v[j] is not None]
+
+        varying = [j for j in range(n) if len({repr(x) for x in known(j)}) > 1]
+        # merge holes with the same values in every instance into one parameter (a hole of an
+        # optional child, None where the child is absent, joins any parameter it agrees with)
+        param_of: dict[int, int] = {}
+        columns: list[tuple] = []
+        for j in sorted(varying, key=lambda j: any(v[j] is None for v in vectors)):
+            col = tuple(v[j] for v in vectors)
+            for c, other in enumerate(columns):
+                if all(a is None or b is None or repr(a) == repr(b) for a, b in zip(col, other)):
+                    param_of[j] = c
+                    columns[c] = tuple(b if b is not None else a for a, b in zip(col, other))
+                    break
+            else:
+                param_of[j] = len(columns)
+                columns.append(col)
+        columns = [tuple(x if x is not None else next(y for y in col if y is not None) for x in col)
+                   for col in columns]
+        names = self._param_names(sample, insts, columns, vectors, varying, param_of)
+        optional = self.optional_slots(insts) if not sample.sequential else []
+        flag_ns = Namespace(set(names) | {"self"})
+        flags = {slot: flag_ns.create(sanitize(slot)) for slot in optional}
+        for inst in insts:
+            present = {s for s, _e, _p in inst.entries}
+            self.call_values[id(inst)] = [col[insts.index(inst)] for col in columns] + [
+                slot in present for slot in optional]
+        names = names + list(flags.values())
+
+        if is_root:
+            cls = self.root_class
+        else:
+            kind_keys = [k for k in self.kinds[sample.kind] if self.gen.groups[k][0] is not self.root]
+            base_name = camel(sample.kind)
+            if len(kind_keys) > 1 and kind_keys.index(key) > 0:
+                base_name += str(kind_keys.index(key) + 1)
+            cls = self.class_ns.create(base_name)
+
+        def render(values: list, cls=cls, names=names) -> str:
+            args = ", ".join(f"{p}={_num(v)}" for p, v in zip(names, values))
+            return f"{cls}({args})"
+
+        self.render[key] = render
+        # the class body: holes become parameter names or literals
+        symbolic = []
+        for j in range(n):
+            symbolic.append(_Sym(names[param_of[j]]) if j in param_of else (known(j) or [0])[0])
+        init = []
+        values = symbolic
+        for slot, e, plain in sample.entries:
+            code, values = self.entry_code(e, values)
+            if sample.sequential:
+                init.append(_indent(code, 12))
+            elif slot in flags:
+                init.append(f"self.{slot} = {_indent(code, 8)} if {flags[slot]} else nn.Identity()")
+            elif plain:
+                init.append(f"self.{slot} = {_indent(code, 8)}")
+            else:
+                init.append(f"self.add_module({slot!r}, {_indent(code, 8)})")
+        params = [(p, "float" if any(isinstance(v, float) for v in col) else "int") for p, col in zip(names, columns)]
+        params += [(f, "bool") for f in flags.values()]
+        where = ", ".join(i.path for i in insts[:3]) + (", ..." if len(insts) > 3 else "")
+        if is_root:
+            doc = f"The {sample.kind} network."
+        else:
+            doc = f"Block {sample.kind}: {len(insts)} instance{'s' if len(insts) > 1 else ''} ({where})."
+        self.classes.append(ClassDef(cls, "nn.Sequential" if sample.sequential else "nn.Module", doc, params, init,
+                                     sample.forward, self._fwd_params(sample, is_root), len(sample.outputs)))
+
+    def _fwd_params(self, inst: Inst, is_root: bool) -> list[str]:
+        if is_root:
+            ns = Namespace()
+            return [ns.create(ref[0]) for ref in inst.inputs]
+        return ["x"] if len(inst.inputs) == 1 else [f"x{i + 1}" for i in range(len(inst.inputs))]
+
+    def _param_names(self, sample, insts, columns, vectors, varying, param_of) -> list[str]:
+        ns = Namespace({"self"})
+        labels = [label_params(i.label) for i in insts]
+        names: list[str | None] = [None] * len(columns)
+        # 1. the block's own parameters, when their values agree in every instance
+        if labels and labels[0]:
+            for k in labels[0]:
+                col = tuple(lab.get(k) for lab in labels)
+                for c, column in enumerate(columns):
+                    if names[c] is None and all(a is not None and float(b) == a for a, b in zip(col, column)):
+                        if is_free(k) and k not in ns:
+                            names[c] = ns.create(k)
+                        break
+        # 2. the argument the hole fills
+        contexts = self._hole_contexts(sample)
+        for j in varying:
+            c = param_of[j]
+            if names[c] is None:
+                slot, arg = contexts[j]
+                bare = arg if arg not in ns and is_free(arg) else f"{slot}_{arg}"
+                names[c] = ns.create(bare)
+        return [n or ns.create("p") for n in names]
+
+    def _hole_contexts(self, inst: Inst) -> list[tuple[str, str]]:
+        out = []
+        for slot, e, _plain in inst.entries:
+            if e[0] == "leaf":
+                out += [(sanitize(slot), a) for a in _hole_arg_names(e[1])]
+            else:
+                out += [(sanitize(slot), a) for a in self._call_param_names(e[1])]
+        return out
+
+    def _call_param_names(self, child: Inst) -> list[str]:
+        text = self.render[child.key]([0] * len(self.call_values[id(child)]))
+        if text.startswith("nn.Sequential("):
+            return [a for _slot, a in self._hole_contexts(self.inline_samples[child.key])]
+        return re.findall(r"(\w+)=0", text)
+
+
+_POSITIONAL_NAMES = {
+    "nn.Conv2d": ["in_channels", "out_channels"], "PadConv2d": ["in_channels", "out_channels"],
+    "FusedConv2d": ["in_channels", "out_channels"], "nn.ConvTranspose2d": ["in_channels", "out_channels"],
+    "nn.Linear": ["in_features", "out_features"], "FlatLinear": ["in_features", "out_features"],
+    "nn.BatchNorm2d": ["num_features"], "nn.BatchNorm1d": ["num_features"], "LayerNorm2d": ["channels"],
+    "LayerScale": ["channels"], "nn.ChannelShuffle": ["groups"], "nn.LeakyReLU": ["negative_slope"],
+    "nn.LPPool2d": ["norm_type"], "StochasticDepth": ["p"], "nn.ConstantPad2d": ["padding", "value"],
+}
+
+
+def _hole_arg_names(template: str) -> list[str]:
+    """For each hole in a constructor template, the argument name it fills."""
+    names = []
+    # walk the template: track the current call and positional index
+    stack: list[list] = []
+    i = 0
+    while i < len(template):
+        m = re.match(r"[\w.]+\(", template[i:])
+        if m:
+            stack.append([m.group(0)[:-1], 0])
+            i += m.end()
+            continue
+        ch = template[i]
+        if ch in "([":
+            stack.append(["", 0])
+        elif ch in ")]":
+            if stack:
+                stack.pop()
+        elif ch == "," and stack:
+            stack[-1][1] += 1
+        elif ch == HOLE:
+            before = template[:i]
+            km = re.search(r"(\w+)=$", before)
+            if km:
+                names.append(km.group(1))
+            else:
+                func, pos = stack[-1] if stack else ("", 0)
+                pos_names = _POSITIONAL_NAMES.get(func, [])
+                names.append(pos_names[pos] if pos < len(pos_names) else "arg")
+        i += 1
+    return names
