@@ -106,11 +106,11 @@ def _input_shape(attrs: dict, _shapes: list):
 
 def _linear_shape(attrs: dict, shapes: list):
     (x,) = shapes
-    if len(x) < 2:
-        raise ShapeError(f"linear expects [N, features], got {fmt_shape(x)}")
+    if len(x) not in (2, 4):
+        raise ShapeError(f"linear expects [N, features] (or [N, C, 1, 1]), got {fmt_shape(x)}")
     if len(x) == 4 and (x[2], x[3]) != (1, 1):
         raise ShapeError(f"linear expects [N, features], got {fmt_shape(x)}; add 'flatten' first")
-    return tuple(x[:-1]) + (attrs["out"],) if len(x) == 2 else (x[0], attrs["out"])
+    return (x[0], attrs["out"])
 
 
 def _linear_params(attrs: dict, shapes: list) -> dict:
