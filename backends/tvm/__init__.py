@@ -75,6 +75,8 @@ class TVMBackend(Backend):
         elif options.tune:
             raise BackendError("tuning CUDA kernels needs a GPU to measure on; compile for cuda untuned "
                                "(DLight default GPU schedules) or tune on a GPU machine")
+        if self.kind == "cuda":
+            schedule = "dlight-gpu-default"
         t1 = time.time()
         ex = B.compile_module(mod, tgt, schedule=schedule, tuning_db=options.tuning_db)
         details = {}
