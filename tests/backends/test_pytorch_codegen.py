@@ -103,7 +103,7 @@ def test_names_never_shadow_builtins():
     x = b.input("input", ("N", 3, 8, 8))
     y = b.add("conv", [x], name="list", out=4)
     y = b.add("relu", [y], name="max")
-    z = b.add("conv", [y], name="type", out=4)
+    z = b.add("conv", [y], name="id", out=4)
     y = b.add("add", [y, z], name="sum")
     y = b.add("gap", [y], name="pool")
     b.output("output", y)
