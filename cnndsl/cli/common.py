@@ -68,6 +68,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
     try:
         with os.fdopen(fd, mode) as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -79,3 +80,9 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
 
 def print_json(obj) -> None:
     print(json.dumps(obj, indent=2))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

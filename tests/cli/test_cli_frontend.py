@@ -11,7 +11,7 @@ import pytest
 
 def cnndsl(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "cnndsl.cli.main", *map(str, args)],
-                          capture_output=True, text=True, timeout=120, cwd=cwd)
+                          check=False, capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def test_version_and_help():
@@ -95,3 +95,19 @@ def test_ir_svg_needs_graphviz():
         assert proc.returncode == 0 and "<svg" in proc.stdout
     else:
         assert proc.returncode == 2 and "Graphviz" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_write_atomic_gives_usual_permissions_and_leaves_no_temp(tmp_path):
+    import os
+
+    from cnndsl.cli.common import write_atomic
+
+    target = tmp_path / "out.txt"
+    old = os.umask(0o022)
+    try:
+        write_atomic(target, "hello")
+    finally:
+        os.umask(old)
+    assert target.read_text() == "hello"
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
