@@ -145,11 +145,6 @@ def architectures_md(rows: list[dict]) -> str:
         "- GoogLeNet and Inception v3 leave out torchvision's `transform_input` (a parameter-free input "
         "re-normalisation).",
         "",
-        "## Not (yet) library names",
-        "",
-        "- A non-local (self-attention) network: needs a batched matrix product (`matmul`) and a transpose, "
-        "which the op set does not have.",
-        "",
     ]
     return "\n".join(parts)
 

@@ -302,6 +302,10 @@ def _channel_shuffle(ctx, node, xs, y):
     ctx.emit("Reshape", [t, back], out=y)
 
 
+def _transpose(ctx, node, xs, y):
+    ctx.emit("Transpose", xs, out=y, perm=[int(a) for a in node.attrs["axes"]])
+
+
 def _chunk(ctx, node, xs, y):
     axis, n = node.attrs["axis"], node.attrs["chunks"]
     part = ctx.shape(node.inputs[0])[axis] // n
@@ -432,6 +436,8 @@ LOWERINGS = {
     "channel_shuffle": _channel_shuffle,
     "chunk": _chunk,
     "pad": _pad,
+    "matmul": _simple("MatMul"),
+    "transpose": _transpose,
 }
 
 __all__ = ["LOWERINGS"]

@@ -335,6 +335,14 @@ def _concat(node, shapes) -> Expr:
     return Expr("torch.cat([{all}], dim=" + str(int(node.attrs["axis"])) + ")", uses_torch=True)
 
 
+def _matmul(node, shapes) -> Expr:
+    return Expr("torch.bmm({0}, {1})", uses_torch=True)
+
+
+def _transpose(node, shapes) -> Expr:
+    return Expr("{0}.permute(" + ", ".join(str(int(a)) for a in node.attrs["axes"]) + ")")
+
+
 def _chunk(node, shapes) -> Expr:
     return Expr("{0}.chunk(" + f"{int(node.attrs['chunks'])}, dim={int(node.attrs['axis'])})",
                 outputs=int(node.attrs["chunks"]))
@@ -387,6 +395,8 @@ LOWERINGS = {
     "mul": _mul,
     "concat": _concat,
     "chunk": _chunk,
+    "matmul": _matmul,
+    "transpose": _transpose,
     "flatten": _flatten,
     "reshape": _reshape,
     "channel_shuffle": _channel_shuffle,

@@ -293,6 +293,14 @@ def _channel_shuffle(ctx: LowerCtx, node, xs):
     return ctx.emit(ctx.op.reshape(y, (n, c, h, w)))
 
 
+def _matmul(ctx: LowerCtx, node, xs):
+    return ctx.emit(ctx.op.matmul(xs[0], xs[1]))
+
+
+def _transpose(ctx: LowerCtx, node, xs):
+    return ctx.emit(ctx.op.permute_dims(xs[0], [int(a) for a in node.attrs["axes"]]))
+
+
 def _chunk(ctx: LowerCtx, node, xs):
     t = ctx.emit(ctx.op.split(xs[0], node.attrs["chunks"], axis=node.attrs["axis"]))
     return [ctx.emit(ctx.relax.TupleGetItem(t, i)) for i in range(node.attrs["chunks"])]
@@ -349,6 +357,8 @@ LOWERINGS: dict[str, Any] = {
     "channel_shuffle": _channel_shuffle,
     "chunk": _chunk,
     "pad": _pad,
+    "matmul": _matmul,
+    "transpose": _transpose,
 }
 
 

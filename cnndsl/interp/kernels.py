@@ -209,6 +209,8 @@ KERNELS: dict[str, Kernel] = {
     "chunk": lambda a, xs, p: np.split(xs[0], a["chunks"], axis=a["axis"]),
     "pad": pad,
     "upsample": upsample,
+    "matmul": lambda a, xs, p: np.matmul(xs[0], xs[1]),
+    "transpose": lambda a, xs, p: np.ascontiguousarray(xs[0].transpose(a["axes"])),
     "dropout": _identity,
     "stochastic_depth": _identity,
 }

@@ -86,6 +86,9 @@ OTHER_REFERENCES = {
     "xception": 22_855_952,      # timm legacy_xception / Cadene pretrainedmodels xception
     "mobilenet_v1": 4_231_976,   # Howard et al. Table 8: "4.2 M" (and 569 M mult-adds, checked below)
     "lenet5": 61_706,            # LeCun et al. 1998 layer sizes with a dense C3 and a linear output
+    # resnet18 11,689,512 + one embedded-Gaussian block on 256 channels (Wang et al. Fig. 2):
+    # theta/phi/g 3 * (256*128 + 128) + W (128*256 + 256) + BN 2*256 = 132,224
+    "nonlocal_resnet18": 11_821_736,
 }
 
 INDEX = library_index()
@@ -137,6 +140,10 @@ def test_params_match_other_references(name):
     assert p == OTHER_REFERENCES[name]
     if name == "mobilenet_v1":
         assert round(m / 1e6) == 569
+    if name == "nonlocal_resnet18":
+        # resnet18's 1,814,073,344 + the block at 14x14 (hw = 196): theta/phi/g 3*196*256*128,
+        # two matmuls 2*196*196*128, W 196*128*256
+        assert m == 1_814_073_344 + 3 * 196 * 256 * 128 + 2 * 196 * 196 * 128 + 196 * 128 * 256 == 1_849_597_952
 
 
 KEYS = {

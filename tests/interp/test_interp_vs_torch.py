@@ -233,6 +233,16 @@ def test_softmax(axis):
     _check("softmax", [(2, 5, 3, 4)], {"axis": axis}, lambda xs, w, a: F.softmax(xs[0] * 1, dim=a["axis"]))
 
 
+def test_matmul():
+    _check("matmul", [(2, 3, 5), (2, 5, 4)], {}, lambda xs, w, a: torch.bmm(xs[0], xs[1]))
+
+
+@pytest.mark.parametrize("axes", [(0, 2, 1), (0, 3, 1, 2)])
+def test_transpose(axes):
+    shape = (2, 3, 5) if len(axes) == 3 else (2, 3, 4, 5)
+    _check("transpose", [shape], {"axes": axes}, lambda xs, w, a: xs[0].permute(*a["axes"]))
+
+
 @pytest.mark.parametrize("axes,keepdims", [((2, 3), False), ((2, 3), True), ((1,), True), ((-1,), False)])
 def test_mean(axes, keepdims):
     _check("mean", [(2, 5, 3, 4)], {"axes": axes, "keepdims": keepdims},

@@ -224,3 +224,40 @@ def test_upsample_shapes():
     assert one("upsample", (1, 8, 5, 5), size=(3, 11))[1] == (1, 8, 3, 11)
     with pytest.raises(ShapeError, match="align_corners"):
         one("upsample", (1, 8, 5, 5), align_corners=True)
+
+
+# ----------------------------------------------------------------------------- matrix
+def _two(op, a, b, **attrs):
+    g = GraphBuilder()
+    node = g.graph.nodes[g.add(op, [g.input("a", a), g.input("b", b)], name="n", **attrs)[0]]
+    d = get(op)
+    out = node.meta["shape"]
+    return out, d.params(node.attrs, [a, b]), d.macs(node.attrs, [a, b], out), d.flops(node.attrs, [a, b], out)
+
+
+def test_matmul_nonlocal_affinity():
+    # theta^T phi of a non-local block: [N, HW, C'] x [N, C', HW], 14x14 positions, C' = 512
+    out, params, macs, flops = _two("matmul", ("N", 196, 512), ("N", 512, 196))
+    assert out == ("N", 196, 196)
+    assert params == {}
+    assert macs == 196 * 512 * 196 == 19_668_992
+    assert flops == 0
+    assert get("matmul").rf({}) == RFRule("none")
+
+
+def test_matmul_shape_errors():
+    with pytest.raises(ShapeError, match=r"\[1, 4, 6\] x \[1, 5, 3\]"):
+        _two("matmul", (1, 4, 6), (1, 5, 3))
+    with pytest.raises(ShapeError, match="matmul expects"):
+        _two("matmul", (1, 4, 6, 1), (1, 6, 3))
+
+
+def test_transpose():
+    node, out, params, n, macs, flops = one("transpose", ("N", 64, 196), axes=(0, 2, 1))
+    assert out == ("N", 196, 64) and node.attrs["axes"] == (0, 2, 1)
+    assert (params, n, macs, flops) == ({}, 0, 0, 0)
+    assert one("transpose", ("N", 3, 4, 5), axes=[0, 3, 1, 2])[1] == ("N", 5, 3, 4)
+    with pytest.raises(ShapeError, match="permutation"):
+        one("transpose", ("N", 3, 4), axes=(1, 0, 2))
+    with pytest.raises(ShapeError, match="permutation"):
+        one("transpose", ("N", 3, 4), axes=(0, 1))
