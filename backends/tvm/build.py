@@ -18,7 +18,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -279,15 +278,3 @@ class Loaded:
         if hasattr(res, "numpy"):
             return [res.numpy()]
         return [r.numpy() for r in res]
-
-
-def timed(fn, warmup: int = 3, repeat: int = 20) -> list[float]:
-    """Wall-clock milliseconds of `fn()` over `repeat` runs after `warmup`."""
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1e3)
-    return out
