@@ -46,12 +46,7 @@ def code_lines(path: Path) -> int:
 
 def rf_at_last_feature_map(graph) -> str:
     graph = run_passes(graph, ["rf"]).graph
-    needed, todo = set(), [graph.outputs[0][1][0]]
-    while todo:
-        n = todo.pop()
-        if n not in needed:
-            needed.add(n)
-            todo.extend(r[0] for r in graph.nodes[n].inputs)
+    needed = graph.ancestors(graph.outputs[0][1][0])
     best = None
     for node in graph.topo():
         shape = node.meta.get("shape")

@@ -23,12 +23,7 @@ def stats(graph: Graph, first_output_macs: bool = False) -> tuple[int, int, dict
     keys: dict[str, tuple] = {}
     needed = None
     if first_output_macs:
-        needed, todo = set(), [graph.outputs[0][1][0]]
-        while todo:
-            n = todo.pop()
-            if n not in needed:
-                needed.add(n)
-                todo.extend(r[0] for r in graph.nodes[n].inputs)
+        needed = graph.ancestors(graph.outputs[0][1][0])
     for node in graph.topo():
         op = REGISTRY[node.op]
         ins = [graph.value_shape(r) for r in node.inputs]

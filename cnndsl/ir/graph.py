@@ -115,6 +115,10 @@ class Graph:
     def users(self, name: str) -> list[str]:
         return list(dict.fromkeys(self.nx.successors(name)))
 
+    def ancestors(self, name: str) -> set[str]:
+        """`name` and every node it depends on."""
+        return nx.ancestors(self.nx, name) | {name}
+
     def topo(self) -> list[Node]:
         """Deterministic topological order: insertion order breaks ties."""
         order = {n: i for i, n in enumerate(self.nodes)}
