@@ -43,6 +43,7 @@ class Inst:
     sequential: bool = False
     key: int = -1
     namespaces: list[str] = field(default_factory=list)  # flattened plain containers (`self.up = nn.Module()`)
+    span: Any = None  # where the block was called in the .cnn file (for the forward comment)
 
 
 def build_tree(graph) -> Inst:
@@ -62,7 +63,9 @@ def build_tree(graph) -> Inst:
             if child is None:
                 label = scope[depth] if depth < len(scope) else None
                 kind = label.split("(", 1)[0] if label else part
-                child = Inst(".".join(parts[:depth + 1]), part, label, kind, first=i)
+                spans = node.meta.get("scope_spans", ())
+                child = Inst(".".join(parts[:depth + 1]), part, label, kind, first=i,
+                             span=spans[depth] if depth < len(spans) else None)
                 cur.children[part] = child
             elif not isinstance(child, Inst):
                 raise BackendError(f"node {child.name} is both a layer and a block instance ({node.name})")
@@ -394,7 +397,7 @@ class Generator:
                 line = rhs
             else:
                 line = f"{', '.join(names) if len(names) > 1 else names[0]} = {rhs}"
-            span = None if isinstance(ch, Inst) else ch.span
+            span = ch.span
             if span is not None:
                 line += f"  # {span.file}:{span.line}"
             lines.append(line)

@@ -437,7 +437,8 @@ class Elaborator:
             raise DuplicateDefinition(f"node name '{name}' is already used", span)
         try:
             ref = self.builder.add(opdef.name, [t.ref for t in inputs], name, span=callee_span,
-                                   scope=tuple(f.label for f in ctx.chain[1:]), **attrs)
+                                   scope=tuple(f.label for f in ctx.chain[1:]),
+                                   meta={"scope_spans": tuple(f.span for f in ctx.chain[1:])}, **attrs)
         except ShapeError as err:
             msg = str(err) if str(err).startswith(f"{opdef.name}:") else f"{opdef.name}: {err}"
             raise ShapeMismatch(msg, callee_span) from None
