@@ -131,8 +131,6 @@ def architectures_md(rows: list[dict]) -> str:
         "",
         "## Known differences from the reference state_dicts",
         "",
-        "- RegNet: torchvision names blocks `block1-0`; `as` names allow only letters, digits and `_`, so they are "
-        "`block1_0` here.",
         "- ConvNeXt: the block's two Linear layers are 1x1 convs (weights `[4C, C, 1, 1]` instead of `[4C, C]`), "
         "and the layer-scale gamma is `<block>.layer_scale.layer_scale` instead of `<block>.layer_scale`.",
         "- Inception v3 returns `(logits, aux_logits)`; its MACs above include the aux head (torchvision's 5.713 "

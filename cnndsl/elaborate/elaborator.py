@@ -45,7 +45,7 @@ MAX_BLOCK_DEPTH = 64
 MAX_REPEAT = 10_000
 MAX_NODES = 100_000
 MAX_STEPS = 2_000_000
-NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # `-` for torchvision names such as block1-0
 DTYPES = {"f32": "float32", "float32": "float32", "f16": "float16", "float16": "float16",
           "bf16": "bfloat16", "f64": "float64"}
 
@@ -389,7 +389,7 @@ class Elaborator:
             if isinstance(value, int) and not isinstance(value, bool):
                 value = str(value)
             if not isinstance(value, str) or not NAME_RE.match(value):
-                raise InvalidValue(f"'as' needs a name of letters, digits and '_', got {value!r}",
+                raise InvalidValue(f"'as' needs a name of letters, digits, '_' and '-', got {value!r}",
                                    stage.rename_span or stage.span)
         return value
 

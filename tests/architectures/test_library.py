@@ -176,9 +176,9 @@ KEYS = {
                       "features.2.0.weight", "classifier.0.weight", "classifier.2.weight"],
     "shufflenet_v2_x1_0": ["conv1.0.weight", "stage2.0.branch1.0.weight", "stage2.1.branch2.0.weight",
                            "conv5.0.weight", "fc.weight"],
-    # torchvision names RegNet blocks "block1-0"; `as` names allow no '-', so "block1_0" (known difference)
-    "regnet_y_400mf": ["stem.0.weight", "trunk_output.block1.block1_0.f.a.0.weight",
-                       "trunk_output.block1.block1_0.f.se.fc1.weight", "trunk_output.block1.block1_0.proj.0.weight",
+    # torchvision names RegNet blocks "block1-0"
+    "regnet_y_400mf": ["stem.0.weight", "trunk_output.block1.block1-0.f.a.0.weight",
+                       "trunk_output.block1.block1-0.f.se.fc1.weight", "trunk_output.block1.block1-0.proj.0.weight",
                        "fc.weight"],
     "mnasnet1_0": ["layers.0.weight", "layers.8.0.layers.0.weight", "layers.14.weight", "classifier.1.weight"],
     "inception_v3": ["Conv2d_1a_3x3.conv.weight", "Mixed_5b.branch1x1.conv.weight", "Mixed_7c.branch3x3dbl_3b.bn.bias",
