@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from cnndsl.diagnostics import CnnError, InvalidValue, LimitExceeded, Span, UnknownName, WrongArity, WrongType
+from cnndsl.diagnostics import CnnError, InvalidValue, LimitExceeded, Span, WrongArity, WrongType
 from cnndsl.elaborate.values import Builtin, Layer, Tensor, type_name
 from cnndsl.syntax import ast as A
 
@@ -337,8 +337,3 @@ BUILTINS: dict[str, Builtin] = {
     )
 }
 
-
-def unknown_name(name: str, span: Span, candidates) -> UnknownName:
-    from cnndsl.diagnostics import did_you_mean
-
-    return UnknownName(f"unknown name '{name}'{did_you_mean(name, candidates)}", span)
