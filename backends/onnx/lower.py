@@ -339,17 +339,26 @@ def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
     return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
 
 
-def _adaptive_avgpool(ctx, node, xs, y):
-    """Separable: mean over row windows then column windows, as two matmuls with averaging matrices."""
+def _adaptive_as_pool(ctx, node, xs, y, global_op: str, pool_op: str) -> bool:
+    """Output 1x1 is a global pool; an output that divides the input is a plain pool. True if emitted."""
     _n, _c, h, w = ctx.shape(node.inputs[0])
     oh, ow = node.attrs["size"]
     if (oh, ow) == (1, 1):
-        ctx.emit("GlobalAveragePool", xs, out=y)
-        return
+        ctx.emit(global_op, xs, out=y)
+        return True
     if h % oh == 0 and w % ow == 0:
         k = [h // oh, w // ow]
-        ctx.emit("AveragePool", xs, out=y, kernel_shape=k, strides=k)
+        ctx.emit(pool_op, xs, out=y, kernel_shape=k, strides=k)
+        return True
+    return False
+
+
+def _adaptive_avgpool(ctx, node, xs, y):
+    """Separable: mean over row windows then column windows, as two matmuls with averaging matrices."""
+    if _adaptive_as_pool(ctx, node, xs, y, "GlobalAveragePool", "AveragePool"):
         return
+    _n, _c, h, w = ctx.shape(node.inputs[0])
+    oh, ow = node.attrs["size"]
     ph = np.zeros((oh, h), np.float32)
     for i, (a, b) in enumerate(_adaptive_windows(h, oh)):
         ph[i, a:b] = 1.0 / (b - a)
@@ -362,15 +371,10 @@ def _adaptive_avgpool(ctx, node, xs, y):
 
 def _adaptive_maxpool(ctx, node, xs, y):
     """Separable: max over each row window (Slice + ReduceMax, Concat), then each column window."""
+    if _adaptive_as_pool(ctx, node, xs, y, "GlobalMaxPool", "MaxPool"):
+        return
     _n, _c, h, w = ctx.shape(node.inputs[0])
     oh, ow = node.attrs["size"]
-    if (oh, ow) == (1, 1):
-        ctx.emit("GlobalMaxPool", xs, out=y)
-        return
-    if h % oh == 0 and w % ow == 0:
-        k = [h // oh, w // ow]
-        ctx.emit("MaxPool", xs, out=y, kernel_shape=k, strides=k)
-        return
 
     def along(x: str, axis: int, size: int, out_size: int, out: str | None) -> str:
         ax = ctx.const(node, f"axis{axis}", np.array([axis], np.int64))
