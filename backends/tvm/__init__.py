@@ -16,7 +16,7 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-from cnndsl.backend import Artefact, Backend, BackendError, CompileOptions
+from cnndsl.backend import Artefact, Backend, BackendError, CompileOptions, optimize_for_inference
 
 from .lower import LOWERINGS
 
@@ -43,6 +43,10 @@ class TVMBackend(Backend):
 
         options = options or CompileOptions()
         self.check(graph)
+        # TVM targets are inference-only: the IR's inference pipeline always runs first (no-ops
+        # dropped, batch norm folded into the conv weights, conv+activation fused), then TVM's
+        # own fusion. A graph that already went through it (-O1) is unchanged by a second run.
+        graph, weights = optimize_for_inference(graph, weights)
         extra = dict(options.extra or {})
         batch = extra.get("batch")
         if isinstance(batch, str) and batch.isdigit():
@@ -115,7 +119,7 @@ class TVMBackend(Backend):
             "param_order": keys,
             "schedule": schedule,
             "tuning": tuning,
-            "opt_level": options.opt_level,
+            "opt_level": 1,  # always the inference form (see build)
             "seed": options.seed,
             "versions": {"cnndsl": __version__, "tvm": B.tvm_version(), "python": platform.python_version()},
             "host": {"machine": platform.machine(), "cpu": B.host_cpu()[0] if self.kind == "llvm" else None},

@@ -157,7 +157,7 @@ def _torch_model(mod, graph, weights):
         cls = cands[-1]
     model = cls()
     state = {k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}
-    model.load_state_dict(state, strict=False)
+    model.load_state_dict(state, strict=True)  # keys are the IR names: any mismatch is a bug
     return model
 
 
