@@ -99,6 +99,13 @@ def fuse_cpu(mod, tgt):
         return tvm.transform.Sequential(cpu.library_dispatch_passes(tgt) + cpu.legalize_passes(tgt))(mod)
 
 
+def prepare_cpu_default(mod):
+    """Untuned CPU path only: shapes the default schedule vectorizes (see cpu_layout.py)."""
+    from cnndsl.backends.tvm.cpu_layout import pad_conv_width
+
+    return pad_conv_width(mod)
+
+
 def lower_cpu(mod, tgt):
     """After scheduling: the rest of TVM's CPU pipeline, to a VM-ready module."""
     import tvm
@@ -118,6 +125,8 @@ def compile_module(mod, tgt, *, schedule: str = "default", tuning_db: str | None
     if tgt.kind.name == "cuda":
         with tgt:
             return tvm.compile(cuda_pipeline(tgt)(mod), target=tgt, relax_pipeline=None)
+    if schedule == "default":
+        mod = prepare_cpu_default(mod)
     fused = fuse_cpu(mod, tgt)
     if schedule == "tuned":
         from tvm.s_tir import meta_schedule as ms

@@ -76,6 +76,10 @@ def _schedule_func(func, lanes: int):
         red = reductions[0]
         name = sch.get(red).name_hint
         try:
+            _split_stride2_phases(sch, red)
+        except Exception as err:  # noqa: BLE001
+            log.debug("cpu schedule: %s keeps its strided reads: %s", name, str(err)[:200])
+        try:
             _schedule_reduction(sch, red, lanes, epilogue=True)
         except Exception as err:  # noqa: BLE001
             log.debug("cpu schedule: %s left naive: %s", name, err)
@@ -90,6 +94,28 @@ def _schedule_func(func, lanes: int):
             except Exception as err:  # noqa: BLE001
                 log.debug("cpu schedule: block %s left naive: %s", sch.get(b).name_hint, err)
     return sch.mod["main"]
+
+
+def _split_stride2_phases(sch, block) -> None:
+    """A stride-2 window (conv, pool) reads every other input column, which the W-vectorized
+    loop turns into shuffles. Store its input (the padding block, or a copy of a function
+    argument) as [.., H, 2, W/2] instead -- even columns, then odd ones -- so that the window's
+    column (2*x + k) becomes (k % 2, x + k // 2): contiguous in x. 4-5x on ResNet's and
+    MobileNetV2's stride-2 convs."""
+    import re
+
+    blk = sch.get(block)
+    for i, r in enumerate(blk.reads):
+        if len(r.region) != 4 or not re.search(r"\* T\.int64\(2\)", str(r.region[3].min)):
+            continue
+        buf = r.source
+        ext = int(buf.shape[3])
+        if ext % 2:
+            continue
+        producers = [p for p in sch.get_producers(block) if sch.get(p).writes[0].source.same_as(buf)]
+        prod = producers[0] if producers else sch.cache_read(block, i, "global")
+        sch.transform_layout(prod, ("write", 0), lambda n, c, h, w: (n, c, h, w % 2, w // 2))
+        sch.transform_block_layout(prod, lambda n, c, h, w: (n, c, h, w % 2, w // 2))
 
 
 def _has_root(sch) -> bool:
@@ -110,6 +136,19 @@ def _extent(sch, loop) -> int | None:
 def _schedule_elementwise(sch, block, lanes: int) -> None:
     loops = sch.get_loops(block)
     if not loops:
+        return
+    last = _extent(sch, loops[-1])
+    if len(loops) >= 3 and last is not None and last >= 4:
+        # rows: the outer loops fused and parallel, each row a plain (vectorized) loop. Fusing
+        # every loop into one would vectorize across row ends, and a padding copy (whose reads
+        # are shifted and guarded) then becomes a div/mod gather per lane: 13x slower on
+        # MobileNetV2's 96x112x112 pad.
+        outer = sch.fuse(*loops[:-1])
+        sch.parallel(outer)
+        f = _divisor(last, lanes)
+        if f >= 4:
+            _, inner = sch.split(loops[-1], [None, f])
+            sch.vectorize(inner)
         return
     fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
     n = _extent(sch, fused)
