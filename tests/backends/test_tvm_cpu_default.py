@@ -33,17 +33,17 @@ def _net(hw: int, cin: int, layers: list[dict]):
 
 CASES = {
     # 3x3 stride 1 at width 28, 14 and 7 (padded to 32, 16, 8)
-    "w28": (28, 8, [dict(out=16, kernel=3, padding=1), dict(op="relu")]),
-    "w14": (14, 16, [dict(out=16, kernel=3, padding=1)]),
-    "w7": (7, 16, [dict(out=24, kernel=3, padding=1), dict(op="bn"), dict(op="relu")]),
+    "w28": (28, 8, [{"out": 16, "kernel": 3, "padding": 1}, {"op": "relu"}]),
+    "w14": (14, 16, [{"out": 16, "kernel": 3, "padding": 1}]),
+    "w7": (7, 16, [{"out": 24, "kernel": 3, "padding": 1}, {"op": "bn"}, {"op": "relu"}]),
     # stride 2: padded 3x3, unpadded 1x1 (the input is a function argument), depthwise, pooling
-    "s2_3x3": (28, 8, [dict(out=16, kernel=3, stride=2, padding=1)]),
-    "s2_1x1": (28, 8, [dict(out=16, kernel=1, stride=2, padding=0)]),
-    "s2_dw": (30, 8, [dict(out=8, kernel=3, stride=2, padding=1, groups=8)]),
-    "s2_7x7_stem": (32, 3, [dict(out=8, kernel=7, stride=2, padding=3)]),
-    "s2_maxpool": (28, 4, [dict(op="maxpool", kernel=3, stride=2, padding=1)]),
+    "s2_3x3": (28, 8, [{"out": 16, "kernel": 3, "stride": 2, "padding": 1}]),
+    "s2_1x1": (28, 8, [{"out": 16, "kernel": 1, "stride": 2, "padding": 0}]),
+    "s2_dw": (30, 8, [{"out": 8, "kernel": 3, "stride": 2, "padding": 1, "groups": 8}]),
+    "s2_7x7_stem": (32, 3, [{"out": 8, "kernel": 7, "stride": 2, "padding": 3}]),
+    "s2_maxpool": (28, 4, [{"op": "maxpool", "kernel": 3, "stride": 2, "padding": 1}]),
     # odd padded width (29 + 2): no phase split, still right
-    "s2_odd": (29, 4, [dict(out=8, kernel=3, stride=2, padding=1)]),
+    "s2_odd": (29, 4, [{"out": 8, "kernel": 3, "stride": 2, "padding": 1}]),
 }
 
 
@@ -64,10 +64,11 @@ def test_default_schedule_matches_interpreter(case):
 
 
 def _scheduled(case):
-    from cnndsl.backend import optimize_for_inference
     from cnndsl.backends.tvm import build as B
     from cnndsl.backends.tvm.cpu_schedule import schedule_module
     from cnndsl.backends.tvm.lower import build_module
+
+    from cnndsl.backend import optimize_for_inference
 
     hw, cin, layers = CASES[case]
     g = _net(hw, cin, layers)
