@@ -25,10 +25,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
     import tvm
-
-    from cnndsl.backend import CompileOptions, get_backend
     from cnndsl.backends.tvm.build import ensure_threads
+
     from cnndsl.api import load
+    from cnndsl.backend import CompileOptions, get_backend
     from cnndsl.weights import weights_for
 
     ensure_threads()
