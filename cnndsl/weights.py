@@ -1,8 +1,9 @@
 """The weights store: numpy arrays keyed `<node name>.<param>`, travelling beside the IR.
 
-Keys and layouts are the registry's (`OpDef.params`): `layer1.0.conv1.weight` (OIHW),
-`bn1.running_mean`, `fc.weight` ([out, in]) -- the same names PyTorch's state_dict uses
-for torchvision's models, so torchvision checkpoints load by name.
+Keys and layouts are the registry's (`OpDef.params`, keys by `param_key`):
+`layer1.0.conv1.weight` (OIHW), `bn1.running_mean`, `fc.weight` ([out, in]),
+`features.1.0.layer_scale` (a parameter keyed by its node's name) -- the same names
+PyTorch's state_dict uses for torchvision's models, so torchvision checkpoints load by name.
 
 Sources:
 - seeded initialization (`cnndsl.weights_init.init_weights(graph, seed)`, PyTorch's
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cnndsl.diagnostics import CnnError, InputError
+from cnndsl.diagnostics import CnnError, DuplicateDefinition, InputError
 
 if TYPE_CHECKING:
     from cnndsl.ir.graph import Graph
@@ -47,34 +48,57 @@ class WeightsMismatch(CnnError):
 
 
 class Weights(dict):
-    """`{"<node>.<param>": np.ndarray}` plus where the values came from (`source`)."""
+    """`{"<node>.<param>": np.ndarray}` (keys by `cnndsl.ops.registry.param_key`) plus where the values
+    came from (`source`)."""
 
     def __init__(self, items=(), source: str = ""):
         super().__init__(items)
         self.source = source
 
-    def for_node(self, node_name: str) -> dict[str, np.ndarray]:
-        """`{param: array}` for one node."""
-        prefix = node_name + "."
-        return {k[len(prefix):]: v for k, v in self.items() if k.startswith(prefix) and "." not in k[len(prefix):]}
+    def for_node(self, graph: Graph, node_name: str) -> dict[str, np.ndarray]:
+        """`{param: array}` for one node (its own-name parameter under `SELF_PARAM`), as its op declares them."""
+        from cnndsl.ops.registry import get, param_key
+
+        node = graph.nodes[node_name]
+        if node.op == "input":
+            return {}
+        in_shapes = [graph.value_shape(ref) for ref in node.inputs]
+        keys = {p: param_key(node_name, p) for p in get(node.op).params(node.attrs, in_shapes)}
+        return {p: self[k] for p, k in keys.items() if k in self}
 
     def nbytes(self) -> int:
         return sum(int(v.nbytes) for v in self.values())
 
 
 # ------------------------------------------------------------------ what the graph needs
-def expected_params(graph: Graph) -> dict[str, tuple[tuple[int, ...], bool]]:
-    """`{key: (shape, trainable)}` for every parameter of every node, in topological order."""
-    from cnndsl.ops.registry import get
+def _param_table(graph: Graph) -> dict[str, tuple[str, tuple[int, ...], bool]]:
+    """`{key: (param name, shape, trainable)}` in topological order; keys by `param_key`."""
+    from cnndsl.ops.registry import get, param_key
 
-    out: dict[str, tuple[tuple[int, ...], bool]] = {}
+    out: dict[str, tuple[str, tuple[int, ...], bool]] = {}
+    owner: dict[str, str] = {}
     for node in graph.topo():
         if node.op == "input":
             continue
         in_shapes = [graph.value_shape(ref) for ref in node.inputs]
         for param, (shape, trainable) in get(node.op).params(node.attrs, in_shapes).items():
-            out[f"{node.name}.{param}"] = (tuple(int(d) for d in shape), bool(trainable))
+            key = param_key(node.name, param)
+            if key in out:
+                raise DuplicateDefinition(f"parameter key '{key}' belongs to two nodes: {owner[key]} and {node.name}",
+                                          node.span)
+            out[key] = (param, tuple(int(d) for d in shape), bool(trainable))
+            owner[key] = node.name
     return out
+
+
+def expected_params(graph: Graph) -> dict[str, tuple[tuple[int, ...], bool]]:
+    """`{key: (shape, trainable)}` for every parameter of every node, in topological order.
+
+    Keys come from `cnndsl.ops.registry.param_key`; two parameters with one key (a node
+    named `fc.weight` beside a linear `fc`, or a layer_scale named after another node's
+    parameter) are a DuplicateDefinition rather than one silently shadowing the other.
+    """
+    return {key: (shape, trainable) for key, (_param, shape, trainable) in _param_table(graph).items()}
 
 
 def validate(graph: Graph, weights: dict[str, np.ndarray], what: str = "weights") -> Weights:
@@ -83,12 +107,13 @@ def validate(graph: Graph, weights: dict[str, np.ndarray], what: str = "weights"
     Raises one WeightsMismatch listing every problem. Optional buffers
     (`num_batches_tracked`) are filled with zeros when missing.
     """
-    expected = expected_params(graph)
+    table = _param_table(graph)
+    expected = {key: (shape, trainable) for key, (_param, shape, trainable) in table.items()}
     missing, wrong = [], []
     out = Weights(source=getattr(weights, "source", what))
-    for key, (shape, _trainable) in expected.items():
+    for key, (param, shape, _trainable) in table.items():
         if key not in weights:
-            if key.rsplit(".", 1)[-1] in OPTIONAL_PARAMS:
+            if param in OPTIONAL_PARAMS:
                 out[key] = np.zeros(shape, dtype=np.int64)
                 continue
             missing.append(key)
@@ -97,7 +122,7 @@ def validate(graph: Graph, weights: dict[str, np.ndarray], what: str = "weights"
         if tuple(arr.shape) != shape:
             wrong.append((key, tuple(arr.shape), shape))
             continue
-        if key.rsplit(".", 1)[-1] in OPTIONAL_PARAMS:
+        if param in OPTIONAL_PARAMS:
             out[key] = arr.astype(np.int64)
         else:
             out[key] = np.ascontiguousarray(arr, dtype=np.float32)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from cnndsl.ir.graph import Graph
-from cnndsl.ops.registry import get
+from cnndsl.ops.registry import get, param_key
 
 Init = Callable[[str, tuple, dict, np.random.Generator], np.ndarray]
 
@@ -74,7 +74,7 @@ INITIALIZERS: dict[str, Init] = {
 
 
 def init_weights(graph: Graph, seed: int = 0, randomize_buffers: bool = False) -> dict[str, np.ndarray]:
-    """Weights for every parameter of `graph`, keyed `"<node name>.<param>"`.
+    """Weights for every parameter of `graph`, keyed `"<node name>.<param>"` (`param_key`).
 
     randomize_buffers: give norm layers non-trivial running statistics and affine
     parameters (mean, bias in [-0.5, 0.5], var in [0.5, 2], weight in [0.5, 1.5]) so that
@@ -94,5 +94,5 @@ def init_weights(graph: Graph, seed: int = 0, randomize_buffers: bool = False) -
         ctx = {"attrs": node.attrs, "weight_shape": params.get("weight", ((1,), True))[0],
                "randomize": randomize_buffers}
         for pname, (shape, _trainable) in params.items():
-            out[f"{node.name}.{pname}"] = INITIALIZERS[node.op](pname, tuple(shape), ctx, rng)
+            out[param_key(node.name, pname)] = INITIALIZERS[node.op](pname, tuple(shape), ctx, rng)
     return out

@@ -112,7 +112,11 @@ def architectures_md(rows: list[dict]) -> str:
         "",
         "Where torchvision has the model, params and MACs equal its published figures and node names follow its "
         "module paths, so `<node>.weight` etc. are its state_dict keys "
-        "(`tests/architectures/test_library.py` checks both).",
+        "(`tests/architectures/test_library.py` checks both). ConvNeXt included: its block runs LayerNorm and "
+        "Linear on `[N, H, W, C]` between two Permutes as torchvision's CNBlock does, and its layer-scale gamma is "
+        "keyed by its node's own name (`features.1.0.layer_scale`), so every key and shape equals torchvision's "
+        "and a torchvision checkpoint loads by name (`tests/backends/test_convnext_torchvision_checkpoint.py`); the "
+        "earlier gap (1x1 convs for the Linear layers, a nested `layer_scale.layer_scale` key) is closed.",
         "",
         table(rows, with_file=True),
         "",
@@ -131,8 +135,6 @@ def architectures_md(rows: list[dict]) -> str:
         "",
         "## Known differences from the reference state_dicts",
         "",
-        "- ConvNeXt: the block's two Linear layers are 1x1 convs (weights `[4C, C, 1, 1]` instead of `[4C, C]`), "
-        "and the layer-scale gamma is `<block>.layer_scale.layer_scale` instead of `<block>.layer_scale`.",
         "- Inception v3 returns `(logits, aux_logits)`; its MACs above include the aux head (torchvision's 5.713 "
         "GMACs is measured without it, and the test compares like with like).",
         "- GoogLeNet and Inception v3 leave out torchvision's `transform_input` (a parameter-free input "

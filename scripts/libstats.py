@@ -10,7 +10,7 @@ from __future__ import annotations
 from cnndsl import ops  # noqa: F401  (fills the registry)
 from cnndsl.ir.graph import Graph
 from cnndsl.ops.common import numel
-from cnndsl.ops.registry import REGISTRY
+from cnndsl.ops.registry import REGISTRY, param_key
 
 
 def stats(graph: Graph, first_output_macs: bool = False) -> tuple[int, int, dict[str, tuple]]:
@@ -29,7 +29,7 @@ def stats(graph: Graph, first_output_macs: bool = False) -> tuple[int, int, dict
         ins = [graph.value_shape(r) for r in node.inputs]
         if op.params is not None:
             for pname, (shape, trainable) in op.params(node.attrs, ins).items():
-                keys[f"{node.name}.{pname}"] = tuple(shape)
+                keys[param_key(node.name, pname)] = tuple(shape)
                 if trainable:
                     params += numel(shape)
         if op.macs is not None and (needed is None or node.name in needed):

@@ -8,8 +8,9 @@ import struct
 import numpy as np
 import pytest
 
-from cnndsl.diagnostics import InputError
+from cnndsl.diagnostics import DuplicateDefinition, InputError
 from cnndsl.ir.builder import GraphBuilder
+from cnndsl.ops.registry import SELF_PARAM
 from cnndsl.weights import Weights, WeightsMismatch, expected_params, load_file, save_npz, validate, weights_for
 from cnndsl.weights_init import init_weights
 
@@ -126,3 +127,41 @@ def test_bad_files_are_input_errors(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"\xff" * 16)
     with pytest.raises(InputError):
         load_file(tmp_path / "bad.safetensors")
+
+
+def scaled_graph():
+    b = GraphBuilder("scaled")
+    x = b.input("image", ("N", 4, 6, 6))
+    y = b.add("conv", [x], name="features.1.0.block.0", out=4, kernel=3)
+    y = b.add("layer_scale", [y], name="features.1.0.layer_scale", init=0.5)
+    b.output("y", y)
+    return b.graph
+
+
+def test_a_parameter_keyed_by_the_node_name():
+    g = scaled_graph()
+    exp = expected_params(g)
+    assert list(exp) == ["features.1.0.block.0.weight", "features.1.0.block.0.bias", "features.1.0.layer_scale"]
+    assert exp["features.1.0.layer_scale"] == ((4, 1, 1), True)
+    w = weights_for(g)
+    assert w.for_node(g, "features.1.0.layer_scale") == {SELF_PARAM: w["features.1.0.layer_scale"]}
+    assert set(w.for_node(g, "features.1.0.block.0")) == {"weight", "bias"}
+    # the old nested key is reported as a likely rename of the new one
+    old = {k if k != "features.1.0.layer_scale" else "features.1.0.layer_scale.layer_scale": v for k, v in w.items()}
+    with pytest.raises(WeightsMismatch) as info:
+        validate(g, old)
+    assert info.value.missing == ["features.1.0.layer_scale"]
+    assert info.value.unexpected == ["features.1.0.layer_scale.layer_scale"]
+    assert "features.1.0.layer_scale [4, 1, 1]; did you mean 'features.1.0.layer_scale.layer_scale'?" \
+        in info.value.message
+
+
+def test_two_parameters_with_one_key_are_an_error():
+    # a layer_scale named like the linear's weight key: the store could not hold both
+    b = GraphBuilder("clash")
+    x = b.input("image", ("N", 4, 1, 1))
+    y = b.add("layer_scale", [x], name="fc.weight")
+    y = b.add("linear", [y], name="fc", out=4)
+    b.output("y", y)
+    with pytest.raises(DuplicateDefinition, match="'fc.weight' belongs to two nodes: fc.weight and fc"):
+        expected_params(b.graph)

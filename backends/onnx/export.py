@@ -17,6 +17,7 @@ from onnx import helper, numpy_helper
 
 from cnndsl import __version__
 from cnndsl.backend import BackendError
+from cnndsl.ops.registry import param_key
 
 from .lower import LOWERINGS
 
@@ -89,7 +90,8 @@ class LoweringContext:
         return [self.values[(node.name, i)] for i in range(num_outputs(node))]
 
     def weight(self, node, param: str) -> str:
-        key = f"{node.name}.{param}"
+        """The initializer of the weight `param_key(node, param)`, named like its store key."""
+        key = param_key(node.name, param)
         if key not in self.initializers:
             if key not in self.weights:
                 raise BackendError(f"no weight '{key}' for node {node.name} ({node.op})")
@@ -113,12 +115,25 @@ def num_outputs(node) -> int:
     return get(node.op).num_outputs(node.attrs) if node.op != "input" else 1
 
 
+def _param_keys(graph) -> set[str]:
+    from cnndsl.ops.registry import get
+
+    keys = set()
+    for node in graph.topo():
+        if node.op != "input":
+            shapes = [graph.value_shape(tuple(r)) for r in node.inputs]
+            keys.update(param_key(node.name, p) for p in get(node.op).params(node.attrs, shapes))
+    return keys
+
+
 def value_names(graph) -> dict[tuple[str, int], str]:
-    """The ONNX value name of every IR value: graph outputs take their output names."""
+    """The ONNX value name of every IR value: graph outputs take their output names. Initializers
+    are named like the weight keys, so a value whose name is a key (layer_scale's output: its
+    gamma is keyed by the node name) becomes `<name>/out`."""
     out_names = {}
     for out_name, ref in graph.outputs:
         out_names.setdefault(tuple(ref), out_name)
-    reserved = {name for name, _ref in graph.outputs}
+    reserved = {name for name, _ref in graph.outputs} | _param_keys(graph)
     names = {}
     for node in graph.topo():
         n = num_outputs(node)

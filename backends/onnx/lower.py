@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from cnndsl.ops.registry import SELF_PARAM
+
 # ------------------------------------------------------------------ convolution, linear
 
 
@@ -39,11 +41,9 @@ def _conv_t(ctx, node, xs, y):
 
 
 def _linear(ctx, node, xs, y):
+    """On the last axis: Gemm for [N, in], MatMul with the transposed weight (+ Add) for higher ranks."""
     x = xs[0]
     rank = len(ctx.shape(node.inputs[0]))
-    if rank == 4:  # [N, C, 1, 1] -> [N, C]
-        x = ctx.emit("Flatten", [x], axis=1)
-        rank = 2
     w = ctx.weight(node, "weight")
     if rank == 2:
         ins = [x, w] + ([ctx.weight(node, "bias")] if node.attrs["bias"] else [])
@@ -238,12 +238,12 @@ def _upsample(ctx, node, xs, y):
 # ------------------------------------------------------------------ ops added with the front end
 
 
-def _channel_param(ctx, node, param: str, rank: int) -> str:
-    """A [C] parameter reshaped to [C, 1, ...] so it broadcasts over axis 1."""
+def _channel_param(ctx, node, param: str, rank: int, axis: int = 1) -> str:
+    """A [C] parameter reshaped to [C, 1, ...] so it broadcasts over `axis` (the channels by default)."""
     w = ctx.weight(node, param)
-    if rank <= 2:
+    if axis == rank - 1:
         return w
-    shape = ctx.const(node, f"{param}_shape", np.array([-1] + [1] * (rank - 2), np.int64))
+    shape = ctx.const(node, f"{param}_shape", np.array([-1] + [1] * (rank - 1 - axis), np.int64))
     return ctx.emit("Reshape", [w, shape])
 
 
@@ -270,22 +270,25 @@ def _mean(ctx, node, xs, y):
 
 
 def _layernorm(ctx, node, xs, y):
-    """Over the channel axis at each position: (x - mean) / sqrt(var + eps) * w + b (biased variance)."""
+    """Over one axis (channels by default) at each position: (x - mean) / sqrt(var + eps) * w + b
+    (biased variance). Spelled out rather than LayerNormalization, which needs opset 17 and
+    normalizes trailing axes only."""
     x = xs[0]
+    axis = int(node.attrs["axis"])
     rank = len(ctx.shape(node.inputs[0]))
-    d = ctx.emit("Sub", [x, _reduce_mean(ctx, node, x, [1], 1)])
-    var = _reduce_mean(ctx, node, ctx.emit("Mul", [d, d]), [1], 1)
+    d = ctx.emit("Sub", [x, _reduce_mean(ctx, node, x, [axis], 1)])
+    var = _reduce_mean(ctx, node, ctx.emit("Mul", [d, d]), [axis], 1)
     eps = ctx.const(node, "eps", np.array(node.attrs["eps"], np.float32))
     if not node.attrs["affine"]:
         ctx.emit("Div", [d, ctx.emit("Sqrt", [ctx.emit("Add", [var, eps])])], out=y)
         return
     normed = ctx.emit("Div", [d, ctx.emit("Sqrt", [ctx.emit("Add", [var, eps])])])
-    scaled = ctx.emit("Mul", [normed, _channel_param(ctx, node, "weight", rank)])
-    ctx.emit("Add", [scaled, _channel_param(ctx, node, "bias", rank)], out=y)
+    scaled = ctx.emit("Mul", [normed, _channel_param(ctx, node, "weight", rank, axis)])
+    ctx.emit("Add", [scaled, _channel_param(ctx, node, "bias", rank, axis)], out=y)
 
 
 def _layer_scale(ctx, node, xs, y):
-    ctx.emit("Mul", [xs[0], ctx.weight(node, "layer_scale")], out=y)
+    ctx.emit("Mul", [xs[0], ctx.weight(node, SELF_PARAM)], out=y)  # initializer named like the node
 
 
 def _reshape(ctx, node, xs, y):

@@ -67,9 +67,9 @@ class Assembler:
         for slot, e, _plain in (sample or inst).entries:
             mine = own.get(slot)
             if mine is None:
-                n = e[1].count(HOLE) if e[0] == "leaf" else len(self.call_values[id(e[1])])
+                n = e[1].count(HOLE) if e[0] != "inst" else len(self.call_values[id(e[1])])
                 vals += [None] * n
-            elif mine[0] == "leaf":
+            elif mine[0] != "inst":
                 vals += mine[2]
             else:
                 vals += self.call_values[id(mine[1])]
@@ -82,7 +82,7 @@ class Assembler:
 
     def entry_code(self, entry, values: list) -> tuple[str, list]:
         """Code of one constructor entry filled from `values` (consumed from the front)."""
-        if entry[0] == "leaf":
+        if entry[0] != "inst":  # a layer or a parameter
             n = entry[1].count(HOLE)
             return fill(entry[1], values[:n]), values[n:]
         child = entry[1]
@@ -124,7 +124,7 @@ class Assembler:
 
     def _entry_sig(self, entry, merged) -> tuple:
         slot, e, plain = entry
-        return (slot, e[1] if e[0] == "leaf" else ("inst", self.canonical(e[1].key, merged)), plain)
+        return (slot, e[1] if e[0] != "inst" else ("inst", self.canonical(e[1].key, merged)), plain)
 
     def _optional_subset(self, big: Inst, small: Inst, merged) -> bool:
         """`small` is `big` without some children whose forward lines are `v = self.child(v)`."""
@@ -228,6 +228,8 @@ class Assembler:
             code, values = self.entry_code(e, values)
             if sample.sequential:
                 init.append(_indent(code, 12))
+            elif e[0] == "param" and not plain:
+                init.append(f"self.register_parameter({slot!r}, {_indent(code, 8)})")
             elif slot in flags:
                 init.append(f"self.{slot} = {_indent(code, 8)} if {flags[slot]} else nn.Identity()")
             elif plain:
@@ -276,7 +278,7 @@ class Assembler:
     def _hole_contexts(self, inst: Inst) -> list[tuple[str, str]]:
         out = []
         for slot, e, _plain in inst.entries:
-            if e[0] == "leaf":
+            if e[0] != "inst":
                 out += [(sanitize(slot), a) for a in _hole_arg_names(e[1])]
             else:
                 out += [(sanitize(slot), a) for a in self._call_param_names(e[1])]
@@ -292,9 +294,9 @@ class Assembler:
 _POSITIONAL_NAMES = {
     "nn.Conv2d": ["in_channels", "out_channels"], "PadConv2d": ["in_channels", "out_channels"],
     "FusedConv2d": ["in_channels", "out_channels"], "nn.ConvTranspose2d": ["in_channels", "out_channels"],
-    "nn.Linear": ["in_features", "out_features"], "FlatLinear": ["in_features", "out_features"],
+    "nn.Linear": ["in_features", "out_features"], "nn.LayerNorm": ["normalized_shape"],
     "nn.BatchNorm2d": ["num_features"], "nn.BatchNorm1d": ["num_features"], "LayerNorm2d": ["channels"],
-    "LayerScale": ["channels"], "nn.ChannelShuffle": ["groups"], "nn.LeakyReLU": ["negative_slope"],
+    "torch.full": ["size", "fill_value"], "nn.ChannelShuffle": ["groups"], "nn.LeakyReLU": ["negative_slope"],
     "nn.LPPool2d": ["norm_type"], "StochasticDepth": ["p"], "nn.ConstantPad2d": ["padding", "value"],
 }
 

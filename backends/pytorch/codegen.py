@@ -100,8 +100,8 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
                   "line_map": line_map}
 
 
-HELPER_CLASSES = frozenset({"PadConv2d", "FusedConv2d", "PadMaxPool2d", "FlatLinear", "LayerNorm2d", "LayerScale",
-                            "Mean", "Reshape", "StochasticDepth"})
+HELPER_CLASSES = frozenset({"PadConv2d", "FusedConv2d", "PadMaxPool2d", "LayerNorm2d", "Mean", "Permute",
+                            "Reshape", "StochasticDepth"})
 
 
 def render_template(ctx: dict) -> str:

@@ -2,8 +2,11 @@
 
 A lowering is `fn(node, in_shapes) -> Ctor`: the `nn.Module` constructor call that
 computes the node (a `torch.nn` class, or a small helper class the generated file
-defines, listed in `Ctor.helpers`). Merges (add, mul, concat) and chunk are not modules;
-they are `Expr`s written straight into `forward`. Numbers in a constructor's arguments
+defines, listed in `Ctor.helpers`). Merges (add, mul, concat), matmul and chunk are not
+modules; they are `Expr`s written straight into `forward`. An op whose parameter is keyed
+by the node name itself (`SELF_PARAM`: layer_scale) lowers to a `Param`: the enclosing
+module holds an `nn.Parameter` attribute named like the node, as torchvision's CNBlock
+holds `self.layer_scale`, so the state_dict key is the node name. Numbers in a constructor's arguments
 (ints and floats) are "holes": the code generator turns those that differ between
 instances of one block into constructor parameters of the block's class. This module
 imports nothing heavy; torch is needed only to run what it writes.
@@ -32,6 +35,15 @@ class Ctor:
     func: str  # "nn.Conv2d", or a helper class defined in the generated file
     args: list[Arg] = field(default_factory=list)
     helpers: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Param:
+    """A parameter owned by the enclosing module: `self.<node> = <init>`; `fmt` is the forward
+    expression, with {p} for the attribute and {0} for the input."""
+
+    init: Ctor
+    fmt: str
 
 
 @dataclass
@@ -127,13 +139,9 @@ def _conv_t(node, shapes) -> Ctor:
 
 
 def _linear(node, shapes) -> Ctor:
-    x = shapes[0]
-    c_in = x[1] if len(x) == 4 else x[-1]
-    args = [Arg("in_features", c_in, kw=False), Arg("out_features", node.attrs["out"], kw=False)]
+    args = [Arg("in_features", shapes[0][-1], kw=False), Arg("out_features", node.attrs["out"], kw=False)]
     if not node.attrs["bias"]:
         args.append(Arg("bias", False))
-    if len(x) == 4:  # [N, C, 1, 1] in: flatten first
-        return Ctor("FlatLinear", args, {"FlatLinear"})
     return Ctor("nn.Linear", args)
 
 
@@ -154,15 +162,27 @@ def _bn(node, shapes) -> Ctor:
 
 
 def _layernorm(node, shapes) -> Ctor:
-    args = [Arg("num_channels", shapes[0][1], kw=False), Arg("eps", float(node.attrs["eps"]))]
-    if not node.attrs["affine"]:
+    a = node.attrs
+    axis, rank = a["axis"], len(shapes[0])
+    if axis == rank - 1:  # nn.LayerNorm: the last axis
+        args = [Arg("normalized_shape", shapes[0][axis], kw=False), Arg("eps", float(a["eps"]), default=1e-5)]
+        if not a["affine"]:
+            args.append(Arg("elementwise_affine", False))
+        return Ctor("nn.LayerNorm", args)
+    args = [Arg("channels", shapes[0][axis], kw=False), Arg("eps", float(a["eps"]))]
+    if not a["affine"]:
         args.append(Arg("affine", False))
+    if axis != 1:
+        args.append(Arg("dim", Literal(axis)))
     return Ctor("LayerNorm2d", args, {"LayerNorm2d"})
 
 
-def _layer_scale(node, shapes) -> Ctor:
-    return Ctor("LayerScale", [Arg("channels", shapes[0][1], kw=False),
-                               Arg("init", float(node.attrs["init"]))], {"LayerScale"})
+def _layer_scale(node, shapes) -> Param:
+    # torchvision's CNBlock: self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
+    size = Ctor("", [Arg("channels", shapes[0][1], kw=False), Arg("", Literal(1), kw=False),
+                     Arg("", Literal(1), kw=False)])
+    full = Ctor("torch.full", [Arg("size", size, kw=False), Arg("fill_value", float(node.attrs["init"]), kw=False)])
+    return Param(Ctor("nn.Parameter", [Arg("data", full, kw=False)]), "{p} * {0}")
 
 
 # ------------------------------------------------------------------ activations
@@ -339,8 +359,8 @@ def _matmul(node, shapes) -> Expr:
     return Expr("torch.bmm({0}, {1})", uses_torch=True)
 
 
-def _transpose(node, shapes) -> Expr:
-    return Expr("{0}.permute(" + ", ".join(str(int(a)) for a in node.attrs["axes"]) + ")")
+def _transpose(node, shapes) -> Ctor:
+    return Ctor("Permute", [Arg("dims", Literal([int(a) for a in node.attrs["axes"]]), kw=False)], {"Permute"})
 
 
 def _chunk(node, shapes) -> Expr:
@@ -407,4 +427,4 @@ LOWERINGS = {
     "stochastic_depth": _stochastic_depth,
 }
 
-__all__ = ["LOWERINGS", "Arg", "Ctor", "Expr", "Literal", "is_hole", "square"]
+__all__ = ["LOWERINGS", "Arg", "Ctor", "Expr", "Literal", "Param", "is_hole", "square"]

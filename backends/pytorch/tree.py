@@ -15,11 +15,11 @@ from typing import Any
 from cnndsl.backend import BackendError
 from cnndsl.ops.registry import get as get_op
 
-from .lower import LOWERINGS, Ctor, Expr, Literal, is_hole
+from .lower import LOWERINGS, Ctor, Expr, Literal, Param, is_hole
 from .names import Namespace, is_free, sanitize
 
 HOLE = "\x00"
-MERGES = frozenset({"add", "mul", "concat", "chunk", "matmul", "transpose"})  # lowered to Expr: no module attribute
+MERGES = frozenset({"add", "mul", "concat", "chunk", "matmul"})  # lowered to Expr: no module attribute
 OPT, DEF_END, OPT_END = "\x01", "\x03", "\x02"  # an optional argument: OPT default DEF_END ", name=HOLE" OPT_END
 
 
@@ -38,7 +38,9 @@ class Inst:
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     # structure
-    entries: list = field(default_factory=list)  # (slot, ("leaf", template, values) | ("inst", Inst))
+    # (slot, ("leaf", template, values) | ("param", template, values) | ("inst", Inst), plain): a
+    # "param" is an nn.Parameter attribute (a node keyed by its own name: layer_scale)
+    entries: list = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
     sequential: bool = False
     key: int = -1
@@ -254,6 +256,13 @@ class Generator:
                     self.uses_torch_ops = True
                 access[loc] = low
                 continue
+            if isinstance(low, Param):  # an nn.Parameter of this container, named like the node
+                self.helpers |= low.init.helpers
+                template, values = render_ctor(low.init)
+                plain = self.attr_ok(loc)
+                entries.append((loc, ("param", template, values), plain))
+                access[loc] = Expr(low.fmt.replace("{p}", f"self.{loc}" if plain else f"getattr(self, {loc!r})"))
+                continue
             self.helpers |= low.helpers
             template, values = render_ctor(low)
             if inst.sequential or self.attr_ok(loc):
@@ -276,7 +285,7 @@ class Generator:
         inst.entries = entries
         inst.forward = [] if inst.sequential else self.write_forward(inst, order, access, root)
         key = (inst.kind, inst.sequential,
-               tuple((slot, e[1] if e[0] == "leaf" else ("inst", e[1].key), plain)
+               tuple((slot, e[1] if e[0] != "inst" else ("inst", e[1].key), plain)
                      for slot, e, plain in entries),
                tuple(inst.forward))
         inst.key = self.keys.setdefault(key, len(self.keys))
@@ -320,8 +329,8 @@ class Generator:
             if isinstance(ch, Inst):
                 ins, outs, members = ch.inputs, ch.outputs, ch.members
             else:
-                if isinstance(LOWERINGS[ch.op](ch, self.in_shapes(ch)), Expr):
-                    return False
+                if isinstance(LOWERINGS[ch.op](ch, self.in_shapes(ch)), (Expr, Param)):
+                    return False  # a forward expression or a parameter is no Sequential child
                 ins, outs = [tuple(r) for r in ch.inputs], [(ch.name, k) for k in range(_num_outputs(ch))]
                 members = {ch.name}
             if ins != [prev] or len(outs) != 1:

@@ -6,7 +6,8 @@ Nothing here imports TVM at module level: `ctx.relax` / `ctx.nn` carry the modul
 `cnndsl check` and the coverage test stay light.
 
 Conventions (docs/backends.md): NCHW, conv weights OIHW, conv_t IOHW, linear [out, in];
-parameters are keyed `<node name>.<param>`. Dropout and other inference identities are
+parameters are keyed `<node name>.<param>` (`cnndsl.ops.registry.param_key`: layer_scale's
+gamma is keyed by the node name itself). Dropout and other inference identities are
 never emitted. BatchNorm is emitted with `training=False` (TVM's default is True, which
 silently normalizes with batch statistics) and decomposed later so conv+BN+act fuse.
 """
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from cnndsl.backend import BackendError, Refused
+from cnndsl.ops.registry import SELF_PARAM, param_key
 
 SKIPPED_PARAMS = ("num_batches_tracked",)
 
@@ -46,8 +48,8 @@ class LowerCtx:
         return self.relax.const(float(value), "float32")
 
     def param(self, node, name: str, shape: tuple | None = None):
-        """The weight `<node>.<name>`, optionally reshaped (constants are reshaped in numpy)."""
-        key = f"{node.name}.{name}"
+        """The weight `param_key(node, name)`, optionally reshaped (constants are reshaped in numpy)."""
+        key = param_key(node.name, name)
         if self.param_vars is not None:
             var = self.param_vars[key]
             return self.emit(self.op.reshape(var, shape)) if shape is not None else var
@@ -113,21 +115,22 @@ def _bn(ctx: LowerCtx, node, xs):
 def _layernorm(ctx: LowerCtx, node, xs):
     a = node.attrs
     x = xs[0]
-    c = int(node.meta["shape"][1])
+    axis = a["axis"]
+    c = int(node.meta["shape"][axis])
     rank = len(node.meta["shape"])
-    # normalize over the channel axis at each position (ConvNeXt's LayerNorm2d)
-    mean = ctx.emit(ctx.op.mean(x, axis=[1], keepdims=True))
+    # normalize over one axis at each position (channels: ConvNeXt's LayerNorm2d; the last: nn.LayerNorm)
+    mean = ctx.emit(ctx.op.mean(x, axis=[axis], keepdims=True))
     d = ctx.emit(ctx.op.subtract(x, mean))
-    var = ctx.emit(ctx.op.mean(ctx.op.multiply(d, d), axis=[1], keepdims=True))
+    var = ctx.emit(ctx.op.mean(ctx.op.multiply(d, d), axis=[axis], keepdims=True))
     y = ctx.emit(ctx.op.divide(d, ctx.op.sqrt(ctx.op.add(var, ctx.f32(a["eps"])))))
     if a["affine"]:
-        shape = (1, c) + (1,) * (rank - 2)
+        shape = (c,) + (1,) * (rank - 1 - axis)  # [C] broadcast over `axis`
         y = ctx.emit(ctx.op.add(ctx.op.multiply(y, ctx.param(node, "weight", shape)), ctx.param(node, "bias", shape)))
     return y
 
 
 def _layer_scale(ctx: LowerCtx, node, xs):
-    return ctx.emit(ctx.op.multiply(xs[0], ctx.param(node, "layer_scale")))
+    return ctx.emit(ctx.op.multiply(xs[0], ctx.param(node, SELF_PARAM)))
 
 
 def _unary(opname: str):
@@ -278,11 +281,9 @@ def _upsample(ctx: LowerCtx, node, xs):
 
 
 def _linear(ctx: LowerCtx, node, xs):
-    x = xs[0]
-    if len(x.ty.shape) == 4:
-        x = ctx.emit(ctx.op.reshape(x, (x.ty.shape[0], x.ty.shape[1])))
+    # on the last axis of any rank (relax's linear is a batched matmul with the transposed weight)
     b = ctx.param(node, "bias") if node.attrs["bias"] else None
-    return ctx.emit(ctx.op.linear(x, ctx.param(node, "weight"), b))
+    return ctx.emit(ctx.op.linear(xs[0], ctx.param(node, "weight"), b))
 
 
 def _channel_shuffle(ctx: LowerCtx, node, xs):
@@ -374,15 +375,18 @@ def _graph_batch(graph) -> Any:
 
 
 def param_keys(graph, weights) -> list[str]:
-    """Weight keys in topological order (the order of `main`'s extra params)."""
+    """Weight keys in topological order, each node's in its op's order (the order of `main`'s extra params)."""
+    from cnndsl.ops.registry import get
+
     keys = []
     for node in graph.topo():
         if node.op == "input":
             continue
-        prefix = node.name + "."
-        for k in weights:
-            if k.startswith(prefix) and "." not in k[len(prefix):] and k[len(prefix):] not in SKIPPED_PARAMS:
-                keys.append(k)
+        in_shapes = [graph.value_shape(ref) for ref in node.inputs]
+        for name in get(node.op).params(node.attrs, in_shapes):
+            key = param_key(node.name, name)
+            if name not in SKIPPED_PARAMS and key in weights:
+                keys.append(key)
     return keys
 
 

@@ -2,7 +2,8 @@
 
 A kernel takes (attrs, inputs, params) — normalized attributes, the input arrays in port
 order (float64) and the node's parameters by short name (`weight`, `running_mean`) — and
-returns one array, or a list of arrays for multi-output ops. Inference semantics:
+returns one array, or a list of arrays for multi-output ops. A parameter keyed by the node
+name itself (layer_scale's gamma) is under `SELF_PARAM`. Inference semantics:
 batch norm uses running statistics; dropout and stochastic depth are the identity.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from cnndsl.interp import windows as W
+from cnndsl.ops.registry import SELF_PARAM
 
 Kernel = Callable[[dict, list, dict], "np.ndarray | list[np.ndarray]"]
 
@@ -41,9 +43,7 @@ def conv_t(a, xs, p):
 
 
 def linear(a, xs, p):
-    x = xs[0]
-    x2 = x.reshape(x.shape[0], -1) if x.ndim != 2 else x
-    y = x2 @ p["weight"].T
+    y = xs[0] @ p["weight"].T  # on the last axis, as nn.Linear
     return y + p["bias"] if "bias" in p else y
 
 
@@ -58,17 +58,18 @@ def bn(a, xs, p):
 
 
 def layernorm(a, xs, p):
-    x = xs[0]
-    mu = x.mean(axis=1, keepdims=True)
-    var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
+    x, axis = xs[0], a["axis"]
+    mu = x.mean(axis=axis, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axis, keepdims=True)
     y = (x - mu) / np.sqrt(var + a["eps"])
     if "weight" in p:
-        y = y * _channel(p["weight"], x.ndim) + _channel(p["bias"], x.ndim)
+        along = (-1,) + (1,) * (x.ndim - 1 - axis)  # [C] broadcast over `axis`
+        y = y * p["weight"].reshape(along) + p["bias"].reshape(along)
     return y
 
 
 def layer_scale(a, xs, p):
-    return xs[0] * p["layer_scale"]
+    return xs[0] * p[SELF_PARAM]
 
 
 # --------------------------------------------------------------------------- activations

@@ -13,7 +13,7 @@ import numpy as np
 
 from cnndsl.interp.kernels import KERNELS
 from cnndsl.ir.graph import Graph
-from cnndsl.ops.registry import get
+from cnndsl.ops.registry import get, param_key
 from cnndsl.weights import OPTIONAL_PARAMS
 
 
@@ -43,7 +43,7 @@ def _node_params(node_name: str, op: str, attrs: dict, in_shapes: list,
                  weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = {}
     for pname, (shape, _trainable) in get(op).params(attrs, in_shapes).items():
-        key = f"{node_name}.{pname}"
+        key = param_key(node_name, pname)
         if key not in weights:
             if pname in OPTIONAL_PARAMS:  # bookkeeping buffers no kernel reads
                 continue

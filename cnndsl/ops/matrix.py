@@ -32,6 +32,10 @@ def _transpose_normalize(attrs: dict, shapes: list) -> dict:
     return dict(attrs, axes=axes)
 
 
+def _transpose_rf(attrs: dict) -> RFRule:
+    return RFRule("permute", axes=attrs["axes"])
+
+
 def _transpose_shape(attrs: dict, shapes: list):
     (x,) = shapes
     return tuple(x[a] for a in attrs["axes"])
@@ -42,10 +46,12 @@ OPS = (
     # mixing of all positions (it is global over them) is charged where they were
     # flattened (reshape, rf "none"), so the receptive field passes through unchanged.
     # MACs: a*b*c multiply-adds per batch item, counted in `macs` like conv and linear.
+    # transpose has rf "permute": the receptive field is unchanged and the spatial axes
+    # move with the permutation (ConvNeXt's NCHW -> NHWC -> NCHW blocks).
     OpDef(name="matmul", attrs=(), shape=_matmul_shape, category="linear", inputs=(2, 2),
           macs=_matmul_macs, rf=_none_rf,
           doc="batched matrix product [N, a, b] x [N, b, c] -> [N, a, c] (a*b*c MACs per item)"),
     OpDef(name="transpose", attrs=(AttrSpec("axes", "ints", doc="a permutation of all axes, batch (0) first"),),
-          shape=_transpose_shape, category="shape", normalize=_transpose_normalize, rf=_none_rf,
-          doc="permutes the non-batch axes; axes[0] must be 0"),
+          shape=_transpose_shape, category="shape", normalize=_transpose_normalize, rf=_transpose_rf,
+          doc="permutes the non-batch axes (torchvision's Permute); axes[0] must be 0"),
 )

@@ -1,10 +1,11 @@
 """Normalization and per-channel scaling: bn (inference uses running statistics), layernorm
-over channels (ConvNeXt's LayerNorm2d), layer_scale (ConvNeXt's learnable per-channel gamma)."""
+over one axis (channels: ConvNeXt's LayerNorm2d; the last: nn.LayerNorm), layer_scale
+(ConvNeXt's learnable per-channel gamma, keyed by the node's own name)."""
 
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape, need_rank, per_sample
-from cnndsl.ops.registry import AttrSpec, OpDef, ShapeError
+from cnndsl.ops.registry import SELF_PARAM, AttrSpec, OpDef, RFRule, ShapeError
 
 
 def _same_shape(_attrs: dict, shapes: list):
@@ -43,8 +44,19 @@ BN = OpDef(
 
 
 
+def _ln_normalize(attrs: dict, shapes: list) -> dict:
+    rank = len(shapes[0])
+    axis = attrs["axis"]
+    if not -rank <= axis < rank:
+        raise ShapeError(f"layernorm: axis {axis} is out of range for {fmt_shape(shapes[0])}")
+    axis %= rank
+    if axis == 0:
+        raise ShapeError("layernorm: the batch axis cannot be normalized")
+    return dict(attrs, axis=axis)
+
+
 def _ln_params(attrs: dict, shapes: list) -> dict:
-    c = shapes[0][1]
+    c = shapes[0][attrs["axis"]]
     return {"weight": ((c,), True), "bias": ((c,), True)} if attrs["affine"] else {}
 
 
@@ -53,16 +65,23 @@ def _ln_flops(_attrs: dict, _shapes: list, out) -> int:
     return 7 * per_sample(out)
 
 
+def _ln_rf(attrs: dict) -> RFRule:
+    return RFRule("along", axes=(attrs["axis"],))
+
+
 LAYERNORM = OpDef(
     name="layernorm",
-    attrs=(AttrSpec("eps", "float", 1e-6), AttrSpec("affine", "bool", True)),
+    attrs=(AttrSpec("eps", "float", 1e-6), AttrSpec("affine", "bool", True),
+           AttrSpec("axis", "int", 1, doc="the normalized axis: 1 (channels, LayerNorm2d) or -1 (the last, nn.LayerNorm)")),
     shape=_same_shape,
     category="norm",
+    normalize=_ln_normalize,
     params=_ln_params,
     flops=_ln_flops,
+    rf=_ln_rf,
     positional=0,
-    doc="layer normalization over the channel axis at each position (ConvNeXt's LayerNorm2d); "
-        "biased variance, weight and bias of shape [C]",
+    doc="layer normalization over one axis at each position: the channels by default (ConvNeXt's "
+        "LayerNorm2d), axis=-1 the last (nn.LayerNorm); biased variance, weight and bias of shape [shape[axis]]",
 )
 
 
@@ -73,7 +92,9 @@ def _ls_shape(_attrs: dict, shapes: list):
 
 
 def _ls_params(_attrs: dict, shapes: list) -> dict:
-    return {"layer_scale": ((shapes[0][1], 1, 1), True)}
+    # keyed by the node name itself: a node `features.1.0.layer_scale` owns the weight
+    # `features.1.0.layer_scale`, torchvision's CNBlock.layer_scale
+    return {SELF_PARAM: ((shapes[0][1], 1, 1), True)}
 
 
 def _ls_flops(_attrs: dict, _shapes: list, out) -> int:
@@ -88,8 +109,8 @@ LAYER_SCALE = OpDef(
     params=_ls_params,
     flops=_ls_flops,
     positional=1,
-    doc="x * gamma with a learnable gamma of shape [C, 1, 1], named `layer_scale` as in "
-        "torchvision's ConvNeXt CNBlock",
+    doc="x * gamma with a learnable gamma of shape [C, 1, 1], keyed by the node's own name "
+        "(`features.1.0.layer_scale`, torchvision's CNBlock.layer_scale)",
 )
 
 OPS = (BN, LAYERNORM, LAYER_SCALE)

@@ -28,7 +28,7 @@ def _softmax_flops(_attrs: dict, _shapes: list, out) -> int:
 
 
 def _softmax_rf(attrs: dict) -> RFRule:
-    return RFRule("global") if attrs["axis"] >= 2 else RFRule("pointwise")
+    return RFRule("along", axes=(attrs["axis"],))  # every position along the axis, the others apart
 
 
 def _mean_normalize(attrs: dict, shapes: list) -> dict:

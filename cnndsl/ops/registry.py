@@ -14,6 +14,17 @@ Shape = tuple  # (N|int, C, H, W) etc.; batch may be the symbol "N"
 
 REQUIRED = object()
 
+# A parameter keyed by the node name itself rather than `<node name>.<param>`: a `params`
+# rule that returns this name gives the node one parameter whose weight key IS the node's
+# name (torchvision's CNBlock holds its layer-scale gamma as `features.1.0.layer_scale`, a
+# bare nn.Parameter, not a submodule). Every key is formed by `param_key`.
+SELF_PARAM = ""
+
+
+def param_key(node_name: str, param: str) -> str:
+    """The weight key of a node's parameter: `<node name>.<param>`, or the node name for SELF_PARAM."""
+    return node_name if param == SELF_PARAM else f"{node_name}.{param}"
+
 
 class ShapeError(Exception):
     """Raised by a shape rule; the elaborator attaches the `.cnn` position."""
@@ -44,7 +55,12 @@ class RFRule:
 
     kind: "local" (kernel/stride/padding/dilation per axis), "pointwise"
     (position-preserving), "global" (sees the whole input), "resample"
-    (scale change without neighbourhood: upsample), or "none" (no spatial axes).
+    (scale change without neighbourhood: upsample), "none" (positions lose their
+    meaning: flatten, reshape), "along" (mixes every position along the tensor axes
+    `axes`, negative from the end, pointwise elsewhere: linear on the last axis,
+    layernorm over one axis), or "permute" (`axes` is a permutation of all axes: the
+    values move, no position sees anything new; the spatial axes move with it).
+    "local", "global" and "resample" act on axes 2 and 3 (NCHW).
     """
 
     kind: str
@@ -53,6 +69,7 @@ class RFRule:
     padding: tuple[int, int] = (0, 0)  # top, left
     dilation: tuple[int, int] = (1, 1)
     scale: tuple[float, float] = (1.0, 1.0)
+    axes: tuple[int, ...] = ()  # "along": the mixed axes; "permute": the permutation
 
 
 def _zero(*_a) -> int:
@@ -76,7 +93,7 @@ class OpDef:
     inputs: tuple[int, int | None] = (1, 1)  # min, max (None: unbounded)
     positional: int = 2  # how many leading attributes may be given positionally
     normalize: Callable[[dict, list], dict] | None = None
-    params: Callable[[dict, list], dict] = _no_params  # name -> (shape, trainable)
+    params: Callable[[dict, list], dict] = _no_params  # name (or SELF_PARAM) -> (shape, trainable)
     macs: Callable[[dict, list, Any], int] = _zero  # conv/linear multiply-adds only
     flops: Callable[[dict, list, Any], int] = _zero  # non-MAC flops (BN, activations, pools, elementwise)
     rf: Callable[[dict], RFRule] = _pointwise_rf

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cnndsl.ops.common import fmt_shape, need_rank, per_sample
+from cnndsl.ops.common import fmt_shape, need_rank, numel, per_sample
 from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
 
 
@@ -106,17 +106,13 @@ def _input_shape(attrs: dict, _shapes: list):
 
 def _linear_shape(attrs: dict, shapes: list):
     (x,) = shapes
-    if len(x) not in (2, 4):
-        raise ShapeError(f"linear expects [N, features] (or [N, C, 1, 1]), got {fmt_shape(x)}")
-    if len(x) == 4 and (x[2], x[3]) != (1, 1):
-        raise ShapeError(f"linear expects [N, features], got {fmt_shape(x)}; add 'flatten' first")
-    return (x[0], attrs["out"])
+    if len(x) < 2:
+        raise ShapeError(f"linear: expects [N, ..., features] (it acts on the last axis), got {fmt_shape(x)}")
+    return tuple(x[:-1]) + (attrs["out"],)
 
 
 def _linear_params(attrs: dict, shapes: list) -> dict:
-    x = shapes[0]
-    c_in = x[1] if len(x) == 4 else x[-1]
-    p = {"weight": ((attrs["out"], c_in), True)}
+    p = {"weight": ((attrs["out"], shapes[0][-1]), True)}
     if attrs["bias"]:
         p["bias"] = ((attrs["out"],), True)
     return p
@@ -124,12 +120,15 @@ def _linear_params(attrs: dict, shapes: list) -> dict:
 
 def _linear_macs(attrs: dict, shapes: list, out) -> int:
     x = shapes[0]
-    c_in = x[1] if len(x) == 4 else x[-1]
-    return c_in * attrs["out"]
+    return numel(x[1:-1]) * x[-1] * attrs["out"]  # positions x in x out
 
 
 def _linear_bias_flops(attrs: dict, _shapes: list, out) -> int:
-    return attrs["out"] if attrs["bias"] else 0
+    return per_sample(out) if attrs["bias"] else 0
+
+
+def _linear_rf(_attrs: dict) -> RFRule:
+    return RFRule("along", axes=(-1,))
 
 
 OPS = (
@@ -158,5 +157,6 @@ OPS = (
           flops=_upsample_flops, doc="nearest or bilinear resize by a scale or to a size"),
     OpDef(name="linear", attrs=(AttrSpec("out", "int"), AttrSpec("bias", "bool", True)), shape=_linear_shape,
           category="linear", params=_linear_params, macs=_linear_macs, flops=_linear_bias_flops,
-          rf=_flatten_rf, doc="fully connected layer, weight [out, in]"),
+          rf=_linear_rf, doc="fully connected layer on the last axis (nn.Linear): [N, ..., in] -> "
+                             "[N, ..., out], weight [out, in]"),
 )

@@ -66,7 +66,3 @@ def new_weights(old, items) -> dict:
         return Weights(items, source=old.source)
     return dict(items)
 
-
-def owner(key: str) -> str:
-    """The node a weight key belongs to: `layer1.0.conv1.weight` -> `layer1.0.conv1`."""
-    return key.rsplit(".", 1)[0]

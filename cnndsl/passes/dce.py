@@ -10,7 +10,8 @@ from __future__ import annotations
 import networkx as nx
 
 from cnndsl.ir.graph import Graph
-from cnndsl.passes.common import new_weights, owner
+from cnndsl.ops.registry import param_key
+from cnndsl.passes.common import in_shapes, new_weights, opdef_of
 from cnndsl.passes.manager import Pass, PassContext, PassResult
 
 
@@ -22,13 +23,18 @@ def eliminate_dead(graph: Graph, ctx: PassContext) -> PassResult:
     dead = [n.name for n in graph.topo() if n.name not in live and n.op != "input"]
     if not dead:
         return PassResult(graph, False)
+    gone = set()  # the weight keys of the dead nodes, as their ops declare them
+    for name in dead:
+        node = graph.nodes[name]
+        opdef = opdef_of(node)
+        if opdef is not None:
+            gone |= {param_key(name, p) for p in opdef.params(node.attrs, in_shapes(graph, node))}
     graph = graph.copy()
     for name in reversed(dead):
         graph.remove_node(name)
     weights = None
     if ctx.weights is not None:
-        gone = set(dead)
-        weights = new_weights(ctx.weights, ((k, v) for k, v in ctx.weights.items() if owner(k) not in gone))
+        weights = new_weights(ctx.weights, ((k, v) for k, v in ctx.weights.items() if k not in gone))
     return PassResult(graph, True, weights)
 
 

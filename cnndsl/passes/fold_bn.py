@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnndsl.ir.graph import Graph, Node
+from cnndsl.ops.registry import get, param_key
 from cnndsl.passes.common import new_weights
 from cnndsl.passes.manager import Pass, PassContext, PassResult
 
@@ -88,19 +89,18 @@ def fold_bn(graph: Graph, ctx: PassContext) -> PassResult:
             continue
         if weights is not None:
             keys = ("running_mean", "running_var") + (("weight", "bias") if bn.attrs.get("affine", True) else ())
-            missing = [f"{bn.name}.{k}" for k in keys if f"{bn.name}.{k}" not in weights]
-            missing += [f"{producer.name}.weight"] if f"{producer.name}.weight" not in weights else []
+            w_key, b_key = param_key(producer.name, "weight"), param_key(producer.name, "bias")
+            missing = [param_key(bn.name, k) for k in keys if param_key(bn.name, k) not in weights]
+            missing += [w_key] if w_key not in weights else []
             if missing:
                 ctx.declined.append(f"fold_bn: {bn.name} not folded: weights missing ({', '.join(missing)})")
                 continue
-            stats = {k: weights[f"{bn.name}.{k}"] for k in keys}
-            old_b = weights.get(f"{producer.name}.bias") if producer.attrs.get("bias") else None
-            new_w, new_b = fold(weights[f"{producer.name}.weight"], old_b, stats, bn.attrs["eps"],
-                                FOLDABLE[producer.op], producer.attrs)
-            weights[f"{producer.name}.weight"], weights[f"{producer.name}.bias"] = new_w, new_b
-            for k in list(weights):
-                if k.rsplit(".", 1)[0] == bn.name:
-                    del weights[k]
+            stats = {k: weights[param_key(bn.name, k)] for k in keys}
+            old_b = weights.get(b_key) if producer.attrs.get("bias") else None
+            new_w, new_b = fold(weights[w_key], old_b, stats, bn.attrs["eps"], FOLDABLE[producer.op], producer.attrs)
+            weights[w_key], weights[b_key] = new_w, new_b
+            for k in get(bn.op).params(bn.attrs, [graph.value_shape(r) for r in bn.inputs]):
+                weights.pop(param_key(bn.name, k), None)
         producer.attrs["bias"] = True
         producer.meta = dict(producer.meta, folded=list(producer.meta.get("folded", ())) + [bn.name])
         graph.replace_uses((bn.name, 0), (producer.name, 0))

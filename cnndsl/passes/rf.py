@@ -24,15 +24,27 @@ the pass warns and sets `aligned` false. The input region seen by an output posi
 the union of the paths' regions (`input_region`).
 
 Op rules (`OpDef.rf`): "local" as above; "pointwise" keeps (r, S, P); "global" (gap)
-and "none" (flatten, reshape, linear on a spatial input: positions lose their meaning, so
-conservatively every output sees everything) act as a window over the whole input
+and "none" (flatten, reshape: positions lose their meaning, so conservatively every
+output sees everything) act as a window over the whole input
 extent H: r' = r + (H-1)S, and S' = 0 because the region no longer moves with the output
-position (later windows keep r and P: 0 * anything); "resample" (upsample, conv_t) with scale f and
+position (later windows keep r and P: 0 * anything); "along" (linear on the last axis,
+layernorm over one axis) is "global" on a spatial axis it mixes and "pointwise" on the
+others; "permute" (transpose) keeps (r, S, P) and moves the spatial axes.
+"resample" (upsample, conv_t) with scale f and
 kernel k: r' = r + (k-1)S, S' = S / f (fractional; approximate for the rounding of
 nearest and bilinear). A broadcast input (a [N, C, 1, 1] gate multiplied into an
 [N, C, H, W] tensor) reaches every output position: stride 0, so its region does not
 move with u; such position-independent paths count for size but not for alignment.
 A node whose op has no rf rule, or that depends on one, gets `rf` None (unsupported).
+
+Spatial axes. The h and w of a rank-4 graph input are its axes 2 and 3; the pass tracks
+where they are in every value (`meta["rf_axes"]`): a permute moves them, an op whose
+output has its input's rank keeps them, any other rank-4 value has them at 2 and 3, and
+a value of another rank has none. Extents and the "along" axes are read at those
+positions, so an NHWC segment ([N, H, W, C] between two transposes, ConvNeXt's block)
+keeps its receptive field. "local", "global" and "resample" ops work on axes 2 and 3:
+applied to a value whose spatial axes are elsewhere, or merging values whose spatial
+axes differ, the node is unsupported.
 """
 
 from __future__ import annotations
@@ -58,8 +70,30 @@ def _norm(x: int | Fraction) -> int | Fraction:
     return int(x) if isinstance(x, Fraction) and x.denominator == 1 else x
 
 
-def _spatial(shape) -> tuple | None:
-    return tuple(shape[2:4]) if shape is not None and len(shape) == 4 else None
+def _default_axes(shape) -> tuple[int, int] | None:
+    return (2, 3) if shape is not None and len(shape) == 4 else None
+
+
+def _spatial(shape, pos) -> tuple | None:
+    """The (h, w) extents of a value whose spatial axes are at `pos`."""
+    if shape is None or pos is None:
+        return None
+    return tuple(shape[p] for p in pos)
+
+
+def _out_axes(rule, in_axes: list, shapes: list, out_shape) -> tuple[int, int] | None:
+    """Where the spatial axes are in the node's output; NotImplementedError where unknowable."""
+    tracked = {a for a in in_axes if a is not None}
+    if len(tracked) > 1:
+        raise NotImplementedError("inputs with their spatial axes at different positions")
+    if rule.kind in ("local", "global", "resample") and tracked - {(2, 3)}:
+        raise NotImplementedError(f"a {rule.kind} window over axes 2, 3 of a value whose spatial axes are elsewhere")
+    pos = next(iter(tracked), None)
+    if rule.kind == "permute":
+        return None if pos is None else tuple(rule.axes.index(p) for p in pos)
+    if pos is not None and out_shape is not None and shapes and len(out_shape) == len(shapes[0]):
+        return pos
+    return _default_axes(out_shape)
 
 
 def _add(table: set, r, s, p) -> None:
@@ -81,12 +115,17 @@ def _reduce(table: set) -> set:
     return set(best.values())
 
 
-def _step(rule, axis: int, paths: set, in_shape, out_shape) -> set:
+def _step(rule, axis: int, paths: set, in_shape, out_shape, in_pos, out_pos) -> set:
     """Apply one op's rule to one input's path summaries on one axis."""
     out: set = set()
-    in_sp, out_sp = _spatial(in_shape), _spatial(out_shape)
+    in_sp, out_sp = _spatial(in_shape, in_pos), _spatial(out_shape, out_pos)
     broadcast = in_sp is not None and out_sp is not None and in_sp[axis] == 1 and out_sp[axis] > 1
     kind = rule.kind
+    if kind == "along":
+        mixed = in_sp is not None and in_pos[axis] in {a % len(in_shape) for a in rule.axes}
+        kind = "global" if mixed else "pointwise"
+    elif kind == "permute":
+        kind = "pointwise"
     if kind in ("global", "none") and in_sp is None:
         kind = "pointwise"  # already non-spatial: every feature sees what its input saw
     for r, s, p in paths:
@@ -134,7 +173,9 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
     graph.meta["rf_warnings"] = warnings = []
     for node in graph.topo():
         node.meta.pop("rf_warning", None)
+        node.meta.pop("rf_axes", None)
         if node.op == "input":
+            node.meta["rf_axes"] = _default_axes(node.meta.get("shape"))
             node.meta["rf_paths"] = [{(1, 1, 0)} for _ in AXES]
             node.meta["rf_path_count"] = 1
             _store(node)
@@ -152,11 +193,13 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
         shapes = in_shapes(graph, node)
         per_axis: list[set] = []
         try:
+            in_axes = [src.meta.get("rf_axes") for src in sources]
+            out_axes = _out_axes(rule, in_axes, shapes, node.meta.get("shape"))
             for axis in range(len(AXES)):
                 merged: set = set()
                 inputs_classes = []
-                for src, shape in zip(sources, shapes):
-                    stepped = _step(rule, axis, _summaries(src)[axis], shape, node.meta.get("shape"))
+                for src, shape, pos in zip(sources, shapes, in_axes):
+                    stepped = _step(rule, axis, _summaries(src)[axis], shape, node.meta.get("shape"), pos, out_axes)
                     inputs_classes.append(len(_classes(stepped)))
                     merged |= stepped
                 classes = _classes(merged)
@@ -173,6 +216,7 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
             mark_unsupported(node, "rf")
             continue
         node.meta["rf_paths"] = per_axis
+        node.meta["rf_axes"] = out_axes
         node.meta["rf_path_count"] = sum(src.meta.get("rf_path_count", 1) for src in sources)
         clear_unsupported(node, "rf")
         _store(node)

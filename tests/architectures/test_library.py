@@ -173,6 +173,7 @@ KEYS = {
     "efficientnet_b0": ["features.0.0.weight", "features.1.0.block.1.fc1.weight", "features.2.0.block.0.0.weight",
                         "features.8.0.weight", "classifier.1.weight"],
     "convnext_tiny": ["features.0.0.weight", "features.1.0.block.0.weight", "features.1.0.block.3.weight",
+                      "features.1.0.layer_scale", "features.1.0.block.2.weight", "features.1.0.block.5.weight",
                       "features.2.0.weight", "classifier.0.weight", "classifier.2.weight"],
     "shufflenet_v2_x1_0": ["conv1.0.weight", "stage2.0.branch1.0.weight", "stage2.1.branch2.0.weight",
                            "conv5.0.weight", "fc.weight"],

@@ -80,7 +80,33 @@ def layoutnet(batch="N", size: int = 10):
     return b.graph
 
 
-NETS = {"convnet": convnet, "layoutnet": layoutnet}
+def nhwcnet(batch="N", size: int = 10):
+    """ConvNeXt's block (Permute, nn.LayerNorm and nn.Linear on [N, H, W, C], Permute back,
+    a layer-scale gamma keyed by its node's name), linear on rank 3, layernorm on a middle
+    axis, matmul."""
+    b = GraphBuilder("nhwcnet")
+    x = b.input("image", (batch, 3, size, size))
+    x = b.add("conv", [x], name="stem", out=8, kernel=2, stride=2, padding=0)
+    y = b.add("conv", [x], name="block.block.0", out=8, kernel=3, padding=1, groups=8)
+    y = b.add("transpose", [y], name="block.block.1", axes=(0, 2, 3, 1))
+    y = b.add("layernorm", [y], name="block.block.2", axis=-1)
+    y = b.add("linear", [y], name="block.block.3", out=32)
+    y = b.add("gelu", [y], name="block.block.4")
+    y = b.add("linear", [y], name="block.block.5", out=8)
+    y = b.add("transpose", [y], name="block.block.6", axes=(0, 3, 1, 2))
+    y = b.add("layer_scale", [y], name="block.layer_scale", init=0.5)
+    y = b.add("add", [y, x], name="block.add")
+    y = b.add("layernorm", [y], name="ln_h", axis=2, affine=False)
+    r = b.add("reshape", [y], name="rows", shape=(8, -1))
+    t = b.add("transpose", [r], name="cols", axes=(0, 2, 1))
+    t = b.add("linear", [t], name="mix", out=8, bias=False)
+    a = b.add("matmul", [r, t], name="gram")
+    b.output("gram", a)
+    b.output("features", b.add("linear", [b.add("flatten", [y], name="flat")], name="fc", out=4))
+    return b.graph
+
+
+NETS = {"convnet": convnet, "layoutnet": layoutnet, "nhwcnet": nhwcnet}
 
 
 def tiny_resnet(batch="N", size: int = 16):

@@ -181,6 +181,59 @@ def test_odd_names_run_and_keep_their_keys(tmp_path):
     assert rel_err(got, interp.run(graph, w, [x])[0]) < 1e-4
 
 
+LAYER_SCALES = """
+block Scaled(c) {
+    conv(c, kernel=3)
+    layer_scale(0.5)
+    relu
+}
+
+block CNBlock(c) {
+    residual {
+        conv(c, kernel=3, groups=c) as dw
+        layer_scale(0.25) as layer_scale
+    }
+}
+
+network Scales() (x: f32[N, 3, 8, 8]) {
+    conv(4, kernel=1) as stem
+    Scaled(4) as a
+    CNBlock(4) as b
+    conv(8, kernel=1) as widen
+    CNBlock(8) as c
+    layer_scale(2.0)
+}
+"""
+
+
+def test_a_parameter_keyed_by_the_node_name_is_an_nn_parameter(tmp_path):
+    """layer_scale: the enclosing module holds `nn.Parameter`s named like the nodes (torchvision's
+    CNBlock.layer_scale); positional names go through register_parameter / getattr."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    from _pytorch_util import rel_err, write_and_build
+
+    from cnndsl import interp
+    from cnndsl.api import load_text
+
+    graph = load_text(LAYER_SCALES, "scales.cnn")
+    text, _info, _g, w = generate(graph)
+    path = tmp_path / "scales.py"
+    model = write_and_build(text, path, w).eval()
+    assert ruff(path).returncode == 0
+    assert "self.layer_scale = nn.Parameter(torch.full((c, 1, 1), 0.25))" in text
+    assert "out = self.layer_scale * out" in text
+    assert "self.register_parameter('1', nn.Parameter(torch.full((4, 1, 1), 0.5)))" in text
+    assert "getattr(self, '1') * x" in text and "getattr(self, '5') * x" in text
+    assert "class Scaled(nn.Module):" in text  # a parameter is no nn.Sequential child
+    assert set(model.state_dict()) == set(expected_params(graph)) >= {"a.1", "b.layer_scale", "c.layer_scale", "5"}
+    assert tuple(model.state_dict()["c.layer_scale"].shape) == (8, 1, 1)
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        got = model(torch.from_numpy(x)).numpy()
+    assert rel_err(got, interp.run(graph, w, [x])[0]) < 1e-4
+
+
 def test_names_torch_reserves_are_reported_at_once():
     from cnndsl.api import load_text
     from cnndsl.backend import BackendError

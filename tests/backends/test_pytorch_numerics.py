@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from _onnx_nets import convnet, layoutnet
+from _onnx_nets import convnet, layoutnet, nhwcnet
 from _pytorch_util import generate, rel_err, tiny_res, write_and_build
 
 from cnndsl import interp
@@ -63,7 +63,8 @@ def _check(graph, tmp_path, opt_level=0, onnx=True):
 
 
 @pytest.mark.parametrize("opt_level", [0, 1])
-@pytest.mark.parametrize("build", [convnet, layoutnet, tiny_res], ids=["convnet", "layoutnet", "tiny_res"])
+@pytest.mark.parametrize("build", [convnet, layoutnet, nhwcnet, tiny_res],
+                         ids=["convnet", "layoutnet", "nhwcnet", "tiny_res"])
 def test_small_nets(build, opt_level, tmp_path):
     _check(build(batch=2), tmp_path, opt_level)
 

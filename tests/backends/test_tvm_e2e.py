@@ -151,3 +151,20 @@ def test_cuda_refuses_tuning_without_a_gpu(net, tmp_path):
     g, w = net
     with pytest.raises(BackendError, match="GPU"):
         get_backend("cuda").build(g, w, CompileOptions(tune=True, trials=1, tuning_db=str(tmp_path)))
+
+
+def test_params_mode_carries_a_parameter_keyed_by_its_node_name(tmp_path):
+    # ConvNeXt's block: nn.LayerNorm and nn.Linear on NHWC, and a layer-scale gamma whose key
+    # is the node name itself (`block.layer_scale`), passed to `main` as a parameter
+    from _onnx_nets import nhwcnet
+
+    g = nhwcnet()
+    w = Weights(init_weights(g, 0, randomize_buffers=True))
+    backend = get_backend("llvm")
+    out = tmp_path / "art"
+    backend.compile(g, w, out, CompileOptions(extra={"weights": "params"}))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "block.layer_scale" in manifest["param_order"] and "block.block.3.weight" in manifest["param_order"]
+    x = np.random.default_rng(0).standard_normal((2, 3, 10, 10)).astype("float32")
+    for got, want in zip(backend.run(out, [x]), interp.run(g, w, [x])):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

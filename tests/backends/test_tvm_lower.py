@@ -49,6 +49,8 @@ CASES = [
     ("bn", {}, [(2, 5, 4, 3)]),
     ("bn", {"affine": False}, [(2, 5, 4, 3)]),
     ("layernorm", {}, [(2, 6, 3, 4)]),
+    ("layernorm", {"axis": -1}, [(2, 3, 4, 6)]),  # nn.LayerNorm on NHWC (ConvNeXt's block)
+    ("layernorm", {"axis": 2, "affine": False}, [(2, 3, 5, 4)]),
     ("layer_scale", {"init": 0.5}, [(1, 6, 3, 4)]),
     ("relu", {}, [(2, 3, 4, 5)]),
     ("relu6", {}, [(2, 3, 4, 5)]),
@@ -89,7 +91,8 @@ CASES = [
     ("upsample", {"mode": "bilinear", "scale": 2}, [(1, 3, 4, 5)]),
     ("upsample", {"mode": "bilinear", "align_corners": True, "size": (7, 9)}, [(1, 3, 4, 5)]),
     ("linear", {"out": 7}, [(2, 12)]),
-    ("linear", {"out": 7, "bias": False}, [(2, 12, 1, 1)]),
+    ("linear", {"out": 7, "bias": False}, [(2, 3, 4, 12)]),  # the last axis of [N, H, W, C]
+    ("linear", {"out": 7}, [(2, 5, 12)]),
     ("reshape", {"shape": (4, -1)}, [(2, 3, 4, 5)]),
     ("channel_shuffle", {"groups": 3}, [(2, 6, 4, 5)]),
     ("chunk", {"chunks": 3}, [(2, 6, 4, 5)]),

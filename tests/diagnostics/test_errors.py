@@ -176,6 +176,20 @@ def test_channel_mismatch_groups():
     assert err.message == "conv: groups=2 must divide input channels (8) and output channels (9)"
 
 
+@pytest.mark.parametrize("body, pos, words", [
+    ("mean(axes=[1, 2, 3]) -> linear(4)", (2, 29), "linear: expects [N, ..., features] (it acts on the last axis), got [N]"),
+    ("conv(8) -> layernorm(axis=4)", (2, 16), "layernorm: axis 4 is out of range for [N, 8, 8, 8]"),
+    ("layernorm(axis=-5)", (2, 5), "layernorm: axis -5 is out of range"),
+    ("layernorm(axis=0)", (2, 5), "layernorm: the batch axis cannot be normalized"),
+    ("transpose((0, 2, 3))", (2, 5), "must be a permutation of 0..3"),
+    ("transpose((1, 0, 2, 3))", (2, 5), "keeps the batch axis first"),
+])
+def test_linear_layernorm_transpose_shape_errors_are_positioned(body, pos, words):
+    err = err_of(net(body))
+    assert type(err) is D.ShapeMismatch and at(err) == pos
+    assert words in err.message
+
+
 def test_render_format():
     err = err_of(net("conv(8) -> rleu"))
     lines = D.render(err).splitlines()

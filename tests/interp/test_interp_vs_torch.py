@@ -8,6 +8,8 @@ import pytest
 
 from cnndsl.interp import run
 from cnndsl.ir.builder import GraphBuilder
+from cnndsl.ops.registry import SELF_PARAM
+from cnndsl.weights import Weights
 from cnndsl.weights_init import init_weights
 
 torch = pytest.importorskip("torch")
@@ -34,8 +36,8 @@ def _check(op, shapes, attrs, torch_fn, positive=False, multi=False, seed=0):
         xs = [np.abs(x) + 0.1 for x in xs]
     weights = init_weights(g, seed=seed, randomize_buffers=True)
     ours = run(g, weights, xs, dtype=np.float64)
-    w = {k.split(".", 1)[1]: torch.from_numpy(v.astype(np.float64) if v.dtype != np.int64 else v)
-         for k, v in weights.items()}
+    w = {p: torch.from_numpy(v.astype(np.float64) if v.dtype != np.int64 else v)
+         for p, v in Weights(weights).for_node(g, "node").items()}  # by param name (SELF_PARAM: the node's own)
     ref = torch_fn([torch.from_numpy(x) for x in xs], w, g.nodes["node"].attrs)
     refs = list(ref) if isinstance(ref, (list, tuple)) else [ref]
     assert len(ours) == len(refs)
@@ -184,8 +186,25 @@ def test_layernorm_is_convnext_layernorm2d(attrs):
     _check("layernorm", [(2, 6, 4, 5)], attrs, ref)
 
 
+@pytest.mark.parametrize("shape,axis", [((2, 4, 5, 6), -1), ((2, 4, 5, 6), 3), ((3, 7, 9), 2), ((3, 10), -1)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layernorm_on_the_last_axis_is_nn_layernorm(shape, axis, affine):
+    # torchvision's CNBlock: nn.LayerNorm(dim, eps=1e-6) on [N, H, W, C]
+    _check("layernorm", [shape], {"axis": axis, "affine": affine},
+           lambda xs, w, a: F.layer_norm(xs[0], (shape[-1],), w.get("weight"), w.get("bias"), a["eps"]))
+
+
+def test_layernorm_on_a_middle_axis():
+    def ref(xs, w, a):
+        x = xs[0].movedim(2, -1)
+        return F.layer_norm(x, (x.shape[-1],), w["weight"], w["bias"], a["eps"]).movedim(-1, 2)
+
+    _check("layernorm", [(2, 3, 5, 4)], {"axis": 2}, ref)
+
+
 def test_layer_scale():
-    _check("layer_scale", [(2, 6, 4, 5)], {"init": 0.5}, lambda xs, w, a: xs[0] * w["layer_scale"])
+    # the gamma is keyed by the node's own name (SELF_PARAM), torchvision's CNBlock.layer_scale
+    _check("layer_scale", [(2, 6, 4, 5)], {"init": 0.5}, lambda xs, w, a: xs[0] * w[SELF_PARAM])
 
 
 ACTIVATIONS = [
@@ -251,7 +270,14 @@ def test_mean(axes, keepdims):
 
 def test_linear():
     _check("linear", [(3, 10)], {"out": 4}, lambda xs, w, a: F.linear(xs[0], w["weight"], w["bias"]))
-    _check("linear", [(3, 10, 1, 1)], {"out": 4, "bias": False}, lambda xs, w, a: F.linear(xs[0].flatten(1), w["weight"]))
+    _check("linear", [(3, 10)], {"out": 4, "bias": False}, lambda xs, w, a: F.linear(xs[0], w["weight"]))
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 6, 8), (2, 7, 8), (3, 10, 1, 1)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_on_the_last_axis_is_nn_linear(shape, bias):
+    # [N, H, W, C] -> [N, H, W, out] (ConvNeXt's pointwise layers); [N, C, 1, 1] is no special case
+    _check("linear", [shape], {"out": 4, "bias": bias}, lambda xs, w, a: F.linear(xs[0], w["weight"], w.get("bias")))
 
 
 def test_merges():

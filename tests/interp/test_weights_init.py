@@ -10,6 +10,7 @@ import pytest
 
 from cnndsl.ir.builder import GraphBuilder
 from cnndsl.ops import get
+from cnndsl.ops.registry import param_key
 from cnndsl.weights_init import init_weights
 
 torch = pytest.importorskip("torch")
@@ -64,8 +65,8 @@ def test_norm_defaults_and_other_layers():
     np.testing.assert_array_equal(w["ln.weight"], 1)
     np.testing.assert_array_equal(w["ln.bias"], 0)
     np.testing.assert_array_equal(w["act.weight"], 0.25)
-    assert w["ls.layer_scale"].shape == (32, 1, 1)
-    np.testing.assert_allclose(w["ls.layer_scale"], 0.1)
+    assert w["ls"].shape == (32, 1, 1)  # keyed by the node name itself
+    np.testing.assert_allclose(w["ls"], 0.1)
     assert all(v.dtype == np.float32 for k, v in w.items() if not k.endswith("num_batches_tracked"))
 
 
@@ -77,7 +78,7 @@ def test_every_parameter_is_initialized_with_the_registry_shape():
         if node.op != "input":
             shapes = [g.value_shape(r) for r in node.inputs]
             for p, (shape, _t) in get(node.op).params(node.attrs, shapes).items():
-                expected[f"{node.name}.{p}"] = tuple(shape)
+                expected[param_key(node.name, p)] = tuple(shape)
     assert {k: v.shape for k, v in w.items()} == expected
 
 

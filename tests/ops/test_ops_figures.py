@@ -6,6 +6,7 @@ import pytest
 
 from cnndsl.ir.builder import GraphBuilder
 from cnndsl.ops import RFRule, ShapeError, get
+from cnndsl.ops.registry import SELF_PARAM, param_key
 
 
 def one(op, shape, /, multi=False, **attrs):
@@ -93,6 +94,21 @@ def test_linear():
     assert params["weight"][0] == (1000, 2048)
 
 
+def test_linear_on_the_last_axis_like_nn_linear():
+    # ConvNeXt's pointwise layers: [N, H, W, C] -> [N, H, W, 4C], weight [4C, C]
+    _, out, params, n, macs, flops = one("linear", ("N", 56, 56, 96), out=384)
+    assert out == ("N", 56, 56, 384) and params == {"weight": ((384, 96), True), "bias": ((384,), True)}
+    assert n == 384 * 96 + 384
+    assert macs == 56 * 56 * 96 * 384  # positions x in x out
+    assert flops == 56 * 56 * 384  # the bias, once per output element
+    assert one("linear", ("N", 7, 10), out=3, bias=False)[1:5] == (("N", 7, 3), {"weight": ((3, 10), True)}, 30, 7 * 10 * 3)
+    # [N, C, 1, 1] is no special case: the last axis (1) is the one transformed
+    _, out, params, *_ = one("linear", ("N", 64, 1, 1), out=10)
+    assert out == ("N", 64, 1, 10) and params["weight"][0] == (10, 1)
+    with pytest.raises(ShapeError, match="last axis"):
+        one("linear", ("N",), out=3)
+
+
 # ----------------------------------------------------------------------------- pooling
 def test_maxpool_and_ceil_mode():
     _, out, *_ = one("maxpool", (1, 64, 112, 112), kernel=3, stride=2, padding=1)
@@ -153,8 +169,23 @@ def test_layernorm_and_layer_scale_like_convnext():
     assert out == (1, 96, 56, 56)
     assert one("layernorm", (1, 96, 56, 56), affine=False)[2] == {}
     node, out, params, _n, _, flops = one("layer_scale", (1, 96, 56, 56))
-    assert params == {"layer_scale": ((96, 1, 1), True)} and node.attrs["init"] == 1e-6
+    assert params == {SELF_PARAM: ((96, 1, 1), True)} and node.attrs["init"] == 1e-6  # keyed by the node name
+    assert param_key("features.1.0.layer_scale", SELF_PARAM) == "features.1.0.layer_scale"
+    assert param_key("features.1.0.block.2", "weight") == "features.1.0.block.2.weight"
     assert flops == 96 * 56 * 56
+
+
+def test_layernorm_axis():
+    # nn.LayerNorm over the last axis of an NHWC tensor (ConvNeXt's CNBlock)
+    node, out, params, *_ = one("layernorm", ("N", 56, 56, 96), axis=-1)
+    assert node.attrs["axis"] == 3 and out == ("N", 56, 56, 96)
+    assert params == {"weight": ((96,), True), "bias": ((96,), True)}
+    assert one("layernorm", ("N", 5, 7), axis=2)[2]["weight"][0] == (7,)
+    assert get("layernorm").rf({"axis": 3}) == RFRule("along", axes=(3,))
+    with pytest.raises(ShapeError, match="out of range"):
+        one("layernorm", ("N", 8, 4, 4), axis=4)
+    with pytest.raises(ShapeError, match="batch axis"):
+        one("layernorm", ("N", 8, 4, 4), axis=0)
 
 
 def test_prelu():

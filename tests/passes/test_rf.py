@@ -194,3 +194,63 @@ def test_reshape_loses_positions_conservatively_and_stays_bounded():
     got = rf(res, "add")
     assert got["size"] == [8, 8] and got["stride"] == [1, 1] and got["padding"] == [1, 1]
     assert got["aligned"] == [True, True] and not res.warnings
+
+
+def _convnext_block(b, x, nhwc: bool):
+    h = b.add("conv", [x], name="dw", out=8, kernel=7, padding=3, groups=8)
+    if nhwc:  # torchvision's CNBlock: Permute, LayerNorm and Linear on the last axis, Permute back
+        h = b.add("transpose", [h], name="p1", axes=(0, 2, 3, 1))
+        h = b.add("layernorm", [h], name="ln", axis=-1)
+        h = b.add("linear", [h], name="fc1", out=32)
+        h = b.add("gelu", [h], name="act")
+        h = b.add("linear", [h], name="fc2", out=8)
+        h = b.add("transpose", [h], name="p2", axes=(0, 3, 1, 2))
+    else:  # the same block with channel layernorm and 1x1 convs
+        h = b.add("layernorm", [h], name="ln")
+        h = b.add("conv", [h], name="fc1", out=32, kernel=1)
+        h = b.add("gelu", [h], name="act")
+        h = b.add("conv", [h], name="fc2", out=8, kernel=1)
+    h = b.add("layer_scale", [h], name="layer_scale")
+    return b.add("add", [h, x], name="add")
+
+
+def test_nhwc_segment_keeps_the_receptive_field():
+    results = []
+    for nhwc in (True, False):
+        b = GraphBuilder("cnblock")
+        x = b.input("x", (1, 8, 16, 16))
+        y = _convnext_block(b, x, nhwc)
+        y = b.add("conv", [y], name="down", out=8, kernel=2, stride=2, padding=0)
+        b.output("y", y)
+        results.append(analyse(b))
+    nhwc, nchw = results
+    for name in ("ln", "fc1", "act", "fc2", "layer_scale", "add", "down"):
+        assert rf(nhwc, name) == rf(nchw, name), name
+    assert rf(nhwc, "fc2")["size"] == [7, 7] and rf(nhwc, "down")["size"] == [8, 8]
+    assert nhwc.graph.nodes["fc1"].meta["rf_axes"] == (1, 2) and nhwc.graph.nodes["p2"].meta["rf_axes"] == (2, 3)
+    assert not nhwc.warnings
+
+
+def test_linear_and_layernorm_mix_only_their_axis():
+    b = GraphBuilder("along")
+    x = b.input("x", (1, 2, 10, 12))
+    h = b.add("conv", [x], name="c", out=2, kernel=3, padding=1)
+    w = b.add("linear", [h], name="mix_w", out=12)      # the last axis of NCHW is w
+    ln = b.add("layernorm", [h], name="ln_h", axis=2)   # normalizes along h
+    b.output("a", w)
+    b.output("b", ln)
+    res = analyse(b)
+    assert rf(res, "mix_w")["size"] == [3, 3 + 11] and rf(res, "mix_w")["stride"] == [1, 0]
+    assert rf(res, "ln_h")["size"] == [3 + 9, 3] and rf(res, "ln_h")["stride"] == [0, 1]
+
+
+def test_window_over_moved_spatial_axes_is_unsupported():
+    # a conv after a transpose that left the spatial axes away from 2, 3: no honest answer
+    b = GraphBuilder("moved")
+    x = b.input("x", (1, 4, 8, 8))
+    h = b.add("transpose", [x], name="t", axes=(0, 2, 1, 3))
+    h = b.add("conv", [h], name="c", out=2, kernel=3, padding=1)
+    b.output("y", h)
+    res = analyse(b)
+    assert rf(res, "t")["size"] == [1, 1]
+    assert rf(res, "c") is None and "rf" in res.graph.nodes["c"].meta["unsupported"]

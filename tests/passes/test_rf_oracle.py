@@ -51,7 +51,24 @@ def misaligned(b, x):
     return b.add("add", [a, c], name="add")
 
 
-@pytest.mark.parametrize("make", [chain, residual, inception, misaligned])
+def nhwc(b, x):
+    # ConvNeXt's block layout: the pointwise layers run on [N, H, W, C] between two transposes
+    h = b.add("conv", [x], name="dw", out=2, kernel=3, stride=2, padding=1)
+    h = b.add("transpose", [h], name="to_nhwc", axes=(0, 2, 3, 1))
+    h = b.add("linear", [h], name="fc1", out=3)
+    h = b.add("relu", [h], name="act")
+    h = b.add("linear", [h], name="fc2", out=2)
+    h = b.add("transpose", [h], name="to_nchw", axes=(0, 3, 1, 2))
+    return b.add("conv", [h], name="after", out=1, kernel=3, padding=1)
+
+
+def linear_on_w(b, x):
+    # nn.Linear on an NCHW tensor mixes the last (w) axis only
+    h = b.add("conv", [x], name="c1", out=2, kernel=3, stride=2, padding=1)
+    return b.add("linear", [h], name="mix_w", out=4)
+
+
+@pytest.mark.parametrize("make", [chain, residual, inception, misaligned, nhwc, linear_on_w])
 def test_rf_matches_actual_dependencies(make):
     b = GraphBuilder(make.__name__)
     x = b.input("x", ("N", 1, H, W))

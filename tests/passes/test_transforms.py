@@ -34,6 +34,7 @@ def rich_net():
     u = b.add("bn", [u], name="up.bn")
     u = b.add("silu", [u], name="up.act")
     b.add("conv", [u], name="unused", out=4, kernel=1)                      # dead: no output reads it
+    b.add("layer_scale", [u], name="dead.scale", init=0.5)                   # dead, its weight keyed by its name
     p = b.add("gap", [h], name="pool")
     p = b.add("flatten", [p], name="flat")
     p = b.add("linear", [p], name="fc1", out=16)
@@ -41,6 +42,7 @@ def rich_net():
     p = b.add("linear", [p], name="fc2", out=5)
     q = b.add("conv", [h], name="side.conv", out=4, kernel=3, dilation=2)      # conv with bias + gelu(tanh)
     q = b.add("gelu", [q], name="side.act", approximate="tanh")
+    q = b.add("layer_scale", [q], name="side.scale", init=0.5)
     b.output("logits", p)
     b.output("up", u)
     b.output("side", q)
@@ -73,7 +75,8 @@ def test_inference_pipeline_preserves_outputs(seed):
     assert out.nodes["side.conv"].attrs["act_attrs"] == {"approximate": "tanh"}
     assert out.nodes["up.conv"].op == "conv_t" and out.nodes["up.conv"].attrs["bias"] is True  # folded, not fused
     assert out.nodes["fc1"].meta["folded"] == ["fc1.bn"]
-    assert not any(k.startswith(("stem.bn.", "fc1.bn.", "unused.")) for k in res.weights)
+    assert not any(k.startswith(("stem.bn.", "fc1.bn.", "unused.", "dead.scale")) for k in res.weights)
+    assert "side.scale" in res.weights
     assert set(res.weights) == set(init_weights(out, 0))  # exactly the parameters the new graph has
     out.lint()
 
