@@ -58,7 +58,7 @@ def make_target(kind: str, *, mcpu: str | None = None, arch: str | None = None, 
             mcpu, ok = host_cpu()
             if not ok:
                 msg = ("cnndsl: WARNING: LLVM could not detect the host CPU; compiling for the GENERIC x86-64 CPU "
-                       "(no AVX2/AVX-512 code). Pass --mcpu NAME to choose one.")
+                       "(no AVX2/AVX-512 code). Pass -X mcpu=NAME (or set CNNDSL_LLVM_MCPU) to choose one.")
                 warnings.warn(msg, stacklevel=2)
                 print(msg, file=sys.stderr)
         spec = dict(host, mcpu=mcpu, **{"num-cores": int(num_cores or os.cpu_count() or 1)})
