@@ -88,7 +88,7 @@ def main() -> int:
     print(head, file=sys.stderr)
     rows = []
     raw = []
-    print("| network | batch | cnndsl-TVM untuned ms | tuned ms (trials, tuning s) | ONNX Runtime ms | "
+    print("| network | batch | cnndsl-TVM untuned ms | tuned ms (trials, tuning time) | ONNX Runtime ms | "
           "PyTorch eager ms | untuned / ORT | tuned / ORT | untuned GFLOP/s (% peak) | compile s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.nets.split(","):
@@ -98,8 +98,9 @@ def main() -> int:
             raw.append({"net": name, "batch": batch, "untuned": un})
             tuned = None
             if args.tune:
+                # tuned in its own process, measured there against ORT and torch again (same run)
                 tuned = bench_one(name, batch, ["--tune", "--trials", str(args.trials), "--tuning-db",
-                                                f"{args.tuning_db}/{name}_b{batch}", "--compare", ""], args.repeat)
+                                                f"{args.tuning_db}/{name}_b{batch}"], args.repeat)
                 raw[-1]["tuned"] = tuned
             if args.naive:
                 raw[-1]["naive"] = bench_one(name, batch, ["--schedule", "naive", "--compare", ""], 3)
@@ -115,8 +116,12 @@ def main() -> int:
             if tuned and "error" not in tuned:
                 tr = tuned["runtimes"]["cnndsl-tvm-llvm"]
                 st = tr.get("tuning", {})
-                tcell = f"{tr['median_ms']:.2f} ({args.trials}, {st.get('tuning_seconds', 0):.0f} s)"
-                tratio = f"{tr['median_ms'] / ort:.2f}" if ort else ""
+                trials = st.get("database_trials", args.trials)
+                secs = st.get("database_tuning_seconds", st.get("tuning_seconds", 0))
+                tort = tuned["runtimes"].get("onnxruntime", {}).get("median_ms")
+                tcell = (f"{tr['median_ms']:.2f} ({trials} trials, {secs:.0f} s; ORT in the same run "
+                         f"{tort if tort is None else f'{tort:.2f}'} ms)")
+                tratio = f"{tr['median_ms'] / tort:.2f}" if tort else ""
             elif tuned:
                 tcell = f"error: {tuned['error']}"
             row = (f"| {name} | {batch} | {ours:.2f} | {tcell} | {ort:.2f} | "

@@ -73,7 +73,10 @@ class TVMBackend(Backend):
                 fused = B.fuse_cpu(B.inference_prepasses(mod), tgt)
                 tuning = tune(fused, tgt, options.tuning_db, options.trials or 64)
             elif Path(options.tuning_db).is_dir():
-                tuning = {"tuned": True, "database": str(Path(options.tuning_db).resolve()), "tasks_tuned_now": 0}
+                from .tune import _history
+
+                tuning = {"tuned": True, "database": str(Path(options.tuning_db).resolve()), "tasks_tuned_now": 0,
+                          **_history(options.tuning_db)}
             if tuning.get("tuned"):
                 schedule = "tuned"
         elif options.tune:
