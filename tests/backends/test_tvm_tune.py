@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -41,12 +40,14 @@ def test_tuning_writes_a_reusable_database_and_matches(tmp_path):
     assert m1["schedule"] == "tuned"
     assert (db / "database_tuning_record.json").stat().st_size > 0
 
-    t0 = time.time()
     backend.compile(g, w, tmp_path / "b", CompileOptions(tune=True, trials=4, tuning_db=str(db)))
     m2 = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert m2["tuning"]["tasks_tuned_now"] == 0, "second compile with the same database tuned again"
     assert m2["tuning"]["tasks_already_tuned"] == m1["tuning"]["tasks"]
-    assert time.time() - t0 < 60
+    # the reused database still says what went into it: the first run's trials and time
+    assert m2["tuning"]["database_runs"] == 1
+    assert m2["tuning"]["database_trials"] == m1["tuning"]["trials_run"] >= 4
+    assert m2["tuning"]["database_tuning_seconds"] == m1["tuning"]["tuning_seconds"] > 0
 
     x = np.random.default_rng(0).standard_normal((1, 8, 8, 8)).astype("float32")
     np.testing.assert_allclose(backend.run(tmp_path / "b", [x])[0], interp.run(g, w, [x])[0], rtol=1e-4, atol=1e-5)
