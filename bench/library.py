@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from libstats import stats  # noqa: E402
+from libstats import stats
 
-from cnndsl.api import load  # noqa: E402
-from cnndsl.elaborate.modules import library_index  # noqa: E402
+from cnndsl.api import load
+from cnndsl.elaborate.modules import library_index
 
 
 def main() -> int:

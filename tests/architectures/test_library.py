@@ -22,7 +22,7 @@ from cnndsl.elaborate.modules import library_index
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-from libstats import stats  # noqa: E402
+from libstats import stats
 
 # name: (trainable params, GMACs as published, evaluation input (C, H, W) or None for the file's own)
 TORCHVISION = {
