@@ -94,7 +94,7 @@ test-all: install-test
 	"$(VPY)" -m pytest $(PYTEST_ARGS) -m ""
 
 lint: install-test
-	"$(VENV)/bin/ruff" check cnndsl backends tests bench
+	"$(VENV)/bin/ruff" check cnndsl backends tests bench scripts
 
 wheel: install-test
 	"$(VPY)" -m build --wheel --no-isolation --outdir dist .
