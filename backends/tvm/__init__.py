@@ -70,7 +70,7 @@ class TVMBackend(Backend):
                     raise BackendError("--tune needs --tuning-db DIR (where the tuning records are kept)")
                 from .tune import tune
 
-                fused = B.fuse_cpu(B.inference_prepasses(mod), tgt)
+                fused = B.fuse_cpu(B.prepare_cpu(B.inference_prepasses(mod)), tgt)
                 tuning = tune(fused, tgt, options.tuning_db, options.trials or 64)
             elif Path(options.tuning_db).is_dir():
                 from .tune import _history

@@ -99,8 +99,9 @@ def fuse_cpu(mod, tgt):
         return tvm.transform.Sequential(cpu.library_dispatch_passes(tgt) + cpu.legalize_passes(tgt))(mod)
 
 
-def prepare_cpu_default(mod):
-    """Untuned CPU path only: shapes the default schedule vectorizes (see cpu_layout.py)."""
+def prepare_cpu(mod):
+    """Shapes the default CPU schedule vectorizes (see cpu_layout.py). Applied before tuning
+    too, so that tuned and default kernels are the same workloads and compete per kernel."""
     from cnndsl.backends.tvm.cpu_layout import pad_conv_width
 
     return pad_conv_width(mod)
@@ -125,8 +126,8 @@ def compile_module(mod, tgt, *, schedule: str = "default", tuning_db: str | None
     if tgt.kind.name == "cuda":
         with tgt:
             return tvm.compile(cuda_pipeline(tgt)(mod), target=tgt, relax_pipeline=None)
-    if schedule == "default":
-        mod = prepare_cpu_default(mod)
+    if schedule in ("default", "tuned"):
+        mod = prepare_cpu(mod)
     fused = fuse_cpu(mod, tgt)
     if schedule == "tuned":
         from tvm.s_tir import meta_schedule as ms

@@ -7,7 +7,8 @@ computed on a few extra zero-padded columns on the right (at most 15% more work)
 real columns sliced out; the slice fuses into the conv's epilogue or is a cheap copy.
 Results are unchanged: the extra columns only ever see padding.
 
-Only for the untuned CPU path: MetaSchedule tunes the module as written.
+Applied before tuning too (build.prepare_cpu), so that a tuned kernel and the default one are
+the same workload and the tuning database can hold both (tune.py).
 """
 
 from __future__ import annotations

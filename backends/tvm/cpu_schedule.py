@@ -53,10 +53,17 @@ def _schedule_func(func, lanes: int):
     import tvm
 
     sch = tvm.s_tir.Schedule(func)
+    return sch.mod["main"] if apply_default(sch, lanes) else None
+
+
+def apply_default(sch, lanes: int) -> bool:
+    """Apply the default schedule to `sch` (whose function is "main"), in place; False when
+    nothing could be scheduled. Every step is a traced schedule primitive, so `sch.trace`
+    replays it: tuning stores it as one more candidate record (tune.py)."""
     root = sch.get_sblock("root") if _has_root(sch) else None
     blocks = sch.get_child_blocks(root) if root is not None else []
     if not blocks:
-        return None
+        return False
     # inline what can be inlined (padding, casts), keep reductions and the last block
     import os
     keep_pad = os.environ.get("CNNDSL_TVM_INLINE_PAD", "0") != "1"
@@ -83,7 +90,7 @@ def _schedule_func(func, lanes: int):
             _schedule_reduction(sch, red, lanes, epilogue=True)
         except Exception as err:  # noqa: BLE001
             log.debug("cpu schedule: %s left naive: %s", name, err)
-            return None
+            return False
     else:
         for b in blocks:
             try:
@@ -93,7 +100,7 @@ def _schedule_func(func, lanes: int):
                     _schedule_elementwise(sch, b, lanes)
             except Exception as err:  # noqa: BLE001
                 log.debug("cpu schedule: block %s left naive: %s", sch.get(b).name_hint, err)
-    return sch.mod["main"]
+    return True
 
 
 def _split_stride2_phases(sch, block) -> None:

@@ -62,6 +62,46 @@ def _progress_callback(total_trials: int, n_tasks: int, out=sys.stderr):
     return Progress()
 
 
+def _seed_default_records(db, tasks, tgt, builder, runner) -> int:
+    """Measure cnndsl's default schedule of each task with the tuner's own builder and runner
+    and commit it as a tuning record. The database then holds the default kernel as one more
+    candidate, and applying it picks, per kernel, whichever measured faster: a tuned network
+    is never slower than the untuned one because a task got too few trials.
+    Returns the number of records committed."""
+    import tvm
+    from cnndsl.backends.tvm.cpu_schedule import _lanes, apply_default
+    from tvm.s_tir import meta_schedule as ms
+
+    lanes = _lanes(tgt)
+    cands, mods = [], []
+    for task in tasks:
+        mod = task.dispatched[0]
+        sch = tvm.s_tir.Schedule(mod)
+        try:
+            ok = apply_default(sch, lanes)
+        except Exception:  # noqa: BLE001 - no default record; the tuner still covers the task
+            ok = False
+        if ok:
+            cands.append((sch, ms.arg_info.ArgInfo.from_prim_func(sch.mod["main"])))
+            mods.append(mod)
+    if not cands:
+        return 0
+    built = builder.build([ms.builder.BuilderInput(sch.mod, tgt) for sch, _ in cands])
+    inputs, keep = [], []
+    for (sch, args), mod, b in zip(cands, mods, built):
+        if b.error_msg is None:
+            inputs.append(ms.runner.RunnerInput(b.artifact_path, "cpu", args))
+            keep.append((sch, args, mod))
+    done = 0
+    for (sch, args, mod), fut in zip(keep, runner.run(inputs)):
+        res = fut.result()
+        if res.error_msg is None and res.run_secs:
+            db.commit_tuning_record(ms.database.TuningRecord(
+                sch.trace, db.commit_workload(mod), [float(x) for x in res.run_secs], tgt, args))
+            done += 1
+    return done
+
+
 def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: int = 16, seed: int = 0,
          progress: bool = True) -> dict:
     """Tune the fused module's kernels into `work_dir`; returns the tuning state for the manifest."""
@@ -86,6 +126,9 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
     # budget on the first tasks when a batch is larger than budget / tasks
     per_iter = max(1, min(trials_per_iter, trials // len(todo)))
     trials = max(trials, per_iter * len(todo))
+    builder = ms.builder.LocalBuilder(f_build=_fast_build, timeout_sec=120, max_workers=1)
+    runner = ms.runner.LocalRunner(timeout_sec=60)
+    state["default_records"] = _seed_default_records(db, todo, tgt, builder, runner)
     callbacks = [ms.measure_callback.AddToDatabase(), ms.measure_callback.RemoveBuildArtifact(),
                  ms.measure_callback.UpdateCostModel()]
     if progress:
@@ -93,8 +136,7 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
     try:
         ms.tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir, max_trials_global=trials,
                       num_trials_per_iter=per_iter,
-                      builder=ms.builder.LocalBuilder(f_build=_fast_build, timeout_sec=120, max_workers=1),
-                      runner=ms.runner.LocalRunner(timeout_sec=60), database=db, measure_callbacks=callbacks)
+                      builder=builder, runner=runner, database=db, measure_callbacks=callbacks)
     except KeyboardInterrupt:
         state["interrupted"] = True
         print("\ntuning interrupted; finished records are kept in " + work_dir, file=sys.stderr)

@@ -75,7 +75,7 @@ def _scheduled(case):
     g, w = optimize_for_inference(g, Weights(init_weights(g, 0)))
     mod, _ = build_module(g, w, batch=1, embed=True)
     tgt = B.make_target("llvm")
-    fused = B.fuse_cpu(B.prepare_cpu_default(B.inference_prepasses(mod)), tgt)
+    fused = B.fuse_cpu(B.prepare_cpu(B.inference_prepasses(mod)), tgt)
     return fused, schedule_module(fused, tgt)
 
 

@@ -38,6 +38,8 @@ def test_tuning_writes_a_reusable_database_and_matches(tmp_path):
     m1 = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert m1["tuning"]["tuned"] and m1["tuning"]["tasks_tuned_now"] >= 1
     assert m1["schedule"] == "tuned"
+    # cnndsl's default schedule of every task was measured and stored as a candidate record
+    assert m1["tuning"]["default_records"] == m1["tuning"]["tasks_tuned_now"]
     assert (db / "database_tuning_record.json").stat().st_size > 0
 
     backend.compile(g, w, tmp_path / "b", CompileOptions(tune=True, trials=4, tuning_db=str(db)))
