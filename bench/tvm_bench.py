@@ -6,7 +6,7 @@ Achieved GFLOP/s = 2 * MACs / latency, against the machine's measured fp32 matmu
 (numpy/torch sgemm 2048^3, best of a few).
 
     .venv/bin/python bench/tvm_bench.py                      # resnet18, resnet50, mobilenet_v2 at batch 1 and 8
-    .venv/bin/python bench/tvm_bench.py --nets resnet18 --batches 1 --tune --trials 256 --tuning-db work/db
+    .venv/bin/python bench/tvm_bench.py --tune --trials 1000 --tuned-batches 1   # tuned rows from work/tvm_db/NAME_b1
     .venv/bin/python bench/tvm_bench.py --markdown >> docs/performance.md   # rows only
 
 Not a test: the numbers depend on the machine and on whatever else it runs.
@@ -76,7 +76,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--tune", action="store_true")
     ap.add_argument("--trials", type=int, default=256)
-    ap.add_argument("--tuning-db", default=str(ROOT / "work" / "tvm_tuning_db"))
+    ap.add_argument("--tuning-db", default=str(ROOT / "work" / "tvm_db"),
+                    help="one database per network and batch: DIR/NAME_bBATCH (reused: no new tuning for "
+                         "tasks it holds)")
+    ap.add_argument("--tuned-batches", default=None,
+                    help="with --tune: only these batch sizes get a tuned row (default: all)")
     ap.add_argument("--naive", action="store_true", help="also measure TVM's naive legalized kernels")
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()
@@ -97,7 +101,8 @@ def main() -> int:
             un = bench_one(name, batch, [], args.repeat)
             raw.append({"net": name, "batch": batch, "untuned": un})
             tuned = None
-            if args.tune:
+            tuned_batches = None if args.tuned_batches is None else {int(b) for b in args.tuned_batches.split(",")}
+            if args.tune and (tuned_batches is None or batch in tuned_batches):
                 # tuned in its own process, measured there against ORT and torch again (same run)
                 tuned = bench_one(name, batch, ["--tune", "--trials", str(args.trials), "--tuning-db",
                                                 f"{args.tuning_db}/{name}_b{batch}"], args.repeat)
