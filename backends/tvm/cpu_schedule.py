@@ -112,8 +112,13 @@ def _split_stride2_phases(sch, block) -> None:
     import re
 
     blk = sch.get(block)
+    spatial = [iv.var.name for iv in blk.iter_vars if int(iv.iter_type) == 0]
+    if not spatial:
+        return
+    # the output column times 2 (a stride), not a window offset times 2 (a dilation)
+    strided = re.compile(rf"\b{re.escape(spatial[-1])} \* T\.int64\(2\)")
     for i, r in enumerate(blk.reads):
-        if len(r.region) != 4 or not re.search(r"\* T\.int64\(2\)", str(r.region[3].min)):
+        if len(r.region) != 4 or not strided.search(str(r.region[3].min)):
             continue
         buf = r.source
         ext = int(buf.shape[3])

@@ -42,6 +42,8 @@ CASES = {
     "s2_dw": (30, 8, [{"out": 8, "kernel": 3, "stride": 2, "padding": 1, "groups": 8}]),
     "s2_7x7_stem": (32, 3, [{"out": 8, "kernel": 7, "stride": 2, "padding": 3}]),
     "s2_maxpool": (28, 4, [{"op": "maxpool", "kernel": 3, "stride": 2, "padding": 1}]),
+    # dilation 2, stride 1 (DeepLab's atrous convs): the offset is doubled, not the column: no phase split
+    "d2": (28, 8, [{"out": 8, "kernel": 3, "padding": 2, "dilation": 2}]),
     # odd padded width (29 + 2): no phase split, still right
     "s2_odd": (29, 4, [{"out": 8, "kernel": 3, "stride": 2, "padding": 1}]),
 }
@@ -96,3 +98,9 @@ def test_stride2_inputs_are_split_into_column_phases(case):
     text = sched.script()
     # the window reads (k % 2, x + k // 2) of a [.., H, 2, W/2] buffer
     assert "T.int64(2), T.int64(" in text and "// T.int64(2)" in text, text[:3000]
+
+
+@pytest.mark.parametrize("case", ["d2", "w28"])
+def test_stride1_windows_keep_their_layout(case):
+    _, sched = _scheduled(case)
+    assert "// T.int64(2)" not in sched.script()
