@@ -7,7 +7,9 @@ Backend-specific knobs (`CompileOptions.extra`, also settable from the CLI's `-X
 when present): `batch` ("N" or an int; tuning fixes a symbolic batch to 1), `weights`
 ("embed", the default: compiled into the library; or "params": a separate
 `weights.params` file passed at run time), `mcpu` (llvm, default: detected host CPU),
-`arch` (cuda, default sm_90), `schedule` ("default" or "naive"). From the command line,
+`arch` (cuda, default sm_90), `schedule` ("default" or "naive"), `tune_again` ("1" with
+--tune: also tune the tasks the database already holds, continuing from their records).
+From the command line,
 `CNNDSL_CUDA_ARCH=sm_80` and `CNNDSL_LLVM_MCPU=skylake-avx512` set `arch` / `mcpu`.
 """
 
@@ -71,7 +73,8 @@ class TVMBackend(Backend):
                 from .tune import tune
 
                 fused = B.fuse_cpu(B.prepare_cpu(B.inference_prepasses(mod)), tgt)
-                tuning = tune(fused, tgt, options.tuning_db, options.trials or 64)
+                again = str(extra.get("tune_again", "0")).lower() in ("1", "true", "yes")
+                tuning = tune(fused, tgt, options.tuning_db, options.trials or 64, again=again)
             elif Path(options.tuning_db).is_dir():
                 from .tune import _history
 

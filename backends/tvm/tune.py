@@ -103,8 +103,10 @@ def _seed_default_records(db, tasks, tgt, builder, runner) -> int:
 
 
 def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: int = 16, seed: int = 0,
-         progress: bool = True) -> dict:
-    """Tune the fused module's kernels into `work_dir`; returns the tuning state for the manifest."""
+         progress: bool = True, again: bool = False) -> dict:
+    """Tune the fused module's kernels into `work_dir`; returns the tuning state for the manifest.
+    again: tune every task, also those the database already holds (the search starts from
+    their best records); otherwise those are skipped."""
     from tvm.s_tir import meta_schedule as ms
 
     work_dir = str(Path(work_dir))
@@ -112,7 +114,8 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
     db = ms.database.JSONDatabase(work_dir=work_dir)
     with tgt:
         tasks = ms.relax_integration.extract_tasks(fused_mod, tgt)
-    todo = [t for t in tasks if not _attempted(db, t)]
+    fresh = [t for t in tasks if not _attempted(db, t)]
+    todo = list(tasks) if again else fresh
     state = {"tuned": True, "database": str(Path(work_dir).resolve()), "tasks": len(tasks),
              "tasks_already_tuned": len(tasks) - len(todo), "tasks_tuned_now": len(todo),
              "trials_requested": trials, "tuning_seconds": 0.0}
@@ -128,7 +131,7 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
     trials = max(trials, per_iter * len(todo))
     builder = ms.builder.LocalBuilder(f_build=_fast_build, timeout_sec=120, max_workers=1)
     runner = ms.runner.LocalRunner(timeout_sec=60)
-    state["default_records"] = _seed_default_records(db, todo, tgt, builder, runner)
+    state["default_records"] = _seed_default_records(db, fresh, tgt, builder, runner)
     callbacks = [ms.measure_callback.AddToDatabase(), ms.measure_callback.RemoveBuildArtifact(),
                  ms.measure_callback.UpdateCostModel()]
     if progress:

@@ -53,3 +53,12 @@ def test_tuning_writes_a_reusable_database_and_matches(tmp_path):
 
     x = np.random.default_rng(0).standard_normal((1, 8, 8, 8)).astype("float32")
     np.testing.assert_allclose(backend.run(tmp_path / "b", [x])[0], interp.run(g, w, [x])[0], rtol=1e-4, atol=1e-5)
+
+    # -X tune_again=1 tunes the held tasks once more and adds to the history
+    backend.compile(g, w, tmp_path / "c", CompileOptions(tune=True, trials=4, tuning_db=str(db),
+                                                         extra={"tune_again": "1"}))
+    m3 = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert m3["tuning"]["tasks_tuned_now"] == m1["tuning"]["tasks"]
+    assert m3["tuning"]["default_records"] == 0  # already measured in the first run
+    assert m3["tuning"]["database_runs"] == 2
+    np.testing.assert_allclose(backend.run(tmp_path / "c", [x])[0], interp.run(g, w, [x])[0], rtol=1e-4, atol=1e-5)
