@@ -221,11 +221,17 @@ def _softmax(node, shapes) -> Ctor:
 # ------------------------------------------------------------------ pooling
 
 
-def _maxpool(node, shapes) -> Ctor:
-    a = node.attrs
+def _window_args(a: dict) -> list:
+    """kernel_size, and stride where it differs from the kernel (torch's default)."""
     args = [Arg("kernel_size", square(a["kernel"]), kw=False)]
     if a["stride"] != a["kernel"]:
         args.append(Arg("stride", square(a["stride"])))
+    return args
+
+
+def _maxpool(node, shapes) -> Ctor:
+    a = node.attrs
+    args = _window_args(a)
     pad = _sym_padding(node, a["padding"])
     if pad is None:
         if a["ceil_mode"]:
@@ -244,9 +250,7 @@ def _maxpool(node, shapes) -> Ctor:
 
 def _avgpool(node, shapes) -> Ctor:
     a = node.attrs
-    args = [Arg("kernel_size", square(a["kernel"]), kw=False)]
-    if a["stride"] != a["kernel"]:
-        args.append(Arg("stride", square(a["stride"])))
+    args = _window_args(a)
     pad = _sym_padding(node, a["padding"])
     if pad is None:
         raise BackendError(f"{node.name}: asymmetric average-pool padding has no torch form")
