@@ -22,6 +22,16 @@ from cnndsl.backend import Artefact, Backend, BackendError, CompileOptions, opti
 
 from .lower import LOWERINGS
 
+_FLAG_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def _flag(extra: dict, key: str) -> bool:
+    """A yes/no -X option; anything else is an error, not a silent "no"."""
+    value = str(extra.get(key, "0")).strip().lower()
+    if value not in _FLAG_VALUES:
+        raise BackendError(f"-X {key}={extra[key]}: expected 1 or 0 (true/false, yes/no)")
+    return _FLAG_VALUES[value]
+
 __all__ = ["CUDA_BACKEND", "LLVM_BACKEND", "LOWERINGS", "TVMBackend"]
 
 
@@ -73,13 +83,13 @@ class TVMBackend(Backend):
                 from .tune import tune
 
                 fused = B.fuse_cpu(B.prepare_cpu(B.inference_prepasses(mod)), tgt)
-                again = str(extra.get("tune_again", "0")).lower() in ("1", "true", "yes")
+                again = _flag(extra, "tune_again")
                 tuning = tune(fused, tgt, options.tuning_db, options.trials or 64, again=again)
             elif Path(options.tuning_db).is_dir():
-                from .tune import _history
+                from .tune import history
 
                 tuning = {"tuned": True, "database": str(Path(options.tuning_db).resolve()), "tasks_tuned_now": 0,
-                          **_history(options.tuning_db)}
+                          **history(options.tuning_db)}
             if tuning.get("tuned"):
                 schedule = "tuned"
         elif options.tune:

@@ -121,7 +121,7 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
              "trials_requested": trials, "tuning_seconds": 0.0}
     if not todo or trials <= 0:
         state["tasks_with_records"] = sum(_has_record(db, t, tgt) for t in tasks)
-        state.update(_history(work_dir))
+        state.update(history(work_dir))
         return state
     t0 = time.time()
     contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(todo, work_dir, seed=seed)
@@ -150,11 +150,22 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
     state["trials_run"] = trials
     state["tasks_with_records"] = sum(_has_record(db, t, tgt) for t in tasks)
     _record_run(work_dir, state)
-    state.update(_history(work_dir))
+    state.update(history(work_dir))
     return state
 
 
 HISTORY = "cnndsl_tuning.json"
+
+
+def _runs(work_dir: str) -> list[dict]:
+    """The recorded tuning runs of this database (none when it has no readable history)."""
+    import json
+
+    try:
+        runs = json.loads((Path(work_dir) / HISTORY).read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return runs if isinstance(runs, list) else []
 
 
 def _record_run(work_dir: str, state: dict) -> None:
@@ -162,26 +173,20 @@ def _record_run(work_dir: str, state: dict) -> None:
     database can still say how much tuning (trials, seconds) went into it."""
     import json
 
-    path = Path(work_dir) / HISTORY
-    try:
-        runs = json.loads(path.read_text())["runs"]
-    except (OSError, ValueError, KeyError, TypeError):
-        runs = []
+    runs = _runs(work_dir)
     runs.append({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "trials": state.get("trials_run", 0),
                  "seconds": state["tuning_seconds"], "tasks_tuned": state["tasks_tuned_now"],
                  "interrupted": bool(state.get("interrupted"))})
+    path = Path(work_dir) / HISTORY
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"runs": runs}, indent=2))
     tmp.replace(path)
 
 
-def _history(work_dir: str) -> dict:
+def history(work_dir: str) -> dict:
     """Totals over every recorded tuning run of this database (empty if none recorded)."""
-    import json
-
-    try:
-        runs = json.loads((Path(work_dir) / HISTORY).read_text())["runs"]
-    except (OSError, ValueError, KeyError, TypeError):
+    runs = _runs(work_dir)
+    if not runs:
         return {}
     return {"database_trials": sum(int(r.get("trials", 0)) for r in runs),
             "database_tuning_seconds": round(sum(float(r.get("seconds", 0)) for r in runs), 1),

@@ -130,6 +130,18 @@ def test_cli_compile_and_run(tmp_path, capsys):
     assert np.load(tmp_path / "y.npy").shape[0] == 2
 
 
+
+def test_unknown_tune_again_value_is_a_clear_error(tmp_path, capsys):
+    from cnndsl.cli.main import main
+
+    art = tmp_path / "never"
+    rc = main(["compile", "lenet5", "--target", "llvm", "--tune", "--tuning-db", str(tmp_path / "db"),
+               "-X", "tune_again=maybe", "-o", str(art)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "-X tune_again=maybe: expected 1 or 0" in err and "Traceback" not in err
+    assert not art.exists()
+
 def test_cuda_compiles_without_a_gpu_and_kernels_land_on_the_gpu(net, tmp_path):
     from cnndsl.backends.tvm import build as B
 
