@@ -7,7 +7,9 @@ Backend-specific knobs (`CompileOptions.extra`, also settable from the CLI's `-X
 when present): `batch` ("N" or an int; tuning fixes a symbolic batch to 1), `weights`
 ("embed", the default: compiled into the library; or "params": a separate
 `weights.params` file passed at run time), `mcpu` (llvm, default: detected host CPU),
-`arch` (cuda, default sm_90), `schedule` ("default" or "naive"), `tune_again` ("1" with
+`arch` (cuda, default sm_90), `schedule` ("default" or "naive"), `layout` ("NCHWc", llvm's
+default: channel-blocked activations around the convolutions, see packed.py; or "NCHW",
+cuda's), `tune_again` ("1" with
 --tune: also tune the tasks the database already holds, continuing from their records).
 From the command line,
 `CNNDSL_CUDA_ARCH=sm_80` and `CNNDSL_LLVM_MCPU=skylake-avx512` set `arch` / `mcpu`.
@@ -69,7 +71,9 @@ class TVMBackend(Backend):
                 batch = 1  # MetaSchedule tunes static shapes
         embed = extra.get("weights", "embed") != "params"
         t0 = time.time()
-        mod, keys = build_module(graph, weights, batch=batch, embed=embed)
+        # llvm: channel-blocked activations around the convolutions (packed.py); cuda: plain NCHW
+        layout = extra.get("layout") or ("NCHWc" if self.kind == "llvm" else "NCHW")
+        mod, keys = build_module(graph, weights, batch=batch, embed=embed, layout=layout)
         import os
 
         tgt = B.make_target(self.kind, mcpu=extra.get("mcpu") or os.environ.get("CNNDSL_LLVM_MCPU") or None,
@@ -134,6 +138,7 @@ class TVMBackend(Backend):
             "weights_source": getattr(weights, "source", ""),
             "param_order": keys,
             "schedule": schedule,
+            "layout": layout,
             "tuning": tuning,
             "opt_level": 1,  # always the inference form (see build)
             "seed": options.seed,

@@ -78,7 +78,14 @@ def apply_default(sch, lanes: int) -> bool:
             log.debug("cpu schedule: %s not inlined: %s", sch.get(b).name_hint, str(err)[:200])
     blocks = sch.get_child_blocks(sch.get_sblock("root"))
     reductions = [b for b in blocks if any(t == 2 for t in _iter_types(sch, b))]
-    if len(reductions) == 1:
+    if len(reductions) == 1 and sch.get(reductions[0]).name_hint in PACKED_BLOCKS:
+        red = reductions[0]
+        try:
+            _schedule_packed_conv(sch, red)
+        except Exception as err:  # noqa: BLE001
+            log.debug("cpu schedule: packed %s left naive: %s", sch.get(red).name_hint, str(err)[:300])
+            return False
+    elif len(reductions) == 1:
         # one reduction (conv, pool, mean): the epilogue is computed per output vector right after it
         red = reductions[0]
         name = sch.get(red).name_hint
@@ -101,6 +108,50 @@ def apply_default(sch, lanes: int) -> bool:
             except Exception as err:  # noqa: BLE001
                 log.debug("cpu schedule: block %s left naive: %s", sch.get(b).name_hint, err)
     return True
+
+
+PACKED_BLOCKS = ("conv2d_nchwc", "depthwise_nchwc")  # packed.CONV_BLOCK, packed.DEPTHWISE_BLOCK
+MAX_COLUMNS = 16  # output columns per register block of a packed conv (x 1 channel vector each)
+
+
+def _column_tile(width: int) -> int:
+    """Output columns held in registers: the largest divisor of the width up to MAX_COLUMNS (so
+    no column needs a guard); a width with no divisor of 4 or more is tiled by 8 with a guard."""
+    f = _divisor(width, MAX_COLUMNS)
+    return f if f >= 4 or width < 4 else 8
+
+
+def _schedule_packed_conv(sch, block) -> None:
+    """The NCHWc convolution (packed.py): for each (batch, channel chunk, output row, run of
+    columns) -- parallel over the first three -- accumulate a register tile of `cols` output
+    columns x one vector of channels over the reduction (input chunk, kh, kw, input channel),
+    each step one broadcast input value times one weight vector; then the epilogue (bias,
+    activation, residual add) on that tile while it is hot. Input padding is a separate
+    row-vectorized copy. Depthwise: the same tile, reduced over (kh, kw) only."""
+    loops = sch.get_loops(block)
+    types = _iter_types(sch, block)
+    spatial = [lp for lp, t in zip(loops, types) if t == 0]
+    reduce = [lp for lp, t in zip(loops, types) if t == 2]
+    if len(spatial) != 5 or not reduce:
+        raise ValueError("not a packed convolution nest")
+    n, chunk, row, col, lane = spatial
+    width = _extent(sch, col)
+    if width is None:
+        raise ValueError("symbolic output width")
+    co, ci = sch.split(col, [None, _column_tile(width)])
+    sch.reorder(n, chunk, row, co, *reduce, ci, lane)
+    outer = sch.fuse(n, chunk, row)
+    blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    idx = next(i for i, b in enumerate(blocks) if sch.get(b).same_as(sch.get(block)))
+    for b in blocks[:idx]:
+        _schedule_elementwise(sch, b, _extent(sch, sch.get_loops(b)[-1]) or 16)  # the padding copy
+    for b in blocks[idx + 1:]:
+        sch.reverse_compute_at(b, co)
+        sch.vectorize(sch.get_loops(b)[-1])
+    sch.parallel(outer)
+    sch.vectorize(lane)
+    sch.unroll(ci)
+    sch.decompose_reduction(block, reduce[0])
 
 
 def _split_stride2_phases(sch, block) -> None:

@@ -390,14 +390,18 @@ def param_keys(graph, weights) -> list[str]:
     return keys
 
 
-def build_module(graph, weights, *, batch: int | str | None = None, embed: bool = True):
+def build_module(graph, weights, *, batch: int | str | None = None, embed: bool = True, layout: str = "NCHW"):
     """Lower `graph` to an IRModule with one function `main`.
 
     batch: None (as the graph says), "N" (symbolic `tirx.Var("N")`) or an int (fixed).
     embed: True puts weights in the module as constants; False makes them parameters of
     `main` after the inputs (attribute `num_input`), in the order of `param_keys`.
+    layout: "NCHW" (every value plain) or "NCHWc" (convolutions and the ops around them on
+    channel-blocked values, `packed.py`; inputs and outputs stay NCHW).
     Returns (mod, param_keys).
     """
+    if layout not in ("NCHW", "NCHWc"):
+        raise BackendError(f"unknown TVM layout '{layout}' (NCHW or NCHWc)")
     import tvm
     from tvm import relax
 
@@ -419,6 +423,11 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
     with bb.function("main", inputs + [pvars[k] for k in keys], attrs=attrs):
         ctx = LowerCtx(bb, weights, pvars, bexpr)
         values: dict[tuple[str, int], Any] = {}
+        pk = None
+        if layout == "NCHWc":
+            from .packed import Packing
+
+            pk = Packing(ctx)
         with bb.dataflow():
             for node in graph.topo():
                 if node.op == "input":
@@ -428,9 +437,12 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
                 if low is None or isinstance(low, Refused):
                     reason = low.reason if isinstance(low, Refused) else "no lowering"
                     raise BackendError(f"{node.name} [{node.op}]: {reason}")
-                xs = [values[tuple(ref)] for ref in node.inputs]
+                refs = [tuple(ref) for ref in node.inputs]
                 try:
-                    out = low(ctx, node, xs)
+                    out, block = _lower_packed(pk, node, refs, values) if pk is not None else (None, None)
+                    if out is None:
+                        xs = [pk.plain(k, values[k]) if pk is not None else values[k] for k in refs]
+                        out = low(ctx, node, xs)
                 except BackendError:
                     raise
                 except Exception as err:  # noqa: BLE001 - TVM's own errors, reported with the node
@@ -438,19 +450,37 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
                 outs = out if isinstance(out, list) else [out]
                 shapes = node.meta.get("shapes") or [node.meta.get("shape")]
                 for i, v in enumerate(outs):
-                    _check_shape(node, v, shapes[i] if i < len(shapes) else None)
+                    _check_shape(node, v, shapes[i] if i < len(shapes) else None, block)
                     values[(node.name, i)] = v
+                    if block is not None:
+                        pk.block[(node.name, i)] = block
             results = [values[tuple(ref)] for _name, ref in graph.outputs]
+            if pk is not None:
+                results = [pk.plain(tuple(ref), r) for (_name, ref), r in zip(graph.outputs, results)]
             outs = [bb.emit_output(r) for r in results]
         bb.emit_func_output(outs[0] if len(outs) == 1 else relax.Tuple(outs))
     return bb.get(), keys
 
 
-def _check_shape(node, value, want) -> None:
-    """TVM's inferred shape must agree with the IR's (batch excluded when symbolic)."""
+def _lower_packed(pk, node, keys, values):
+    """(expr, block) when `packed.py` lowers the node in the packed layout, else (None, None)."""
+    from .packed import PACKED_LOWERINGS
+
+    low = PACKED_LOWERINGS.get(node.op)
+    if low is None or not any(k in pk.block for k in keys) and node.op not in ("conv", "fused_conv"):
+        return None, None
+    res = low(pk, node, keys, [values[k] for k in keys])
+    return res if res is not None else (None, None)
+
+
+def _check_shape(node, value, want, block: int | None = None) -> None:
+    """TVM's inferred shape must agree with the IR's (batch excluded when symbolic); a packed
+    value [N, C/b, H, W, b] is compared as [N, C, H, W]."""
     if want is None or value.ty is None or getattr(value.ty, "shape", None) is None:
         return
     got = list(value.ty.shape)
+    if block is not None and len(got) == 5 and int(got[4]) == block:
+        got = [got[0], int(got[1]) * block, got[2], got[3]]
     if len(got) != len(want):
         raise BackendError(f"{node.name} [{node.op}]: TVM infers rank {len(got)}, the IR says {tuple(want)}")
     for i, (g, w) in enumerate(zip(got, want)):

@@ -1,0 +1,296 @@
+"""The packed channel layout for CPU: activations NCHW[b]c, convolution weights OIHW[i]i[o]o.
+
+A direct convolution in NCHW vectorizes along the output width, which is short (7, 14, 28)
+and changes from stage to stage. Packing channels into blocks of `b` (16 = one AVX-512
+register, 8 when 16 does not divide) makes the innermost axis of every activation a channel
+block: the convolution broadcasts one input value and multiplies it by a vector of `b` output
+channels' weights, register-blocked over a run of output columns (`cpu_schedule.py`). That is
+the layout of oneDNN and TVM's old x86 `conv2d_NCHWc` schedule, and it reaches the machine's
+FMA peak on every ResNet and MobileNet convolution shape (docs/performance.md).
+
+This module decides per IR value whether it is packed, and lowers the ops that keep a packed
+layout: convolutions (dense and depthwise, any stride, padding, dilation), the activations,
+`add`/`mul`, max/avg pooling, global average pooling and channel `concat`. Every other op sees
+plain NCHW: its packed inputs are unpacked first (once per value), and graph outputs are
+unpacked at the end. Values whose channel count has no block of 8 or 16 stay plain.
+
+Weights are packed in numpy when embedded, by Relax reshape/transpose when they are `main`'s
+parameters. The compute definitions are TE, emitted with `BlockBuilder.emit_te`; the block
+names `conv2d_nchwc` / `depthwise_nchwc` are what the default schedule recognizes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from cnndsl.ops.registry import param_key
+
+CONV_BLOCK = "conv2d_nchwc"
+DEPTHWISE_BLOCK = "depthwise_nchwc"
+PAD_BLOCK = "pad_nchwc"
+
+# Elementwise ops that act the same on any layout (the activation of a fused conv included).
+LAYOUT_FREE = frozenset({"relu", "relu6", "sigmoid", "tanh", "hsigmoid", "hswish", "silu", "gelu",
+                         "leaky_relu", "elu", "identity", "dropout", "stochastic_depth"})
+# Largest input-channel count packed as a single block when it has no block of 8 (RGB stems).
+MAX_ODD_INPUT = 64
+
+
+def block_of(channels: int) -> int | None:
+    """The channel block of a tensor with `channels` channels: 16, else 8, else None (plain)."""
+    for b in (16, 8):
+        if channels % b == 0:
+            return b
+    return None
+
+
+# ----------------------------------------------------------------------- TE computes
+def _padded(te, tirx, data, pads):
+    """data [N, Cc, H, W, b] zero-padded by (top, left, bottom, right); itself when unpadded."""
+    pt, pl, pb, pr = pads
+    if not any(pads):
+        return data
+    n, cc, h, w, b = data.shape
+
+    def value(i, c, y, x, k):
+        inside = tirx.all(y >= pt, y < h + pt, x >= pl, x < w + pl)
+        return tirx.if_then_else(inside, data[i, c, y - pt, x - pl, k], tirx.const(0.0, data.dtype))
+
+    return te.compute((n, cc, h + pt + pb, w + pl + pr, b), value, name=PAD_BLOCK)
+
+
+def conv2d_nchwc(data, weight, stride, padding, dilation):
+    """y[n, o, h, w, ob] = sum over (ic chunk, kh, kw, ic in chunk) of x * w, in that reduction order.
+
+    data [N, Cc, H, W, ib]; weight [Oc, Cc, KH, KW, ib, ob]; padding (top, left, bottom, right)."""
+    from tvm import te, tirx
+
+    (sh, sw), (dh, dw) = stride, dilation
+    oc, cc, kh_, kw_, ib, ob = (int(d) for d in weight.shape)
+    xp = _padded(te, tirx, data, padding)
+    n = data.shape[0]
+    hp, wp = int(xp.shape[2]), int(xp.shape[3])
+    oh, ow = (hp - dh * (kh_ - 1) - 1) // sh + 1, (wp - dw * (kw_ - 1) - 1) // sw + 1
+    icc = te.reduce_axis((0, cc), "icc")
+    kh = te.reduce_axis((0, kh_), "kh")
+    kw = te.reduce_axis((0, kw_), "kw")
+    icb = te.reduce_axis((0, ib), "icb")
+    return te.compute(
+        (n, oc, oh, ow, ob),
+        lambda i, o, y, x, k: te.sum(xp[i, icc, y * sh + kh * dh, x * sw + kw * dw, icb]
+                                     * weight[o, icc, kh, kw, icb, k], axis=[icc, kh, kw, icb]),
+        name=CONV_BLOCK)
+
+
+def depthwise_nchwc(data, weight, stride, padding, dilation):
+    """Depthwise: y[n, c, h, w, b] = sum over (kh, kw) of x[n, c, ., ., b] * w[c, kh, kw, b].
+
+    data [N, Cc, H, W, b]; weight [Cc, KH, KW, b]."""
+    from tvm import te, tirx
+
+    (sh, sw), (dh, dw) = stride, dilation
+    cc, kh_, kw_, b = (int(d) for d in weight.shape)
+    xp = _padded(te, tirx, data, padding)
+    n = data.shape[0]
+    hp, wp = int(xp.shape[2]), int(xp.shape[3])
+    oh, ow = (hp - dh * (kh_ - 1) - 1) // sh + 1, (wp - dw * (kw_ - 1) - 1) // sw + 1
+    kh = te.reduce_axis((0, kh_), "kh")
+    kw = te.reduce_axis((0, kw_), "kw")
+    return te.compute(
+        (n, cc, oh, ow, b),
+        lambda i, c, y, x, k: te.sum(xp[i, c, y * sh + kh * dh, x * sw + kw * dw, k] * weight[c, kh, kw, k],
+                                     axis=[kh, kw]),
+        name=DEPTHWISE_BLOCK)
+
+
+# ----------------------------------------------------------------------- lowering state
+class Packing:
+    """The packed values of one lowering: block size per value, and cached pack/unpack."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.block: dict[tuple[str, int], int] = {}  # value -> channel block (absent: plain)
+        self._plain: dict[tuple[str, int], Any] = {}
+        self._packed: dict[tuple[tuple[str, int], int], Any] = {}
+
+    # -- layout changes ---------------------------------------------------------------
+    def pack(self, x, b: int):
+        """[N, C, H, W] -> [N, C/b, H, W, b]."""
+        op = self.ctx.op
+        n, c, h, w = x.ty.shape
+        y = op.reshape(x, (n, int(c) // b, b, h, w))
+        return self.ctx.emit(op.permute_dims(y, [0, 1, 3, 4, 2]))
+
+    def unpack(self, x):
+        """[N, Cc, H, W, b] -> [N, Cc*b, H, W]."""
+        op = self.ctx.op
+        n, cc, h, w, b = x.ty.shape
+        y = op.permute_dims(x, [0, 1, 4, 2, 3])
+        return self.ctx.emit(op.reshape(y, (n, int(cc) * int(b), h, w)))
+
+    def plain(self, key, value):
+        """The NCHW form of a value (unpacked once, however many plain consumers it has)."""
+        if key not in self.block:
+            return value
+        if key not in self._plain:
+            self._plain[key] = self.unpack(value)
+        return self._plain[key]
+
+    def packed(self, key, value, b: int):
+        """The value packed with block b (from plain, once per (value, b))."""
+        if self.block.get(key) == b:
+            return value
+        if (key, b) not in self._packed:
+            self._packed[(key, b)] = self.pack(self.plain(key, value), b)
+        return self._packed[(key, b)]
+
+    # -- weights ----------------------------------------------------------------------
+    def weight(self, node, name: str, pack_np: Callable, pack_relax: Callable):
+        """A parameter in packed form: numpy-packed constant, or a Relax transform of `main`'s parameter."""
+        ctx = self.ctx
+        key = param_key(node.name, name)
+        if ctx.param_vars is not None:
+            return ctx.emit(pack_relax(ctx.op, ctx.param_vars[key]))
+        arr = np.asarray(ctx.weights[key], dtype="float32")
+        return ctx.relax.const(np.ascontiguousarray(pack_np(arr)))
+
+
+# ----------------------------------------------------------------------- packed lowerings
+# Each takes (pk, node, keys, xs) -- keys: the input value keys, xs: their current exprs --
+# and returns (expr, block) for a packed result, or None to decline (the node is lowered plain).
+
+def _conv_packed(pk: Packing, node, keys, xs):
+    a = node.attrs
+    x = xs[0]
+    c_in = int(node_in_channels(pk, keys[0], x))
+    c_out, groups = int(a["out"]), int(a["groups"])
+    ob = block_of(c_out)
+    if ob is None or len(node.meta["shape"]) != 4:
+        return None
+    ctx = pk.ctx
+    kh, kw = a["kernel"]
+    if groups == 1:
+        ib = pk.block.get(keys[0]) or block_of(c_in) or (c_in if c_in <= MAX_ODD_INPUT else None)
+        if ib is None:
+            return None
+        xin = pk.packed(keys[0], x, ib)
+        cc, oc = c_in // ib, c_out // ob
+
+        def np_pack(w):  # [O, I, KH, KW] -> [Oc, Ic, KH, KW, ib, ob]
+            return w.reshape(oc, ob, cc, ib, kh, kw).transpose(0, 2, 4, 5, 3, 1)
+
+        def relax_pack(op, w):
+            return op.permute_dims(op.reshape(w, (oc, ob, cc, ib, kh, kw)), [0, 2, 4, 5, 3, 1])
+
+        wt = pk.weight(node, "weight", np_pack, relax_pack)
+        y = ctx.bb.emit_te(conv2d_nchwc, xin, wt, tuple(a["stride"]), tuple(a["padding"]), tuple(a["dilation"]),
+                           primfunc_name_hint="conv2d_nchwc")
+    elif groups == c_in == c_out:
+        b = pk.block.get(keys[0]) or ob
+        if c_in % b:
+            return None
+        ob = b
+        xin = pk.packed(keys[0], x, b)
+
+        def np_pack(w):  # [C, 1, KH, KW] -> [Cc, KH, KW, b]
+            return w.reshape(c_in // b, b, kh, kw).transpose(0, 2, 3, 1)
+
+        def relax_pack(op, w):
+            return op.permute_dims(op.reshape(w, (c_in // b, b, kh, kw)), [0, 2, 3, 1])
+
+        wt = pk.weight(node, "weight", np_pack, relax_pack)
+        y = ctx.bb.emit_te(depthwise_nchwc, xin, wt, tuple(a["stride"]), tuple(a["padding"]),
+                           tuple(a["dilation"]), primfunc_name_hint="depthwise_nchwc")
+    else:
+        return None  # grouped (not depthwise) convolutions stay plain
+    if a["bias"]:
+        bias = pk.weight(node, "bias", lambda v: v.reshape(1, c_out // ob, 1, 1, ob),
+                         lambda op, v: op.reshape(v, (1, c_out // ob, 1, 1, ob)))
+        y = ctx.emit(ctx.op.add(y, bias))
+    return y, ob
+
+
+def _fused_conv_packed(pk: Packing, node, keys, xs):
+    from types import SimpleNamespace
+
+    from .lower import LOWERINGS
+
+    act_op = node.attrs["act"]
+    if act_op not in LAYOUT_FREE:
+        return None
+    out = _conv_packed(pk, node, keys, xs)
+    if out is None:
+        return None
+    y, b = out
+    act = SimpleNamespace(name=node.name, op=act_op, attrs=node.attrs.get("act_attrs") or {}, meta=node.meta,
+                          inputs=node.inputs)
+    return LOWERINGS[act_op](pk.ctx, act, [y]), b
+
+
+def _same_blocks(pk: Packing, keys) -> int | None:
+    blocks = {pk.block.get(k) for k in keys}
+    return blocks.pop() if len(blocks) == 1 and None not in blocks else None
+
+
+def _elementwise_packed(pk: Packing, node, keys, xs):
+    """Layout-free ops (activations, identities) and add/mul on inputs packed alike."""
+    from .lower import LOWERINGS
+
+    b = _same_blocks(pk, keys)
+    if b is None:
+        return None
+    return LOWERINGS[node.op](pk.ctx, node, xs), b
+
+
+def _pool_packed(pk: Packing, node, keys, xs):
+    from tvm import topi
+
+    b = pk.block.get(keys[0])
+    if b is None:
+        return None
+    a = node.attrs
+    kind = "max" if node.op == "maxpool" else "avg"
+    dilation = a.get("dilation", (1, 1))
+    y = pk.ctx.bb.emit_te(topi.nn.pool2d, xs[0], list(a["kernel"]), list(a["stride"]), list(dilation),
+                          list(a["padding"]), kind, bool(a["ceil_mode"]), f"NCHW{b}c",
+                          bool(a.get("count_include_pad", True)), primfunc_name_hint=f"{kind}_pool2d_nchwc")
+    return y, b
+
+
+def _global_avg_packed(pk: Packing, node, keys, xs):
+    b = pk.block.get(keys[0])
+    if b is None:
+        return None
+    if node.op == "adaptive_avgpool" and tuple(node.attrs["size"]) != (1, 1):
+        return None
+    ctx = pk.ctx
+    return ctx.emit(ctx.op.mean(xs[0], axis=[2, 3], keepdims=True)), b
+
+
+def _concat_packed(pk: Packing, node, keys, xs):
+    b = _same_blocks(pk, keys)
+    if b is None or node.attrs["axis"] not in (1, -3):
+        return None
+    ctx = pk.ctx
+    return ctx.emit(ctx.op.concat(list(xs), axis=1)), b
+
+
+def node_in_channels(pk: Packing, key, x) -> int:
+    shape = [int(d) if not hasattr(d, "name") else d for d in x.ty.shape]
+    return int(shape[1]) * int(shape[4]) if key in pk.block else int(shape[1])
+
+
+PACKED_LOWERINGS: dict[str, Callable] = {
+    "conv": _conv_packed,
+    "fused_conv": _fused_conv_packed,
+    **{op: _elementwise_packed for op in sorted(LAYOUT_FREE)},
+    "add": _elementwise_packed,
+    "mul": _elementwise_packed,
+    "maxpool": _pool_packed,
+    "avgpool": _pool_packed,
+    "gap": _global_avg_packed,
+    "adaptive_avgpool": _global_avg_packed,
+    "concat": _concat_packed,
+}
