@@ -10,7 +10,7 @@ FMA peak on every ResNet and MobileNet convolution shape (docs/performance.md).
 
 This module decides per IR value whether it is packed, and lowers the ops that keep a packed
 layout: convolutions (dense and depthwise, any stride, padding, dilation), the activations,
-`add`/`mul`, max/avg pooling, global average pooling and channel `concat`. Every other op sees
+`add`/`mul`, unfolded batch norm, max/avg pooling, global average pooling and channel `concat`. Every other op sees
 plain NCHW: its packed inputs are unpacked first (once per value), and graph outputs are
 unpacked at the end. Values whose channel count has no block of 8 or 16 stay plain.
 
@@ -21,7 +21,8 @@ names `conv2d_nchwc` / `depthwise_nchwc` are what the default schedule recognize
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -48,23 +49,28 @@ def block_of(channels: int) -> int | None:
 
 # ----------------------------------------------------------------------- TE computes
 def _padded(te, tirx, data, pads):
-    """data [N, Cc, H, W, b] zero-padded by (top, left, bottom, right); itself when unpadded."""
+    """data [N, Cc, H, W, b] (or plain [N, C, H, W]) zero-padded by (top, left, bottom, right);
+    itself when unpadded."""
     pt, pl, pb, pr = pads
     if not any(pads):
         return data
-    n, cc, h, w, b = data.shape
+    shape = list(data.shape)
+    h, w = shape[2], shape[3]
 
-    def value(i, c, y, x, k):
+    def value(i, c, y, x, *k):
         inside = tirx.all(y >= pt, y < h + pt, x >= pl, x < w + pl)
-        return tirx.if_then_else(inside, data[i, c, y - pt, x - pl, k], tirx.const(0.0, data.dtype))
+        return tirx.if_then_else(inside, data[(i, c, y - pt, x - pl, *k)], tirx.const(0.0, data.dtype))
 
-    return te.compute((n, cc, h + pt + pb, w + pl + pr, b), value, name=PAD_BLOCK)
+    shape[2], shape[3] = h + pt + pb, w + pl + pr
+    return te.compute(tuple(shape), value, name=PAD_BLOCK)
 
 
 def conv2d_nchwc(data, weight, stride, padding, dilation):
     """y[n, o, h, w, ob] = sum over (ic chunk, kh, kw, ic in chunk) of x * w, in that reduction order.
 
-    data [N, Cc, H, W, ib]; weight [Oc, Cc, KH, KW, ib, ob]; padding (top, left, bottom, right)."""
+    data [N, Cc, H, W, ib], or plain [N, C, H, W] read as one chunk of C channels (an RGB
+    input, which is then not copied into the packed layout first); weight [Oc, Cc, KH, KW, ib, ob];
+    padding (top, left, bottom, right)."""
     from tvm import te, tirx
 
     (sh, sw), (dh, dw) = stride, dilation
@@ -77,9 +83,15 @@ def conv2d_nchwc(data, weight, stride, padding, dilation):
     kh = te.reduce_axis((0, kh_), "kh")
     kw = te.reduce_axis((0, kw_), "kw")
     icb = te.reduce_axis((0, ib), "icb")
+    if len(data.shape) == 4:
+        def read(i, y, x):
+            return xp[i, icb, y, x]
+    else:
+        def read(i, y, x):
+            return xp[i, icc, y, x, icb]
     return te.compute(
         (n, oc, oh, ow, ob),
-        lambda i, o, y, x, k: te.sum(xp[i, icc, y * sh + kh * dh, x * sw + kw * dw, icb]
+        lambda i, o, y, x, k: te.sum(read(i, y * sh + kh * dh, x * sw + kw * dw)
                                      * weight[o, icc, kh, kw, icb, k], axis=[icc, kh, kw, icb]),
         name=CONV_BLOCK)
 
@@ -172,10 +184,13 @@ def _conv_packed(pk: Packing, node, keys, xs):
     ctx = pk.ctx
     kh, kw = a["kernel"]
     if groups == 1:
-        ib = pk.block.get(keys[0]) or block_of(c_in) or (c_in if c_in <= MAX_ODD_INPUT else None)
-        if ib is None:
+        ib = pk.block.get(keys[0]) or block_of(c_in)
+        if ib is not None:
+            xin = pk.packed(keys[0], x, ib)
+        elif c_in <= MAX_ODD_INPUT:
+            ib, xin = c_in, pk.plain(keys[0], x)  # read in place, all channels one chunk
+        else:
             return None
-        xin = pk.packed(keys[0], x, ib)
         cc, oc = c_in // ib, c_out // ob
 
         def np_pack(w):  # [O, I, KH, KW] -> [Oc, Ic, KH, KW, ib, ob]
@@ -227,6 +242,37 @@ def _fused_conv_packed(pk: Packing, node, keys, xs):
     act = SimpleNamespace(name=node.name, op=act_op, attrs=node.attrs.get("act_attrs") or {}, meta=node.meta,
                           inputs=node.inputs)
     return LOWERINGS[act_op](pk.ctx, act, [y]), b
+
+
+def _bn_packed(pk: Packing, node, keys, xs):
+    """Inference batch norm left unfolded (pre-activation, as in DenseNet): x * scale + shift with
+    scale = gamma / sqrt(var + eps), shift = beta - mean * scale, per channel of the block."""
+    b = pk.block.get(keys[0])
+    if b is None:
+        return None
+    ctx = pk.ctx
+    a = node.attrs
+    c = int(node.meta["shape"][1])
+    shape = (1, c // b, 1, 1, b)
+    names = ("weight", "bias", "running_mean", "running_var")
+    if ctx.param_vars is None:
+        gamma, beta, mean, var = (np.asarray(ctx.weights[param_key(node.name, n)], "float64") if a["affine"] or
+                                  n.startswith("running") else None for n in names)
+        gamma = np.ones(c) if gamma is None else gamma
+        beta = np.zeros(c) if beta is None else beta
+        scale = gamma / np.sqrt(var + float(a["eps"]))
+        shift = beta - mean * scale
+        scale, shift = (ctx.relax.const(v.astype("float32").reshape(shape)) for v in (scale, shift))
+    else:
+        op = ctx.op
+        p = {n: op.reshape(ctx.param_vars[param_key(node.name, n)], shape) for n in names
+             if a["affine"] or n.startswith("running")}
+        scale = op.divide(p["weight"], op.sqrt(op.add(p["running_var"], ctx.f32(a["eps"])))) if a["affine"] else \
+            op.divide(ctx.f32(1.0), op.sqrt(op.add(p["running_var"], ctx.f32(a["eps"]))))
+        scale = ctx.emit(scale)
+        shift = op.negative(op.multiply(p["running_mean"], scale))
+        shift = ctx.emit(op.add(p["bias"], shift) if a["affine"] else shift)
+    return ctx.emit(ctx.op.add(ctx.op.multiply(xs[0], scale), shift)), b
 
 
 def _same_blocks(pk: Packing, keys) -> int | None:
@@ -286,6 +332,7 @@ PACKED_LOWERINGS: dict[str, Callable] = {
     "conv": _conv_packed,
     "fused_conv": _fused_conv_packed,
     **{op: _elementwise_packed for op in sorted(LAYOUT_FREE)},
+    "bn": _bn_packed,
     "add": _elementwise_packed,
     "mul": _elementwise_packed,
     "maxpool": _pool_packed,

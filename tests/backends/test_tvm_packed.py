@@ -85,6 +85,11 @@ CASES = {
                                              "ceil_mode": True, "count_include_pad": False}]),
     "adaptive_2x2": lambda: _chain(8, 16, [{"out": 16, "kernel": 3, "padding": 1},
                                            {"op": "adaptive_avgpool", "size": 2}, {"op": "flatten"}]),
+    # batch norm that cannot fold into a conv (pre-activation, after relu), affine or not
+    "preact_bn": lambda: _chain(8, 16, [{"out": 16, "kernel": 3, "padding": 1}, {"op": "relu"}, {"op": "bn"},
+                                        {"op": "relu"}, {"out": 16, "kernel": 1, "padding": 0}]),
+    "preact_bn_plain_affine": lambda: _chain(8, 8, [{"out": 8, "kernel": 3, "padding": 1}, {"op": "relu"},
+                                                    {"op": "bn", "affine": False}]),
     # stays plain (or falls back part-way): grouped conv, output of 10 channels, prelu epilogue
     "grouped_plain": lambda: _chain(8, 16, [{"out": 32, "kernel": 3, "padding": 1, "groups": 4}]),
     "odd_output_plain": lambda: _chain(8, 16, [{"out": 10, "kernel": 3, "padding": 1}, {"op": "relu"}]),
@@ -138,9 +143,13 @@ def test_packed_layout_matches_interpreter(case):
     assert n_packed == PACKED_CONVS.get(case, n_convs)
 
 
-def test_symbolic_batch_and_separate_weights():
-    """Packed weights as `main`'s parameters (packed by Relax at run time), symbolic batch."""
-    g = _se(8, 32, batch="N")
+@pytest.mark.parametrize("case", ["se", "preact_bn"])
+def test_symbolic_batch_and_separate_weights(case):
+    """Packed weights (and BN scale/shift) as `main`'s parameters, packed by Relax at run time;
+    symbolic batch."""
+    c = 32 if case == "se" else 16
+    g = _se(8, c, batch="N") if case == "se" else _chain(
+        8, c, [{"out": c, "kernel": 3, "padding": 1}, {"op": "relu"}, {"op": "bn"}, {"op": "relu"}], batch="N")
     w = _weights(g)
     ex, manifest, params = get_backend("llvm").build(g, w, CompileOptions(extra={"batch": "N", "weights": "params"}))
     assert manifest["layout"] == "NCHWc" and manifest["param_order"]
@@ -148,7 +157,7 @@ def test_symbolic_batch_and_separate_weights():
 
     vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
     for batch in (1, 3):
-        x = np.random.default_rng(batch).standard_normal((batch, 32, 8, 8)).astype("float32")
+        x = np.random.default_rng(batch).standard_normal((batch, c, 8, 8)).astype("float32")
         args = [tvm.runtime.tensor(params[k]) for k in manifest["param_order"]]
         y = vm["main"](tvm.runtime.tensor(x), *args).numpy()
         np.testing.assert_allclose(y, interp.run(g, w, [x])[0], rtol=1e-4, atol=1e-4)
@@ -180,9 +189,11 @@ def _layout_changes(mod) -> tuple[int, int]:
     return packs, unpacks
 
 
-@pytest.mark.parametrize("name, packs, unpacks", [("resnet18", 1, 1), ("resnet50", 1, 1), ("mobilenet_v2", 1, 1)])
+@pytest.mark.parametrize("name, packs, unpacks", [("resnet18", 0, 1), ("resnet50", 0, 1), ("mobilenet_v2", 0, 1),
+                                                  ("densenet121", 0, 1), ("se_resnet50", 0, 1)])
 def test_library_networks_stay_packed(name, packs, unpacks):
-    """The whole convolution trunk is packed: one pack of the RGB input, one unpack before flatten."""
+    """The whole convolution trunk is packed: the stem conv reads the RGB input in place (no
+    pack), and the one unpack is the pooled features before flatten."""
     g = load(name)
     w = Weights(init_weights(g, 0))
     mod = _lowered(g, w)
