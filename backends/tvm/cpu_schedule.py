@@ -186,7 +186,7 @@ def _is_row_matmul(sch, block) -> bool:
     blk = sch.get(block)
     if blk.name_hint != "matmul" or [int(iv.iter_type) for iv in blk.iter_vars] != [0, 0, 2]:
         return False
-    i, j, k = (iv.var for iv in blk.iter_vars)
+    _i, j, k = (iv.var for iv in blk.iter_vars)
     if len(blk.reads) != 2 or len(blk.reads[1].region) != 2:
         return False
     rows, cols = blk.reads[1].region

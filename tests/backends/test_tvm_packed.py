@@ -163,6 +163,30 @@ def test_symbolic_batch_and_separate_weights(case):
         np.testing.assert_allclose(y, interp.run(g, w, [x])[0], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("batch, classes", [(1, 40), ("N", 1000), (2, 10)])
+def test_classifier_matmul(batch, classes):
+    """gap -> flatten -> linear: the row-matmul schedule (panels of columns; 10 classes have no
+    panel of 8 and keep the generic schedule), with a fixed and a symbolic batch."""
+    from cnndsl.backends.tvm import build as B
+    from cnndsl.backends.tvm.cpu_schedule import schedule_module
+
+    g = _chain(6, 16, [{"out": 32, "kernel": 3, "padding": 1}, {"op": "gap"}, {"op": "flatten"},
+                       {"op": "linear", "out": classes}], batch=batch)
+    w = _weights(g)
+    ex, _m, _ = get_backend("llvm").build(g, w, CompileOptions(extra={"batch": batch}))
+    for n in ((1, 3) if batch == "N" else (batch,)):
+        x = np.random.default_rng(n).standard_normal((n, 16, 6, 6)).astype("float32")
+        gi = _chain(6, 16, [{"out": 32, "kernel": 3, "padding": 1}, {"op": "gap"}, {"op": "flatten"},
+                            {"op": "linear", "out": classes}], batch=n)
+        np.testing.assert_allclose(_run(ex, x), interp.run(gi, w, [x])[0], rtol=1e-4, atol=1e-4)
+    tgt = B.make_target("llvm")
+    bfix = 1 if batch == "N" else batch
+    fused = B.fuse_cpu(B.inference_prepasses(_lowered(g, w, batch=bfix)), tgt)
+    text = next(f.script() for gv, f in schedule_module(fused, tgt).functions_items() if "matmul" in gv.name_hint)
+    if classes in (40, 1000):  # panels of 40 / 64 columns, parallel over panels
+        assert "matmul_update" in text and "T.parallel" in text and "T.unroll" in text
+
+
 def test_nchw_layout_still_available():
     g = CASES["residual_add"]()
     w = _weights(g)
