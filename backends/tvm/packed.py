@@ -35,7 +35,8 @@ PAD_BLOCK = "pad_nchwc"
 # Elementwise ops that act the same on any layout (the activation of a fused conv included).
 LAYOUT_FREE = frozenset({"relu", "relu6", "sigmoid", "tanh", "hsigmoid", "hswish", "silu", "gelu",
                          "leaky_relu", "elu", "identity", "dropout", "stochastic_depth"})
-# Largest input-channel count packed as a single block when it has no block of 8 (RGB stems).
+# Largest input-channel count a packed conv reads in place, as one chunk, when it has no block
+# of 8 (RGB stems, SE excitation convs); more channels than that and the conv stays plain.
 MAX_ODD_INPUT = 64
 
 
@@ -65,56 +66,63 @@ def _padded(te, tirx, data, pads):
     return te.compute(tuple(shape), value, name=PAD_BLOCK)
 
 
+class _Window:
+    """What a sliding window over `data` needs: the padded input, the output size, the
+    (kh, kw) reduction axes, and `at(oy, ox)`: the input row and column of a window tap."""
+
+    def __init__(self, data, kernel, stride, padding, dilation):
+        from tvm import te, tirx
+
+        (self.sh, self.sw), (self.dh, self.dw) = stride, dilation
+        kh, kw = kernel
+        self.xp = _padded(te, tirx, data, padding)
+        hp, wp = int(self.xp.shape[2]), int(self.xp.shape[3])
+        self.out_hw = ((hp - self.dh * (kh - 1) - 1) // self.sh + 1, (wp - self.dw * (kw - 1) - 1) // self.sw + 1)
+        self.kh, self.kw = te.reduce_axis((0, kh), "kh"), te.reduce_axis((0, kw), "kw")
+
+    def at(self, oy, ox):
+        return oy * self.sh + self.kh * self.dh, ox * self.sw + self.kw * self.dw
+
+
 def conv2d_nchwc(data, weight, stride, padding, dilation):
     """y[n, o, h, w, ob] = sum over (ic chunk, kh, kw, ic in chunk) of x * w, in that reduction order.
 
     data [N, Cc, H, W, ib], or plain [N, C, H, W] read as one chunk of C channels (an RGB
     input, which is then not copied into the packed layout first); weight [Oc, Cc, KH, KW, ib, ob];
     padding (top, left, bottom, right)."""
-    from tvm import te, tirx
+    from tvm import te
 
-    (sh, sw), (dh, dw) = stride, dilation
-    oc, cc, kh_, kw_, ib, ob = (int(d) for d in weight.shape)
-    xp = _padded(te, tirx, data, padding)
-    n = data.shape[0]
-    hp, wp = int(xp.shape[2]), int(xp.shape[3])
-    oh, ow = (hp - dh * (kh_ - 1) - 1) // sh + 1, (wp - dw * (kw_ - 1) - 1) // sw + 1
+    oc, cc, kh, kw, ib, ob = (int(d) for d in weight.shape)
+    win = _Window(data, (kh, kw), stride, padding, dilation)
+    xp = win.xp
     icc = te.reduce_axis((0, cc), "icc")
-    kh = te.reduce_axis((0, kh_), "kh")
-    kw = te.reduce_axis((0, kw_), "kw")
     icb = te.reduce_axis((0, ib), "icb")
-    if len(data.shape) == 4:
-        def read(i, y, x):
-            return xp[i, icb, y, x]
-    else:
-        def read(i, y, x):
-            return xp[i, icc, y, x, icb]
-    return te.compute(
-        (n, oc, oh, ow, ob),
-        lambda i, o, y, x, k: te.sum(read(i, y * sh + kh * dh, x * sw + kw * dw)
-                                     * weight[o, icc, kh, kw, icb, k], axis=[icc, kh, kw, icb]),
-        name=CONV_BLOCK)
+    plain = len(data.shape) == 4
+
+    def tap(i, o, y, x, k):
+        r, c = win.at(y, x)
+        v = xp[i, icb, r, c] if plain else xp[i, icc, r, c, icb]
+        return v * weight[o, icc, win.kh, win.kw, icb, k]
+
+    return te.compute((data.shape[0], oc, *win.out_hw, ob),
+                      lambda *idx: te.sum(tap(*idx), axis=[icc, win.kh, win.kw, icb]), name=CONV_BLOCK)
 
 
 def depthwise_nchwc(data, weight, stride, padding, dilation):
     """Depthwise: y[n, c, h, w, b] = sum over (kh, kw) of x[n, c, ., ., b] * w[c, kh, kw, b].
 
     data [N, Cc, H, W, b]; weight [Cc, KH, KW, b]."""
-    from tvm import te, tirx
+    from tvm import te
 
-    (sh, sw), (dh, dw) = stride, dilation
-    cc, kh_, kw_, b = (int(d) for d in weight.shape)
-    xp = _padded(te, tirx, data, padding)
-    n = data.shape[0]
-    hp, wp = int(xp.shape[2]), int(xp.shape[3])
-    oh, ow = (hp - dh * (kh_ - 1) - 1) // sh + 1, (wp - dw * (kw_ - 1) - 1) // sw + 1
-    kh = te.reduce_axis((0, kh_), "kh")
-    kw = te.reduce_axis((0, kw_), "kw")
-    return te.compute(
-        (n, cc, oh, ow, b),
-        lambda i, c, y, x, k: te.sum(xp[i, c, y * sh + kh * dh, x * sw + kw * dw, k] * weight[c, kh, kw, k],
-                                     axis=[kh, kw]),
-        name=DEPTHWISE_BLOCK)
+    cc, kh, kw, b = (int(d) for d in weight.shape)
+    win = _Window(data, (kh, kw), stride, padding, dilation)
+
+    def tap(i, c, y, x, k):
+        r, col = win.at(y, x)
+        return win.xp[i, c, r, col, k] * weight[c, win.kh, win.kw, k]
+
+    return te.compute((data.shape[0], cc, *win.out_hw, b),
+                      lambda *idx: te.sum(tap(*idx), axis=[win.kh, win.kw]), name=DEPTHWISE_BLOCK)
 
 
 # ----------------------------------------------------------------------- lowering state
@@ -173,10 +181,15 @@ class Packing:
 # Each takes (pk, node, keys, xs) -- keys: the input value keys, xs: their current exprs --
 # and returns (expr, block) for a packed result, or None to decline (the node is lowered plain).
 
+def _in_channels(pk: Packing, key, x) -> int:
+    shape = x.ty.shape
+    return int(shape[1]) * int(shape[4]) if key in pk.block else int(shape[1])
+
+
 def _conv_packed(pk: Packing, node, keys, xs):
     a = node.attrs
     x = xs[0]
-    c_in = int(node_in_channels(pk, keys[0], x))
+    c_in = _in_channels(pk, keys[0], x)
     c_out, groups = int(a["out"]), int(a["groups"])
     ob = block_of(c_out)
     if ob is None or len(node.meta["shape"]) != 4:
@@ -321,11 +334,6 @@ def _concat_packed(pk: Packing, node, keys, xs):
         return None
     ctx = pk.ctx
     return ctx.emit(ctx.op.concat(list(xs), axis=1)), b
-
-
-def node_in_channels(pk: Packing, key, x) -> int:
-    shape = [int(d) if not hasattr(d, "name") else d for d in x.ty.shape]
-    return int(shape[1]) * int(shape[4]) if key in pk.block else int(shape[1])
 
 
 PACKED_LOWERINGS: dict[str, Callable] = {
