@@ -13,23 +13,12 @@ import pytest
 
 pytest.importorskip("tvm")
 
+from _chains import chain
+
 from cnndsl import interp
 from cnndsl.backend import CompileOptions, get_backend
-from cnndsl.ir.builder import GraphBuilder
 from cnndsl.weights import Weights
 from cnndsl.weights_init import init_weights
-
-
-def _net(hw: int, cin: int, layers: list[dict]):
-    b = GraphBuilder("t")
-    y = b.input("x", (1, cin, hw, hw))
-    for i, attrs in enumerate(layers):
-        attrs = dict(attrs)
-        op = attrs.pop("op", "conv")
-        y = b.add(op, [y], name=f"l{i}", **attrs)
-    b.output("y", y)
-    return b.graph
-
 
 CASES = {
     # 3x3 stride 1 at width 28, 14 and 7 (padded to 32, 16, 8)
@@ -52,7 +41,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_default_schedule_matches_interpreter(case):
     hw, cin, layers = CASES[case]
-    g = _net(hw, cin, layers)
+    g = chain(hw, cin, layers)
     w = Weights(init_weights(g, 0, randomize_buffers=True))
     x = np.random.default_rng(1).standard_normal((1, cin, hw, hw)).astype("float32")
     ref = interp.run(g, w, [x])[0]
@@ -73,7 +62,7 @@ def _scheduled(case):
     from cnndsl.backend import optimize_for_inference
 
     hw, cin, layers = CASES[case]
-    g = _net(hw, cin, layers)
+    g = chain(hw, cin, layers)
     g, w = optimize_for_inference(g, Weights(init_weights(g, 0)))
     mod, _ = build_module(g, w, batch=1, embed=True)
     tgt = B.make_target("llvm")

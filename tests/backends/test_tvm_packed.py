@@ -13,23 +13,14 @@ import pytest
 
 pytest.importorskip("tvm")
 
+from _chains import chain
+
 from cnndsl import interp
 from cnndsl.api import load
 from cnndsl.backend import CompileOptions, get_backend, optimize_for_inference
 from cnndsl.ir.builder import GraphBuilder
 from cnndsl.weights import Weights
 from cnndsl.weights_init import init_weights
-
-
-def _chain(hw: int, cin: int, layers: list[dict], batch=1):
-    b = GraphBuilder("t")
-    y = b.input("x", (batch, cin, hw, hw))
-    for i, attrs in enumerate(layers):
-        attrs = dict(attrs)
-        op = attrs.pop("op", "conv")
-        y = b.add(op, [y], name=f"l{i}", **attrs)
-    b.output("y", y)
-    return b.graph
 
 
 def _residual(hw: int, c: int, merge: str):
@@ -61,39 +52,39 @@ def _se(hw: int, c: int, batch=1):
 
 CASES = {
     # dense convs: blocks 16 and 8, an odd input (RGB stem), 1x1, 5x5, stride 2, dilation 2, bias
-    "c16_3x3": lambda: _chain(14, 16, [{"out": 32, "kernel": 3, "padding": 1}, {"op": "relu"}]),
-    "c8_to_24": lambda: _chain(9, 8, [{"out": 24, "kernel": 3, "padding": 1, "bias": True}]),
-    "rgb_stem_7x7_s2": lambda: _chain(32, 3, [{"out": 16, "kernel": 7, "stride": 2, "padding": 3},
+    "c16_3x3": lambda: chain(14, 16, [{"out": 32, "kernel": 3, "padding": 1}, {"op": "relu"}]),
+    "c8_to_24": lambda: chain(9, 8, [{"out": 24, "kernel": 3, "padding": 1, "bias": True}]),
+    "rgb_stem_7x7_s2": lambda: chain(32, 3, [{"out": 16, "kernel": 7, "stride": 2, "padding": 3},
                                               {"op": "bn"}, {"op": "relu"},
                                               {"op": "maxpool", "kernel": 3, "stride": 2, "padding": 1}]),
-    "1x1_s2": lambda: _chain(15, 32, [{"out": 16, "kernel": 1, "stride": 2, "padding": 0}]),
-    "5x5_asym_pad": lambda: _chain(11, 16, [{"out": 16, "kernel": 5, "padding": [2, 1, 1, 2]}]),
-    "dilated": lambda: _chain(17, 16, [{"out": 16, "kernel": 3, "padding": 2, "dilation": 2}]),
-    "prime_width": lambda: _chain(13, 16, [{"out": 16, "kernel": 3, "padding": 1}, {"op": "hswish"}]),
-    "width_over_16": lambda: _chain(37, 8, [{"out": 16, "kernel": 3, "padding": 1}]),
+    "1x1_s2": lambda: chain(15, 32, [{"out": 16, "kernel": 1, "stride": 2, "padding": 0}]),
+    "5x5_asym_pad": lambda: chain(11, 16, [{"out": 16, "kernel": 5, "padding": [2, 1, 1, 2]}]),
+    "dilated": lambda: chain(17, 16, [{"out": 16, "kernel": 3, "padding": 2, "dilation": 2}]),
+    "prime_width": lambda: chain(13, 16, [{"out": 16, "kernel": 3, "padding": 1}, {"op": "hswish"}]),
+    "width_over_16": lambda: chain(37, 8, [{"out": 16, "kernel": 3, "padding": 1}]),
     # depthwise (MobileNet), with relu6 fused, stride 2, block 8 (24 channels)
-    "depthwise_s2": lambda: _chain(16, 24, [{"out": 24, "kernel": 3, "stride": 2, "padding": 1, "groups": 24},
+    "depthwise_s2": lambda: chain(16, 24, [{"out": 24, "kernel": 3, "stride": 2, "padding": 1, "groups": 24},
                                             {"op": "bn"}, {"op": "relu6"}]),
-    "depthwise_5x5": lambda: _chain(12, 32, [{"out": 32, "kernel": 5, "padding": 2, "groups": 32}]),
+    "depthwise_5x5": lambda: chain(12, 32, [{"out": 32, "kernel": 5, "padding": 2, "groups": 32}]),
     # merges and pools on packed values
     "residual_add": lambda: _residual(10, 16, "add"),
     "residual_mul": lambda: _residual(10, 16, "mul"),
     "concat": lambda: _residual(10, 16, "concat"),
     "se_block": lambda: _se(8, 32),
-    "avgpool_ceil": lambda: _chain(11, 16, [{"out": 16, "kernel": 3, "padding": 1},
+    "avgpool_ceil": lambda: chain(11, 16, [{"out": 16, "kernel": 3, "padding": 1},
                                             {"op": "avgpool", "kernel": 3, "stride": 2, "padding": 1,
                                              "ceil_mode": True, "count_include_pad": False}]),
-    "adaptive_2x2": lambda: _chain(8, 16, [{"out": 16, "kernel": 3, "padding": 1},
+    "adaptive_2x2": lambda: chain(8, 16, [{"out": 16, "kernel": 3, "padding": 1},
                                            {"op": "adaptive_avgpool", "size": 2}, {"op": "flatten"}]),
     # batch norm that cannot fold into a conv (pre-activation, after relu), affine or not
-    "preact_bn": lambda: _chain(8, 16, [{"out": 16, "kernel": 3, "padding": 1}, {"op": "relu"}, {"op": "bn"},
+    "preact_bn": lambda: chain(8, 16, [{"out": 16, "kernel": 3, "padding": 1}, {"op": "relu"}, {"op": "bn"},
                                         {"op": "relu"}, {"out": 16, "kernel": 1, "padding": 0}]),
-    "preact_bn_plain_affine": lambda: _chain(8, 8, [{"out": 8, "kernel": 3, "padding": 1}, {"op": "relu"},
+    "preact_bn_plain_affine": lambda: chain(8, 8, [{"out": 8, "kernel": 3, "padding": 1}, {"op": "relu"},
                                                     {"op": "bn", "affine": False}]),
     # stays plain (or falls back part-way): grouped conv, output of 10 channels, prelu epilogue
-    "grouped_plain": lambda: _chain(8, 16, [{"out": 32, "kernel": 3, "padding": 1, "groups": 4}]),
-    "odd_output_plain": lambda: _chain(8, 16, [{"out": 10, "kernel": 3, "padding": 1}, {"op": "relu"}]),
-    "prelu_after_conv": lambda: _chain(8, 16, [{"out": 16, "kernel": 3, "padding": 1},
+    "grouped_plain": lambda: chain(8, 16, [{"out": 32, "kernel": 3, "padding": 1, "groups": 4}]),
+    "odd_output_plain": lambda: chain(8, 16, [{"out": 10, "kernel": 3, "padding": 1}, {"op": "relu"}]),
+    "prelu_after_conv": lambda: chain(8, 16, [{"out": 16, "kernel": 3, "padding": 1},
                                                {"op": "prelu", "num_parameters": 16}]),
 }
 # how many convolutions each case lowers in the packed layout (dense + depthwise)
@@ -148,7 +139,7 @@ def test_symbolic_batch_and_separate_weights(case):
     """Packed weights (and BN scale/shift) as `main`'s parameters, packed by Relax at run time;
     symbolic batch."""
     c = 32 if case == "se" else 16
-    g = _se(8, c, batch="N") if case == "se" else _chain(
+    g = _se(8, c, batch="N") if case == "se" else chain(
         8, c, [{"out": c, "kernel": 3, "padding": 1}, {"op": "relu"}, {"op": "bn"}, {"op": "relu"}], batch="N")
     w = _weights(g)
     ex, manifest, params = get_backend("llvm").build(g, w, CompileOptions(extra={"batch": "N", "weights": "params"}))
@@ -170,13 +161,13 @@ def test_classifier_matmul(batch, classes):
     from cnndsl.backends.tvm import build as B
     from cnndsl.backends.tvm.cpu_schedule import schedule_module
 
-    g = _chain(6, 16, [{"out": 32, "kernel": 3, "padding": 1}, {"op": "gap"}, {"op": "flatten"},
+    g = chain(6, 16, [{"out": 32, "kernel": 3, "padding": 1}, {"op": "gap"}, {"op": "flatten"},
                        {"op": "linear", "out": classes}], batch=batch)
     w = _weights(g)
     ex, _m, _ = get_backend("llvm").build(g, w, CompileOptions(extra={"batch": batch}))
     for n in ((1, 3) if batch == "N" else (batch,)):
         x = np.random.default_rng(n).standard_normal((n, 16, 6, 6)).astype("float32")
-        gi = _chain(6, 16, [{"out": 32, "kernel": 3, "padding": 1}, {"op": "gap"}, {"op": "flatten"},
+        gi = chain(6, 16, [{"out": 32, "kernel": 3, "padding": 1}, {"op": "gap"}, {"op": "flatten"},
                             {"op": "linear", "out": classes}], batch=n)
         np.testing.assert_allclose(_run(ex, x), interp.run(gi, w, [x])[0], rtol=1e-4, atol=1e-4)
     tgt = B.make_target("llvm")
