@@ -12,6 +12,11 @@ simple, always-valid schedule:
    spatial loops are fused and parallelized, and the inner loop vectorized;
 3. elementwise blocks: all loops fused, parallel outer, vectorized inner.
 
+Two kinds of kernel get a schedule of their own: the packed (NCHW[b]c) convolutions and
+pooling windows of `packed.py` (`_schedule_packed_conv`: a register tile of output columns
+x one channel vector, padding read inline), and a classifier's row matmul
+(`_schedule_row_matmul`: panels of columns with independent FMA chains).
+
 Any step TVM refuses leaves that function as legalized (correct, slower); never an error.
 """
 
