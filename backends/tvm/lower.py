@@ -77,9 +77,14 @@ def _conv(ctx: LowerCtx, node, xs):
 
 def _fused_conv(ctx: LowerCtx, node, xs):
     """act(conv(x)) made by the fuse_conv_act pass: conv, then the activation's own lowering."""
+    return fused_activation(ctx, node, _conv(ctx, node, xs))
+
+
+def fused_activation(ctx: LowerCtx, node, y):
+    """The activation a fused_conv node carries, applied to its conv result `y` (any layout
+    for the elementwise activations; packed.py uses it on channel-blocked values)."""
     from types import SimpleNamespace
 
-    y = _conv(ctx, node, xs)
     act = SimpleNamespace(name=node.name, op=node.attrs["act"], attrs=node.attrs.get("act_attrs") or {},
                           meta=node.meta, inputs=node.inputs)
     low = LOWERINGS.get(act.op)
@@ -467,7 +472,7 @@ def _lower_packed(pk, node, keys, values):
     from .packed import PACKED_LOWERINGS
 
     low = PACKED_LOWERINGS.get(node.op)
-    if low is None or not any(k in pk.block for k in keys) and node.op not in ("conv", "fused_conv"):
+    if low is None or (node.op not in ("conv", "fused_conv") and not any(k in pk.block for k in keys)):
         return None, None
     res = low(pk, node, keys, [values[k] for k in keys])
     return res if res is not None else (None, None)

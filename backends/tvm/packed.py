@@ -241,20 +241,15 @@ def _conv_packed(pk: Packing, node, keys, xs):
 
 
 def _fused_conv_packed(pk: Packing, node, keys, xs):
-    from types import SimpleNamespace
+    from .lower import fused_activation
 
-    from .lower import LOWERINGS
-
-    act_op = node.attrs["act"]
-    if act_op not in LAYOUT_FREE:
+    if node.attrs["act"] not in LAYOUT_FREE:
         return None
     out = _conv_packed(pk, node, keys, xs)
     if out is None:
         return None
     y, b = out
-    act = SimpleNamespace(name=node.name, op=act_op, attrs=node.attrs.get("act_attrs") or {}, meta=node.meta,
-                          inputs=node.inputs)
-    return LOWERINGS[act_op](pk.ctx, act, [y]), b
+    return fused_activation(pk.ctx, node, y), b
 
 
 def _bn_packed(pk: Packing, node, keys, xs):
@@ -267,24 +262,26 @@ def _bn_packed(pk: Packing, node, keys, xs):
     a = node.attrs
     c = int(node.meta["shape"][1])
     shape = (1, c // b, 1, 1, b)
-    names = ("weight", "bias", "running_mean", "running_var")
-    if ctx.param_vars is None:
-        gamma, beta, mean, var = (np.asarray(ctx.weights[param_key(node.name, n)], "float64") if a["affine"] or
-                                  n.startswith("running") else None for n in names)
-        gamma = np.ones(c) if gamma is None else gamma
-        beta = np.zeros(c) if beta is None else beta
-        scale = gamma / np.sqrt(var + float(a["eps"]))
-        shift = beta - mean * scale
+    eps = float(a["eps"])
+    if ctx.param_vars is None:  # embedded: scale and shift folded in numpy
+        def get(name, default):
+            if name.startswith("running") or a["affine"]:
+                return np.asarray(ctx.weights[param_key(node.name, name)], "float64")
+            return np.full(c, default)
+
+        scale = get("weight", 1.0) / np.sqrt(get("running_var", 0.0) + eps)
+        shift = get("bias", 0.0) - get("running_mean", 0.0) * scale
         scale, shift = (ctx.relax.const(v.astype("float32").reshape(shape)) for v in (scale, shift))
-    else:
+    else:  # `main`'s parameters: the same arithmetic in Relax
         op = ctx.op
-        p = {n: op.reshape(ctx.param_vars[param_key(node.name, n)], shape) for n in names
-             if a["affine"] or n.startswith("running")}
-        scale = op.divide(p["weight"], op.sqrt(op.add(p["running_var"], ctx.f32(a["eps"])))) if a["affine"] else \
-            op.divide(ctx.f32(1.0), op.sqrt(op.add(p["running_var"], ctx.f32(a["eps"]))))
-        scale = ctx.emit(scale)
-        shift = op.negative(op.multiply(p["running_mean"], scale))
-        shift = ctx.emit(op.add(p["bias"], shift) if a["affine"] else shift)
+
+        def var(name):
+            return op.reshape(ctx.param_vars[param_key(node.name, name)], shape)
+
+        gamma = var("weight") if a["affine"] else ctx.f32(1.0)
+        scale = ctx.emit(op.divide(gamma, op.sqrt(op.add(var("running_var"), ctx.f32(eps)))))
+        shift = op.negative(op.multiply(var("running_mean"), scale))
+        shift = ctx.emit(op.add(var("bias"), shift) if a["affine"] else shift)
     return ctx.emit(ctx.op.add(ctx.op.multiply(xs[0], scale), shift)), b
 
 
