@@ -20,8 +20,9 @@ The contract, in the order the CLI calls it:
 2. `prepare(graph, weights, options)`: `-O1` runs the inference pipeline (cnndsl.passes)
    on a copy; `-O0` keeps the graph as written. Shared by every backend.
 3. `compile(graph, weights, out_path, options) -> Artefact`: writes the artefact
-   atomically (a file via `cnndsl.cli.common.write_atomic`; a directory by building a
-   temporary sibling and renaming it) and returns a summary.
+   through `cnndsl.output` (atomic; never over a file or directory cnndsl did not make, unless
+   `options.force` for a file) and returns a summary. `extra_outputs(out_path)` names every
+   other file it writes beside the artefact, so the CLI can check them all before starting.
 4. `run(artefact_path, inputs) -> outputs` (optional): inputs and outputs are lists of
    numpy arrays in graph input / output order.
 
@@ -81,6 +82,7 @@ class CompileOptions:
     trials: int = 0
     tuning_db: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific knobs
+    force: bool = False  # replace an existing output file cnndsl did not write (cnndsl.output)
 
 
 @dataclass
@@ -125,6 +127,10 @@ class Backend:
     description: str = ""
     artefact_suffix: str = ""
     lowerings: ClassVar[dict[str, Lowering | Refused]] = {}
+
+    def extra_outputs(self, out_path: str | Path) -> list[Path]:
+        """Files `compile` writes besides `out_path` (checked by the CLI before any work starts)."""
+        return []
 
     # -- 1. check ---------------------------------------------------------------
     def unsupported(self, graph: Graph) -> list[tuple[str, str, str]]:

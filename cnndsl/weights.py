@@ -272,15 +272,11 @@ def _read_torch(p: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def save_npz(path: str | Path, weights: dict[str, np.ndarray]) -> None:
-    """Write a store as .npz, atomically."""
-    import io
+def save_npz(path: str | Path, weights: dict[str, np.ndarray], force: bool = False) -> None:
+    """Write a store as .npz, atomically, marked as cnndsl's (cnndsl.output)."""
+    from cnndsl.output import npz_bytes, write_file
 
-    from cnndsl.cli.common import write_atomic
-
-    buf = io.BytesIO()
-    np.savez(buf, **weights)
-    write_atomic(path, buf.getvalue())
+    write_file(path, npz_bytes(weights), force=force)
 
 
 # ------------------------------------------------------------------ the one entry point

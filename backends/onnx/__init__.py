@@ -26,10 +26,10 @@ class OnnxBackend(Backend):
             from .export import build_model
         except ImportError as err:
             raise BackendError(f"target onnx needs the onnx package ({err}); pip install 'cnndsl[onnx]'") from None
-        from cnndsl.cli.common import write_atomic
+        from cnndsl.output import write_file
 
         model = build_model(graph, weights, options.opset)
-        write_atomic(out_path, model.SerializeToString())
+        write_file(out_path, model.SerializeToString(), force=options.force)
         opset = model.opset_import[0].version
         ops = sum(1 for n in graph.nodes.values() if n.op != "input")
         return Artefact(Path(out_path), self.name, ops, {"opset": opset})

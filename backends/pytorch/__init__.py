@@ -27,16 +27,27 @@ class PyTorchBackend(Backend):
         self.check(graph)
         return generate(graph, opt_level=options.opt_level)
 
+    def extra_outputs(self, out_path) -> list[Path]:
+        """The weights beside the source, keyed like the module's state_dict (`run` loads them)."""
+        return [Path(out_path).with_suffix(".npz")]
+
     def compile(self, graph, weights, out_path, options: CompileOptions | None = None) -> Artefact:
-        from cnndsl.cli.common import write_atomic
+        from cnndsl.output import check_destination, write_file
         from cnndsl.weights import save_npz
 
+        options = options or CompileOptions()
         text, info = self.generate(graph, options)
         out_path = Path(out_path)
-        # the weights beside the source, keyed like the module's state_dict (`run` loads them)
-        weights_path = out_path.with_suffix(".npz")
-        save_npz(weights_path, dict(weights))
-        write_atomic(out_path, text.encode())
+        [weights_path] = self.extra_outputs(out_path)
+        if weights_path == out_path:
+            from cnndsl.output import OutputError
+
+            raise OutputError(f"cannot write {out_path}: the generated module needs a .py name "
+                              "(its weights go beside it as .npz)")
+        check_destination(out_path, force=options.force)  # both checked before either is written
+        check_destination(weights_path, force=options.force)
+        save_npz(weights_path, dict(weights), force=options.force)
+        write_file(out_path, text, force=options.force)
         ops = sum(1 for n in graph.nodes.values() if n.op != "input")
         return Artefact(out_path, self.name, ops, {"classes": len(info["classes"]), "weights": weights_path.name})
 

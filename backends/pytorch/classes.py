@@ -8,6 +8,7 @@ from typing import Any
 
 from cnndsl.backend import BackendError
 
+from .escape import py_text
 from .names import Namespace, camel, is_free, sanitize
 from .tree import HOLE, Generator, Inst, _indent, _num, _Sym, fill
 
@@ -243,6 +244,7 @@ class Assembler:
             doc = f"The {sample.kind} network."
         else:
             doc = f"Block {sample.kind}: {len(insts)} instance{'s' if len(insts) > 1 else ''} ({where})."
+        doc = py_text(doc)
         self.classes.append(ClassDef(cls, "nn.Sequential" if sample.sequential else "nn.Module", doc, params, init,
                                      sample.forward, self._fwd_params(sample, is_root), len(sample.outputs)))
 

@@ -25,6 +25,7 @@ import re
 from cnndsl.backend import BackendError
 
 from .classes import Assembler
+from .escape import py_text, stamp
 from .names import Namespace, camel, is_free, sanitize, snake
 from .tree import MERGES, Generator, build_tree
 
@@ -82,11 +83,11 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
         factory = class_ns.create(factory)
     uses_f = bool(gen.helpers & {"PadConv2d", "FusedConv2d", "PadMaxPool2d", "LayerNorm2d"})
     source = str(graph.meta.get("display") or graph.meta.get("source") or "<graph>")
-    ctx = {
-        "version": version or __version__,
-        "source": source,
-        "network": str(graph.meta.get("network") or graph.name),
-        "entry": graph.meta.get("library_name") or "",
+    ctx = {  # every user-derived string is escaped (py_text); names are identifiers, values repr()
+        "version": py_text(version or __version__),
+        "source": py_text(source),
+        "network": py_text(graph.meta.get("network") or graph.name),
+        "entry": py_text(graph.meta.get("library_name") or ""),
         "opt_level": opt_level,
         "helpers": sorted(gen.helpers),
         "uses_f": uses_f,
@@ -94,7 +95,7 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
         "root_class": asm.root_class,
         "factory": factory,
     }
-    text = render_template(ctx)
+    text = stamp(render_template(ctx))
     line_map = source_map(text)
     return text, {"classes": [c.name for c in asm.classes], "root": asm.root_class, "factory": factory,
                   "line_map": line_map}

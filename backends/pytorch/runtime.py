@@ -11,8 +11,11 @@ from cnndsl.backend import BackendError
 
 
 def load_module(path: str | Path, name: str | None = None) -> ModuleType:
-    """Import a generated .py file as a fresh module."""
+    """Import a generated .py file as a fresh module, after checking that cnndsl generated it as it is."""
+    from .escape import verify
+
     path = Path(path)
+    verify(path)
     name = name or f"cnndsl_generated_{path.stem}_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

@@ -15,6 +15,7 @@ from typing import Any
 from cnndsl.backend import BackendError
 from cnndsl.ops.registry import get as get_op
 
+from .escape import py_text
 from .lower import LOWERINGS, Ctor, Expr, Literal, Param, is_hole
 from .names import Namespace, is_free, sanitize
 
@@ -313,8 +314,10 @@ class Generator:
         return True
 
     def attr_ok(self, loc: str) -> bool:
-        """`self.<loc>` works: an identifier, not a keyword, not an nn.Module attribute (builtins are fine here)."""
-        return all(p.isidentifier() and not iskeyword(p) and p not in self.module_attrs
+        """`self.<loc>` works: an identifier, not a keyword, not an nn.Module attribute (builtins are fine here),
+        and not `__name`, which Python would mangle to `_Class__name` inside the class (the state_dict key would
+        change): such children are reached with getattr/add_module instead."""
+        return all(p.isidentifier() and not iskeyword(p) and p not in self.module_attrs and not p.startswith("__")
                    for p in loc.removesuffix("()").split("."))
 
     def is_sequential(self, inst: Inst, order: list[str]) -> bool:
@@ -408,7 +411,7 @@ class Generator:
                 line = f"{', '.join(names) if len(names) > 1 else names[0]} = {rhs}"
             span = ch.span
             if span is not None:
-                line += f"  # {span.file}:{span.line}"
+                line += f"  # {py_text(span.file)}:{span.line}"
             lines.append(line)
         rets = [var[r] for r in inst.outputs]
         lines.append("return " + (", ".join(rets) if len(rets) > 1 else rets[0]))

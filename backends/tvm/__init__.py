@@ -155,7 +155,7 @@ class TVMBackend(Backend):
         from . import build as B
 
         ex, manifest, params = self.build(graph, weights, options)
-        out = B.write_artefact(out_path, ex, manifest, params)
+        out = B.write_artefact(out_path, ex, manifest, params, force=options.force)
         ops = sum(1 for n in graph.nodes.values() if n.op != "input")
         details = {"schedule": manifest["schedule"]}
         if "cuda_kernels" in manifest:

@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -204,30 +202,21 @@ def tvm_version() -> str:
     return str(tvm.__version__)
 
 
-def write_artefact(out_dir: str | Path, ex, manifest: dict, params: dict[str, np.ndarray] | None) -> Path:
-    """Build the directory under a temporary sibling, then rename it into place."""
+def write_artefact(out_dir: str | Path, ex, manifest: dict, params: dict[str, np.ndarray] | None,
+                   force: bool = False) -> Path:
+    """Fill a temporary sibling directory, then swap it into place (cnndsl.output: an existing
+    directory is replaced only when it is a cnndsl artefact)."""
     import tvm
 
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    from cnndsl.output import new_directory
+
+    with new_directory(out_dir, force=force) as tmp:
         ex.export_library(str(tmp / LIB_NAME))
         if params:
             tvm.runtime.save_param_dict_to_file({k: tvm.runtime.tensor(np.ascontiguousarray(v))
                                                  for k, v in params.items()}, str(tmp / PARAMS_NAME))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out_dir)
 
 
 def ensure_threads() -> int:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
-from pathlib import Path
 
-from cnndsl.diagnostics import CnnError, InputError
+from cnndsl.diagnostics import CnnError
 
 
 def add_source_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,6 +17,12 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, help="fix the batch size instead of the symbolic N")
     p.add_argument("-I", dest="include", action="append", default=[], metavar="DIR",
                    help="also look for imports in DIR")
+
+
+def add_force_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output file that cnndsl did not write (never a directory; "
+                        "see docs/security.md)")
 
 
 def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
@@ -58,31 +61,5 @@ def load_from_args(args: argparse.Namespace):
     )
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path} is a directory")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def print_json(obj) -> None:
     print(json.dumps(obj, indent=2))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from cnndsl.cli.common import add_source_arguments, load_from_args
+from cnndsl.cli.common import add_force_argument, add_source_arguments, load_from_args
 
 HELP = "compile a network for a target (onnx, pytorch, llvm, cuda) with seeded or loaded weights"
 
@@ -21,6 +20,7 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, help="ONNX opset (default 18)")
     p.add_argument("-X", dest="extra", action="append", default=[], metavar="KEY=VALUE",
                    help="a backend-specific option (see docs/backends.md), e.g. -X mcpu=znver4")
+    add_force_argument(p)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,7 +39,8 @@ def options_from_args(args: argparse.Namespace):
 
     return CompileOptions(opt_level=args.opt_level, opset=args.opset, seed=args.seed,
                           tune=getattr(args, "tune", False), trials=getattr(args, "trials", 0),
-                          tuning_db=getattr(args, "tuning_db", None), extra=parse_extra(args.extra))
+                          tuning_db=getattr(args, "tuning_db", None), extra=parse_extra(args.extra),
+                          force=args.force)
 
 
 def parse_extra(items: list[str]) -> dict:
@@ -56,12 +57,15 @@ def parse_extra(items: list[str]) -> dict:
     return out
 
 
-def check_output_path(path: str) -> None:
-    from cnndsl.diagnostics import InputError
+def check_output_path(path: str, target: str, force: bool) -> None:
+    """Refuse an output that cannot or may not be written before any work starts (cnndsl.output)."""
+    from cnndsl.backend import get_backend
+    from cnndsl.output import check_destination
 
-    parent = Path(path).parent
-    if not parent.is_dir():
-        raise InputError(f"cannot write {path}: directory {parent} does not exist")
+    backend = get_backend(target)
+    check_destination(path, directory=not backend.artefact_suffix, force=force)
+    for extra in backend.extra_outputs(path):
+        check_destination(extra, force=force)
 
 
 def compile_source(args: argparse.Namespace, target: str, out: str):
@@ -87,7 +91,7 @@ def compile_source(args: argparse.Namespace, target: str, out: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output_path(args.output)
+    check_output_path(args.output, args.target, args.force)
     _backend, artefact, _graph = compile_source(args, args.target, args.output)
     print(artefact.summary())
     return 0

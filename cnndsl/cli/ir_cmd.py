@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from cnndsl.cli.common import add_source_arguments, load_from_args
+from cnndsl.cli.common import add_force_argument, add_source_arguments, load_from_args
 from cnndsl.diagnostics import CnnError
 
 HELP = "print the Graph IR (text, json, dot or svg), optionally after a pass"
@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--after", metavar="PASS", help="run the pass pipeline up to and including PASS first")
     p.add_argument("--annotate", default="shape", help="comma-separated node annotations for dot/svg: shape,macs,rf")
     p.add_argument("-o", "--output", help="write to a file instead of standard output")
+    add_force_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "svg":
             out = _svg(out)
     if args.output:
-        from cnndsl.cli.common import write_atomic
+        from cnndsl.output import write_file
 
-        write_atomic(args.output, out)
+        write_file(args.output, out, force=args.force)
     else:
         sys.stdout.write(out)
     return 0

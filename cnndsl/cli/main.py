@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return EXIT_USER_ERROR
+    from cnndsl.output import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM cleans up temporaries as Ctrl-C does
     try:
         return int(args._run(args) or 0)
     except CnnError as err:

@@ -53,19 +53,21 @@ def stage_name(args: argparse.Namespace) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from cnndsl.cli.common import add_source_arguments
+    from cnndsl.cli.common import add_force_argument, add_source_arguments
 
     add_source_arguments(p)
     p.add_argument("--depth", type=int, metavar="N", help="collapse layers to blocks of N name components")
     p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table")
     p.add_argument("-o", "--output", help="write to a file instead of standard output")
+    add_force_argument(p)
     add_convention_arguments(p)
     add_pipeline_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnndsl.cli.common import load_from_args, write_atomic
+    from cnndsl.cli.common import load_from_args
     from cnndsl.diagnostics import CnnError
+    from cnndsl.output import write_file
     from cnndsl.report import build_report, render
 
     if args.depth is not None and args.depth < 1:
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                        stage=stage_name(args), passes=result.ran)
     text = render(rep, args.format)
     if args.output:
-        write_atomic(args.output, text)
+        write_file(args.output, text, force=args.force)
     else:
         sys.stdout.write(text)
     return 0

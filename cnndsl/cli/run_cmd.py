@@ -7,7 +7,7 @@ import io
 import tempfile
 from pathlib import Path
 
-from cnndsl.cli.common import add_source_arguments, write_atomic
+from cnndsl.cli.common import add_source_arguments
 from cnndsl.cli.compile_cmd import add_compile_options, compile_source
 
 HELP = "run a compiled artefact (.onnx, a TVM directory, ...) or a FILE|NAME on .npy inputs"
@@ -43,19 +43,21 @@ def load_input(path: str):
     return arr.astype(np.float32)
 
 
-def save_outputs(path: str, outputs: list, names: list[str]) -> str:
+def save_outputs(path: str, outputs: list, names: list[str], force: bool = False) -> str:
     import numpy as np
 
     from cnndsl.diagnostics import InputError
+    from cnndsl.output import npz_bytes, write_file
 
-    buf = io.BytesIO()
     if path.endswith(".npz"):
-        np.savez(buf, **{name: y for name, y in zip(names, outputs)})
+        data = npz_bytes({name: y for name, y in zip(names, outputs)})
     elif len(outputs) == 1:
+        buf = io.BytesIO()
         np.save(buf, outputs[0])
+        data = buf.getvalue()
     else:
         raise InputError(f"the network has {len(outputs)} outputs ({', '.join(names)}); write them to a .npz")
-    write_atomic(path, buf.getvalue())
+    write_file(path, data, force=force)
     shapes = ", ".join(f"{n}[{', '.join(str(d) for d in y.shape)}]" for n, y in zip(names, outputs))
     return f"wrote {path} ({shapes})"
 
@@ -71,10 +73,10 @@ def run_backend(backend, path, inputs):
 
 def run(args: argparse.Namespace) -> int:
     from cnndsl.backend import backend_for_artefact
-    from cnndsl.cli.compile_cmd import check_output_path
     from cnndsl.diagnostics import CnnError, InputError
+    from cnndsl.output import check_destination
 
-    check_output_path(args.output)
+    check_destination(args.output, force=args.force)
     inputs = [load_input(p) for p in args.input]
     source = Path(args.source)
     backend = backend_for_artefact(source) if source.exists() and source.suffix != ".cnn" else None
@@ -96,5 +98,5 @@ def run(args: argparse.Namespace) -> int:
             backend, _artefact, graph = compile_source(args, target, out)
             outputs = run_backend(backend, out, inputs)
         names = [name for name, _ref in graph.outputs]
-    print(save_outputs(args.output, outputs, names))
+    print(save_outputs(args.output, outputs, names, args.force))
     return 0

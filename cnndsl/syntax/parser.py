@@ -21,42 +21,17 @@ MAX_SOURCE_BYTES = 2_000_000
 MAX_TREE_DEPTH = 400
 
 
+_OPTIONS = {"parser": "lalr", "lexer": "basic",  # the postlexer looks one token ahead: not the contextual lexer
+            "propagate_positions": True, "maybe_placeholders": True, "strict": True}
+
+
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
+    """The LALR parser; its tables come from `parse_tables` (a JSON cache, never a pickle)."""
+    from cnndsl.syntax import parse_tables
+
     grammar = resources.files("cnndsl.grammars").joinpath("cnn.lark").read_text(encoding="utf-8")
-    return Lark(
-        grammar,
-        parser="lalr",
-        lexer="basic",  # the postlexer looks one token ahead, which the contextual lexer cannot follow
-        postlex=NewlinePostLex(),
-        propagate_positions=True,
-        maybe_placeholders=True,
-        strict=True,
-        cache=_cache_path(grammar),  # the LALR tables, keyed by the grammar's hash
-    )
-
-
-def _cache_path(grammar: str) -> str | bool:
-    """A per-user cache file for the parse tables; False (no cache) if it is not writable.
-
-    Lark's cache is a pickle, so it lives only in the user's own cache directory, never in
-    a shared temporary directory another user could write to.
-    """
-    import hashlib
-    import os
-
-    import lark
-
-    digest = hashlib.sha256((grammar + lark.__version__).encode()).hexdigest()[:16]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "cnndsl")
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError:
-        return False
-    if not os.access(folder, os.W_OK):
-        return False
-    return os.path.join(folder, f"cnn-grammar-{digest}.lark-cache")
+    return parse_tables.load_or_build(grammar, _OPTIONS, NewlinePostLex)
 
 
 # (offending token type, a terminal the parser would have accepted) -> hint

@@ -89,10 +89,11 @@ def test_run_artefact_and_source_agree_with_interpreter(tiny, x, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "y1.npy"), want, rtol=1e-4, atol=1e-6)
 
     for opt in ("-O0", "-O1"):
-        proc = cnndsl("run", tiny, "--input", x, "-o", tmp_path / "y2.npy", "--weights", tmp_path / "w.npz", opt)
+        y2 = tmp_path / f"y2{opt}.npy"  # a .npy carries no cnndsl marker: a second run there would need --force
+        proc = cnndsl("run", tiny, "--input", x, "-o", y2, "--weights", tmp_path / "w.npz", opt)
         assert proc.returncode == 0, proc.stderr
         assert "output[2, 10]" in proc.stdout
-        np.testing.assert_allclose(np.load(tmp_path / "y2.npy"), want, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(np.load(y2), want, rtol=1e-4, atol=1e-6)
 
 
 def test_seed_changes_weights(tiny, tmp_path):
@@ -109,7 +110,7 @@ def test_user_errors_exit_2_without_traceback(tiny, x, tmp_path):
     assert_user_error(cnndsl("compile", tiny, "-o", tmp_path / "m.onnx", "--opset", "7"),
                       "--opset 7 is not supported: use 13 to")
     assert_user_error(cnndsl("compile", tiny, "-o", tmp_path / "nodir" / "m.onnx"), "does not exist")
-    assert_user_error(cnndsl("compile", tiny, "-o", tmp_path, "--weights", tmp_path / "missing.npz"), "not found")
+    assert_user_error(cnndsl("compile", tiny, "-o", tmp_path / "m2.onnx", "--weights", tmp_path / "missing.npz"), "not found")
     np.savez(tmp_path / "bad.npz", **{"conv.weight": np.zeros((8, 3, 3, 3), np.float32)})
     assert_user_error(cnndsl("compile", tiny, "-o", tmp_path / "m.onnx", "--weights", tmp_path / "bad.npz"),
                       "missing", "conv1.weight [8, 3, 3, 3]; did you mean 'conv.weight'?")

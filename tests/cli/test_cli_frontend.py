@@ -97,15 +97,15 @@ def test_ir_svg_needs_graphviz():
         assert proc.returncode == 2 and "Graphviz" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_write_atomic_gives_usual_permissions_and_leaves_no_temp(tmp_path):
+def test_write_file_gives_usual_permissions_and_leaves_no_temp(tmp_path):
     import os
 
-    from cnndsl.cli.common import write_atomic
+    from cnndsl.output import write_file
 
     target = tmp_path / "out.txt"
     old = os.umask(0o022)
     try:
-        write_atomic(target, "hello")
+        write_file(target, "hello")
     finally:
         os.umask(old)
     assert target.read_text() == "hello"
