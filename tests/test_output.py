@@ -229,3 +229,14 @@ def test_markers(tmp_path, tiny):
     assert is_own_file(tmp_path / "gen.py") and is_own_file(tmp_path / "gen.npz")
     with pytest.raises(OutputError, match="is a directory"):
         check_destination(tmp_path)
+
+
+def test_run_refuses_a_tvm_artefact_whose_library_was_replaced(tiny, tmp_path):
+    out = tmp_path / "art"
+    assert cnndsl("compile", tiny, "--target", "llvm", "-o", out).returncode == 0
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones((1, 3, 8, 8), np.float32))
+    assert cnndsl("run", out, "--input", x, "-o", tmp_path / "y.npy").returncode == 0
+    lib = next(p for p in out.iterdir() if p.suffix == ".so")
+    lib.write_bytes(lib.read_bytes() + b"\0")
+    user_error(cnndsl("run", out, "--input", x, "-o", tmp_path / "y2.npy"), "SHA-256 does not match")

@@ -215,8 +215,19 @@ def write_artefact(out_dir: str | Path, ex, manifest: dict, params: dict[str, np
         if params:
             tvm.runtime.save_param_dict_to_file({k: tvm.runtime.tensor(np.ascontiguousarray(v))
                                                  for k, v in params.items()}, str(tmp / PARAMS_NAME))
+        manifest = {**manifest, "library_sha256": file_sha256(tmp / LIB_NAME)}  # checked before `run` loads it
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     return Path(out_dir)
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def ensure_threads() -> int:
@@ -245,7 +256,12 @@ class Loaded:
         self.dev = tvm.cuda(0) if kind == "cuda" else tvm.cpu()
         if kind == "cuda" and not tvm.runtime.enabled("cuda"):
             raise BackendError(f"{path} was compiled for CUDA, but this TVM has no CUDA runtime or no GPU")
-        lib = tvm.runtime.load_module(str(self.path / LIB_NAME))
+        lib_path = self.path / LIB_NAME
+        if not lib_path.is_file() or self.manifest.get("library_sha256") != file_sha256(lib_path):
+            raise BackendError(f"{lib_path} is not the library cnndsl built for this artefact (its SHA-256 does not "
+                               "match manifest.json's library_sha256); recompile it — cnndsl loads only the "
+                               "native code it wrote")
+        lib = tvm.runtime.load_module(str(lib_path))
         self.vm = relax.VirtualMachine(lib, self.dev)
         self.params: list[Any] = []
         keys = self.manifest.get("param_order") or []
