@@ -63,7 +63,7 @@ class Weights(dict):
         if node.op == "input":
             return {}
         in_shapes = [graph.value_shape(ref) for ref in node.inputs]
-        keys = {p: param_key(node_name, p) for p in get(node.op).params(node.attrs, in_shapes)}
+        keys = {p: param_key(node.params_of, p) for p in get(node.op).params(node.attrs, in_shapes)}
         return {p: self[k] for p, k in keys.items() if k in self}
 
     def nbytes(self) -> int:
@@ -78,11 +78,11 @@ def _param_table(graph: Graph) -> dict[str, tuple[str, tuple[int, ...], bool]]:
     out: dict[str, tuple[str, tuple[int, ...], bool]] = {}
     owner: dict[str, str] = {}
     for node in graph.topo():
-        if node.op == "input":
+        if node.op == "input" or not node.owns_params:  # shared: the first application holds the parameters
             continue
         in_shapes = [graph.value_shape(ref) for ref in node.inputs]
         for param, (shape, trainable) in get(node.op).params(node.attrs, in_shapes).items():
-            key = param_key(node.name, param)
+            key = param_key(node.params_of, param)
             if key in out:
                 raise DuplicateDefinition(f"parameter key '{key}' belongs to two nodes: {owner[key]} and {node.name}",
                                           node.span)

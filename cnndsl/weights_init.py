@@ -82,7 +82,7 @@ def init_weights(graph: Graph, seed: int = 0, randomize_buffers: bool = False) -
     """
     out: dict[str, np.ndarray] = {}
     for node in graph.topo():
-        if node.op == "input":
+        if node.op == "input" or not node.owns_params:  # a shared instance's later application: its first has them
             continue
         in_shapes = [graph.value_shape(ref) for ref in node.inputs]
         params = get(node.op).params(node.attrs, in_shapes)
@@ -90,9 +90,9 @@ def init_weights(graph: Graph, seed: int = 0, randomize_buffers: bool = False) -
             continue
         if node.op not in INITIALIZERS:
             raise KeyError(f"no initializer for op {node.op!r} (node {node.name!r})")
-        rng = np.random.default_rng([seed, zlib.crc32(node.name.encode())])
+        rng = np.random.default_rng([seed, zlib.crc32(node.params_of.encode())])
         ctx = {"attrs": node.attrs, "weight_shape": params.get("weight", ((1,), True))[0],
                "randomize": randomize_buffers}
         for pname, (shape, _trainable) in params.items():
-            out[param_key(node.name, pname)] = INITIALIZERS[node.op](pname, tuple(shape), ctx, rng)
+            out[param_key(node.params_of, pname)] = INITIALIZERS[node.op](pname, tuple(shape), ctx, rng)
     return out

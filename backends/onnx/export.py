@@ -91,7 +91,7 @@ class LoweringContext:
 
     def weight(self, node, param: str) -> str:
         """The initializer of the weight `param_key(node, param)`, named like its store key."""
-        key = param_key(node.name, param)
+        key = param_key(node.params_of, param)
         if key not in self.initializers:
             if key not in self.weights:
                 raise BackendError(f"no weight '{key}' for node {node.name} ({node.op})")
@@ -122,7 +122,7 @@ def _param_keys(graph) -> set[str]:
     for node in graph.topo():
         if node.op != "input":
             shapes = [graph.value_shape(tuple(r)) for r in node.inputs]
-            keys.update(param_key(node.name, p) for p in get(node.op).params(node.attrs, shapes))
+            keys.update(param_key(node.params_of, p) for p in get(node.op).params(node.attrs, shapes))
     return keys
 
 

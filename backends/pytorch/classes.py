@@ -239,11 +239,14 @@ class Assembler:
                 init.append(f"self.add_module({slot!r}, {_indent(code, 8)})")
         params = [(p, "float" if any(isinstance(v, float) for v in col) else "int") for p, col in zip(names, columns)]
         params += [(f, "bool") for f in flags.values()]
-        where = ", ".join(i.path for i in insts[:3]) + (", ..." if len(insts) > 3 else "")
+        modules = [i for i in insts if "@" not in i.local]  # `head@2`: a shared instance applied again
+        where = ", ".join(i.path for i in modules[:3]) + (", ..." if len(modules) > 3 else "")
+        calls = len(insts) - len(modules)
         if is_root:
             doc = f"The {sample.kind} network."
         else:
-            doc = f"Block {sample.kind}: {len(insts)} instance{'s' if len(insts) > 1 else ''} ({where})."
+            doc = (f"Block {sample.kind}: {len(modules)} instance{'s' if len(modules) > 1 else ''} ({where})"
+                   + (f", applied {len(insts)} times (shared)." if calls else "."))
         doc = py_text(doc)
         self.classes.append(ClassDef(cls, "nn.Sequential" if sample.sequential else "nn.Module", doc, params, init,
                                      sample.forward, self._fwd_params(sample, is_root), len(sample.outputs)))

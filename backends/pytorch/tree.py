@@ -245,6 +245,8 @@ class Generator:
                 raise BackendError(f"{inst.path or inst.kind}: '{prefix}' cannot be a module attribute")
             entries.append((prefix, ("leaf", "nn.Module()", []), True))
         for loc in order:
+            if "@" in loc:  # a later application of a shared instance calls its first one's module (below)
+                continue
             ch = inst.children[loc]
             if isinstance(ch, Inst):
                 slot = loc if self.attr_ok(loc) else None
@@ -283,6 +285,9 @@ class Generator:
             else:
                 entries.append((loc, ("leaf", template, values), False))
                 access[loc] = f"getattr(self, {loc!r})"
+        for loc in order:
+            if "@" in loc:  # `head@2` -> self.head: one submodule, called once per application
+                access[loc] = access[loc.split("@", 1)[0] + ("()" if loc.endswith("()") else "")]
         inst.entries = entries
         inst.forward = [] if inst.sequential else self.write_forward(inst, order, access, root)
         key = (inst.kind, inst.sequential,

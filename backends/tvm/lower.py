@@ -39,6 +39,7 @@ class LowerCtx:
         self.weights = weights
         self.param_vars = param_vars  # None: embed weights as constants
         self.batch = batch  # int or tirx.Var
+        self.consts: dict = {}  # (weight key, form) -> one Relax constant, so a shared parameter set is one constant
 
     # -- helpers ------------------------------------------------------------------
     def emit(self, expr):
@@ -49,16 +50,18 @@ class LowerCtx:
 
     def param(self, node, name: str, shape: tuple | None = None):
         """The weight `param_key(node, name)`, optionally reshaped (constants are reshaped in numpy)."""
-        key = param_key(node.name, name)
+        key = param_key(node.params_of, name)
         if self.param_vars is not None:
             var = self.param_vars[key]
             return self.emit(self.op.reshape(var, shape)) if shape is not None else var
         if key not in self.weights:
             raise BackendError(f"missing weight '{key}' for node {node.name} [{node.op}]")
-        arr = np.asarray(self.weights[key], dtype="float32")
-        if shape is not None:
-            arr = arr.reshape(shape)
-        return self.relax.const(np.ascontiguousarray(arr))
+        if (key, shape) not in self.consts:
+            arr = np.asarray(self.weights[key], dtype="float32")
+            if shape is not None:
+                arr = arr.reshape(shape)
+            self.consts[(key, shape)] = self.relax.const(np.ascontiguousarray(arr))
+        return self.consts[(key, shape)]
 
     def dims(self, shape) -> tuple:
         """An IR shape with the batch symbol replaced by the batch expression."""
@@ -385,11 +388,11 @@ def param_keys(graph, weights) -> list[str]:
 
     keys = []
     for node in graph.topo():
-        if node.op == "input":
+        if node.op == "input" or not node.owns_params:  # a shared parameter set is one parameter of `main`
             continue
         in_shapes = [graph.value_shape(ref) for ref in node.inputs]
         for name in get(node.op).params(node.attrs, in_shapes):
-            key = param_key(node.name, name)
+            key = param_key(node.params_of, name)
             if name not in SKIPPED_PARAMS and key in weights:
                 keys.append(key)
     return keys

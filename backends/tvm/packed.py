@@ -170,11 +170,14 @@ class Packing:
     def weight(self, node, name: str, pack_np: Callable, pack_relax: Callable):
         """A parameter in packed form: numpy-packed constant, or a Relax transform of `main`'s parameter."""
         ctx = self.ctx
-        key = param_key(node.name, name)
+        key = param_key(node.params_of, name)
         if ctx.param_vars is not None:
             return ctx.emit(pack_relax(ctx.op, ctx.param_vars[key]))
-        arr = np.asarray(ctx.weights[key], dtype="float32")
-        return ctx.relax.const(np.ascontiguousarray(pack_np(arr)))
+        packed = np.ascontiguousarray(pack_np(np.asarray(ctx.weights[key], dtype="float32")))
+        form = (key, "packed", packed.shape)  # one weight, one block layout: one constant, shared or not
+        if form not in ctx.consts:
+            ctx.consts[form] = ctx.relax.const(packed)
+        return ctx.consts[form]
 
 
 # ----------------------------------------------------------------------- packed lowerings
@@ -266,7 +269,7 @@ def _bn_packed(pk: Packing, node, keys, xs):
     if ctx.param_vars is None:  # embedded: scale and shift folded in numpy
         def get(name, default):
             if name.startswith("running") or a["affine"]:
-                return np.asarray(ctx.weights[param_key(node.name, name)], "float64")
+                return np.asarray(ctx.weights[param_key(node.params_of, name)], "float64")
             return np.full(c, default)
 
         scale = get("weight", 1.0) / np.sqrt(get("running_var", 0.0) + eps)
@@ -276,7 +279,7 @@ def _bn_packed(pk: Packing, node, keys, xs):
         op = ctx.op
 
         def var(name):
-            return op.reshape(ctx.param_vars[param_key(node.name, name)], shape)
+            return op.reshape(ctx.param_vars[param_key(node.params_of, name)], shape)
 
         gamma = var("weight") if a["affine"] else ctx.f32(1.0)
         scale = ctx.emit(op.divide(gamma, op.sqrt(op.add(var("running_var"), ctx.f32(eps)))))

@@ -35,7 +35,7 @@ from cnndsl.diagnostics import (
 from cnndsl.elaborate.attrs import check_attr
 from cnndsl.elaborate.evaluator import BUILTINS, Evaluator, truthy
 from cnndsl.elaborate.modules import Loader, Module
-from cnndsl.elaborate.values import Layer, Tensor, type_name
+from cnndsl.elaborate.values import Layer, Shared, Tensor, type_name
 from cnndsl.ir.builder import AttrError, GraphBuilder, complete_attrs
 from cnndsl.ir.graph import Graph
 from cnndsl.ops.registry import REGISTRY, ShapeError
@@ -140,6 +140,8 @@ class Elaborator:
             value = self.module_name(value, part, stage.callee_span)
         if isinstance(value, Tensor):
             raise WrongType(f"'{stage.dotted}' is a tensor; a tensor can only start a chain", stage.callee_span)
+        if isinstance(value, Shared) and not rest:
+            return value
         if not isinstance(value, Layer):
             raise WrongType(f"'{stage.dotted}' is a {type_name(value)}, not a layer or block", stage.callee_span)
         return value
@@ -329,6 +331,85 @@ class Elaborator:
         sc = ctx.flow
         ctx.flow = self.make_op(ctx, Layer("op", "add", REGISTRY["add"]), (), (), [y, sc], None, s.span, s.span)
 
+    def s_SharedStmt(self, ctx: Ctx, s: A.SharedStmt) -> None:
+        """`shared NAME = stage`: bind an instance; nothing is made until it is applied (`x -> NAME`)."""
+        layer = self.resolve_callee(ctx, s.stage)
+        if isinstance(layer, Shared):
+            raise WrongType(f"'{s.stage.dotted}' is already a shared instance; apply it by name instead",
+                            s.stage.callee_span)
+        if s.stage.rename is not None:
+            raise WrongType(f"a shared instance is named by 'shared {s.name} = ...', not by 'as'",
+                            s.stage.rename_span or s.stage.span)
+        if layer.kind == "block" and layer.target.is_network:
+            raise WrongType(f"'{layer.name}' is a network; networks cannot be used as blocks", s.stage.callee_span)
+        args, kwargs = ((), ()) if s.stage.args is None else self.evaluator(ctx, ctx.module).eval_args(s.stage.args)
+        bound = self.partial(layer, args, kwargs, s.stage.span)
+        if layer.kind == "op":
+            self.op_attrs(layer.target, bound.args, bound.kwargs, s.stage.span)  # its attributes, checked now
+        if not NAME_RE.match(s.name) or "@" in s.name:
+            raise InvalidValue(f"'{s.name}' cannot name a shared instance", s.name_span)
+        if s.name in ctx.used_names:
+            raise DuplicateDefinition(f"name '{s.name}' is already used in this block (at {ctx.used_names[s.name]})",
+                                      s.name_span)
+        ctx.used_names[s.name] = s.name_span
+        self.bind_local(ctx, s.name, Shared(s.name, bound, ".".join(ctx.scope + (s.name,)), ctx.scope),
+                        s.name_span)
+
+    def apply_shared(self, ctx: Ctx, sh: Shared, stage: A.Stage, inputs: list[Tensor]) -> list[Tensor]:
+        """One application of a shared instance: its own nodes (`NAME` for the first, `NAME@k` after), each
+        recording the instance and application in `meta["shared"]`; later applications point at the first's
+        nodes for their parameters (`meta["params_of"]`, docs/internals.md)."""
+        if stage.args is not None:
+            raise WrongArity(f"'{sh.name}' is a shared instance with its arguments bound where it was declared; "
+                             f"apply it as '-> {sh.name}'", stage.span)
+        if stage.rename is not None:
+            raise WrongType(f"an application of the shared instance '{sh.name}' cannot be renamed",
+                            stage.rename_span or stage.span)
+        if sh.scope != ctx.scope:
+            raise WrongType(f"the shared instance '{sh.name}' belongs to {'.'.join(sh.scope) or 'the network'}; "
+                            "it can only be applied there", stage.callee_span)
+        k = sh.applications
+        local = sh.name if k == 0 else f"{sh.name}@{k}"
+        if k:
+            ctx.used_names[local] = stage.span
+        sh.applications += 1
+        graph = self.builder.graph
+        before = len(graph.nodes)
+        layer = sh.layer
+        if layer.kind == "op":
+            outs = self.make_op_outputs(ctx, layer, layer.args, layer.kwargs, inputs, None, stage.span,
+                                        stage.callee_span, local=local)
+        else:
+            outs = self.call_block(ctx, layer, layer.args, layer.kwargs, inputs, None, stage, local=local)
+        prefix = ".".join(ctx.scope + (local,))
+        made = list(graph.nodes)[before:]
+        seen = set()
+        for name in made:
+            node = graph.nodes[name]
+            rel = name[len(prefix):]
+            seen.add(rel)
+            node.meta["shared"] = (sh.path, k)
+            opdef = REGISTRY[node.op]
+            sig = (node.op, tuple(sorted((p, tuple(s)) for p, (s, _t) in opdef.params(
+                node.attrs, [graph.value_shape(r) for r in node.inputs]).items())))
+            if k == 0:
+                sh.first[rel] = sig
+                continue
+            node.meta["params_of"] = sh.path + rel
+            want = sh.first.get(rel)
+            if want != sig:
+                what = (f"makes '{sh.path + rel}' ({node.op}), which its first application did not" if want is None
+                        else f"gives '{sh.path + rel}' parameters {dict(sig[1]) or 'none'} where its first "
+                             f"application had {dict(want[1]) or 'none'}" if want[0] == sig[0]
+                        else f"makes '{sh.path + rel}' a {sig[0]} where its first application made a {want[0]}")
+                raise ShapeMismatch(f"application {k + 1} of the shared instance '{sh.name}' {what}; "
+                                    "shared applications must match, since they use one parameter set", stage.span)
+        missing = sorted(set(sh.first) - seen)
+        if k and missing:
+            raise ShapeMismatch(f"application {k + 1} of the shared instance '{sh.name}' does not make "
+                                f"'{sh.path + missing[0]}', which its first application made", stage.span)
+        return outs
+
     def s_BranchesStmt(self, ctx: Ctx, s: A.BranchesStmt) -> None:
         x = self.need_flow(ctx, s.span)
         outs = []
@@ -373,6 +454,8 @@ class Elaborator:
 
     def apply_stage(self, ctx: Ctx, stage: A.Stage, inputs: list[Tensor]) -> list[Tensor]:
         layer = self.resolve_callee(ctx, stage)
+        if isinstance(layer, Shared):
+            return self.apply_shared(ctx, layer, stage, inputs)
         args, kwargs = ((), ()) if stage.args is None else self.evaluator(ctx, ctx.module).eval_args(stage.args)
         args, kwargs = layer.args + args, tuple({**dict(layer.kwargs), **dict(kwargs)}.items())
         rename = self.rename(ctx, stage)
@@ -421,7 +504,7 @@ class Elaborator:
         return outs[0]
 
     def make_op_outputs(self, ctx: Ctx, layer: Layer, args: tuple, kwargs: tuple, inputs: list[Tensor],
-                        rename: str | None, span: Span, callee_span: Span) -> list[Tensor]:
+                        rename: str | None, span: Span, callee_span: Span, local: str | None = None) -> list[Tensor]:
         opdef = layer.target
         if opdef.name == "identity" and rename is None:
             if len(inputs) != 1:
@@ -429,7 +512,7 @@ class Elaborator:
             return [inputs[0]]
         attrs = self.op_attrs(opdef, args, kwargs, span)
         merge = opdef.name if (opdef.inputs[1] is None or opdef.inputs[1] > 1) else None
-        local = self.local_name(ctx, rename, merge, span)
+        local = local or self.local_name(ctx, rename, merge, span)
         name = ".".join(ctx.scope + (local,))
         if len(self.builder.graph) >= MAX_NODES:
             raise LimitExceeded(f"the network has more than {MAX_NODES:,} nodes", span)
@@ -472,7 +555,7 @@ class Elaborator:
             raise WrongArity(str(err), span) from None
 
     def call_block(self, ctx: Ctx, layer: Layer, args: tuple, kwargs: tuple, inputs: list[Tensor],
-                   rename: str | None, stage: A.Stage) -> list[Tensor]:
+                   rename: str | None, stage: A.Stage, local: str | None = None) -> list[Tensor]:
         block: A.BlockDef = layer.target
         if block.is_network:
             raise WrongType(f"'{block.name}' is a network; networks cannot be used as blocks", stage.callee_span)
@@ -484,7 +567,7 @@ class Elaborator:
         if len(inputs) != want:
             raise WrongArity(f"{block.name} takes {want} input tensor{'s' if want > 1 else ''}, got {len(inputs)}",
                              stage.callee_span)
-        local = self.local_name(ctx, rename, None, stage.span)
+        local = local or self.local_name(ctx, rename, None, stage.span)
         module = layer.module or ctx.module
         values = self.bind_params(ctx, module, block, args, kwargs, stage.span)
         label = f"{block.name}({', '.join(f'{k}={_short(v)}' for k, v in values.items())})"

@@ -37,6 +37,28 @@ class Layer:
         return f"{self.name}({', '.join(parts)})" if parts else self.name
 
 
+@dataclass(eq=False)
+class Shared:
+    """`shared NAME = stage`: one layer or block instance, applied by name, with one parameter set.
+
+    `layer` carries the bound arguments; `path` is the instance's node-name prefix (the
+    declaring scope plus NAME), which names the parameters of every application;
+    `scope` is where it may be applied. `first` records the first application's nodes
+    (name relative to the instance -> op and parameter shapes): every later application
+    must make the same ones, since they use the same parameters.
+    """
+
+    name: str
+    layer: Layer
+    path: str
+    scope: tuple[str, ...]
+    applications: int = 0
+    first: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"shared {self.name} = {self.layer!r}"
+
+
 @dataclass(frozen=True)
 class Builtin:
     name: str
@@ -57,6 +79,7 @@ TYPE_NAMES: tuple[tuple[type, str], ...] = (
     (tuple, "tuple"),
     (Tensor, "tensor"),
     (Layer, "layer"),
+    (Shared, "shared layer"),
     (Builtin, "builtin function"),
 )
 

@@ -76,7 +76,7 @@ def run(graph: Graph, weights: Mapping[str, np.ndarray],
             values[node.name] = [x.astype(dtype)]
             continue
         xs = [values[src][idx] for src, idx in node.inputs]
-        params = _node_params(node.name, node.op, node.attrs, [x.shape for x in xs], weights)
+        params = _node_params(node.params_of, node.op, node.attrs, [x.shape for x in xs], weights)
         result = KERNELS[node.op](node.attrs, [x.astype(np.float64) for x in xs], params)
         outs = result if isinstance(result, list) else [result]
         values[node.name] = [np.ascontiguousarray(o, dtype=dtype) for o in outs]

@@ -51,6 +51,19 @@ class Node:
     def scope(self) -> tuple[str, ...]:
         return self.meta.get("scope", ())
 
+    @property
+    def params_of(self) -> str:
+        """The node whose parameters this node uses (weight keys `<params_of>.<param>`): the node itself, or, in a
+        later application of a shared instance, the first application's node (`meta["params_of"]`)."""
+        return self.meta.get("params_of", self.name)
+
+    @property
+    def owns_params(self) -> bool:
+        """False for the nodes of a shared instance's later applications: their parameters are counted,
+        stored and initialized once, at the first application (or, when dead-node elimination removed
+        that, at the first live one, marked `meta["holds_params"]`)."""
+        return "params_of" not in self.meta or bool(self.meta.get("holds_params"))
+
 
 class Graph:
     """A static DAG of `Node`s with named, ordered graph inputs and outputs.

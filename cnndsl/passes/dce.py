@@ -23,13 +23,20 @@ def eliminate_dead(graph: Graph, ctx: PassContext) -> PassResult:
     dead = [n.name for n in graph.topo() if n.name not in live and n.op != "input"]
     if not dead:
         return PassResult(graph, False)
-    gone = set()  # the weight keys of the dead nodes, as their ops declare them
+    gone = set()  # the weight keys of the dead nodes, as their ops declare them, unless a live node shares them
     for name in dead:
         node = graph.nodes[name]
         opdef = opdef_of(node)
         if opdef is not None:
-            gone |= {param_key(name, p) for p in opdef.params(node.attrs, in_shapes(graph, node))}
+            gone |= {param_key(node.params_of, p) for p in opdef.params(node.attrs, in_shapes(graph, node))}
     graph = graph.copy()
+    holders = {n.params_of: n for n in graph.nodes.values() if n.name in live and n.owns_params and n.op != "input"}
+    for node in graph.topo():  # shared parameters whose holder (the first application) is dead: a live one holds them
+        if node.name in live and node.params_of not in holders:
+            node.meta["holds_params"] = True
+            holders[node.params_of] = node
+    gone -= {param_key(p, k) for p, n in holders.items()
+             for k in opdef_of(n).params(n.attrs, in_shapes(graph, n))} if holders else set()
     for name in reversed(dead):
         graph.remove_node(name)
     weights = None

@@ -76,10 +76,32 @@ def fold(w: np.ndarray, b: np.ndarray | None, bn: dict[str, np.ndarray], eps: fl
     return new_w.astype(dtype), new_b.astype(dtype)
 
 
+def _shared_plans(graph: Graph, plans: list[tuple[Node, Node]], declined: list[str]) -> list[list[tuple[Node, Node]]]:
+    """The matched (bn, producer) pairs grouped by the producer's parameter set (shared modules,
+    docs/internals.md). A set folds only when every node using it is matched to a bn of one parameter
+    set: the weights are rewritten once for all of them. Otherwise none of the pairs folds."""
+    users: dict[str, list[str]] = {}
+    for node in graph.nodes.values():
+        users.setdefault(node.params_of, []).append(node.name)
+    groups: dict[str, list[tuple[Node, Node]]] = {}
+    for bn, producer in plans:
+        groups.setdefault(producer.params_of, []).append((bn, producer))
+    out = []
+    for pset, pairs in groups.items():
+        folded = sorted(p.name for _bn, p in pairs)
+        if folded != sorted(users[pset]) or len({bn.params_of for bn, _p in pairs}) != 1:
+            for bn, _p in pairs:
+                declined.append(f"fold_bn: {bn.name} not folded: '{pset}' shares its parameters with applications "
+                                "that are not all followed by the same batch norm")
+            continue
+        out.append(pairs)
+    return out
+
+
 def fold_bn(graph: Graph, ctx: PassContext) -> PassResult:
     graph = graph.copy()
     weights = None if ctx.weights is None else new_weights(ctx.weights, ctx.weights.items())
-    modified = False
+    plans = []
     for bn in graph.topo():
         if bn.op not in BN_OPS:
             continue
@@ -87,25 +109,37 @@ def fold_bn(graph: Graph, ctx: PassContext) -> PassResult:
         if producer is None:
             ctx.declined.append(f"fold_bn: {bn.name} not folded: {reason}")
             continue
+        plans.append((bn, producer))
+    modified = False
+    bn_keys: set[str] = set()
+    for pairs in _shared_plans(graph, plans, ctx.declined):
+        bn, producer = pairs[0]
         if weights is not None:
             keys = ("running_mean", "running_var") + (("weight", "bias") if bn.attrs.get("affine", True) else ())
-            w_key, b_key = param_key(producer.name, "weight"), param_key(producer.name, "bias")
-            missing = [param_key(bn.name, k) for k in keys if param_key(bn.name, k) not in weights]
+            w_key, b_key = param_key(producer.params_of, "weight"), param_key(producer.params_of, "bias")
+            missing = [param_key(bn.params_of, k) for k in keys if param_key(bn.params_of, k) not in weights]
             missing += [w_key] if w_key not in weights else []
             if missing:
-                ctx.declined.append(f"fold_bn: {bn.name} not folded: weights missing ({', '.join(missing)})")
+                for b, _p in pairs:
+                    ctx.declined.append(f"fold_bn: {b.name} not folded: weights missing ({', '.join(missing)})")
                 continue
-            stats = {k: weights[param_key(bn.name, k)] for k in keys}
+            stats = {k: weights[param_key(bn.params_of, k)] for k in keys}
             old_b = weights.get(b_key) if producer.attrs.get("bias") else None
             new_w, new_b = fold(weights[w_key], old_b, stats, bn.attrs["eps"], FOLDABLE[producer.op], producer.attrs)
             weights[w_key], weights[b_key] = new_w, new_b
-            for k in get(bn.op).params(bn.attrs, [graph.value_shape(r) for r in bn.inputs]):
-                weights.pop(param_key(bn.name, k), None)
-        producer.attrs["bias"] = True
-        producer.meta = dict(producer.meta, folded=list(producer.meta.get("folded", ())) + [bn.name])
-        graph.replace_uses((bn.name, 0), (producer.name, 0))
-        graph.remove_node(bn.name)
+            bn_keys |= {param_key(bn.params_of, k)
+                        for k in get(bn.op).params(bn.attrs, [graph.value_shape(r) for r in bn.inputs])}
+        for b, p in pairs:  # every application of the parameter set: the same structural rewrite
+            p.attrs["bias"] = True
+            p.meta = dict(p.meta, folded=list(p.meta.get("folded", ())) + [b.name])
+            graph.replace_uses((b.name, 0), (p.name, 0))
+            graph.remove_node(b.name)
         modified = True
+    if weights is not None and bn_keys:  # a bn parameter set is dropped once no remaining node reads it
+        still = {n.params_of for n in graph.nodes.values() if n.op in BN_OPS}
+        for key in bn_keys:
+            if key.rsplit(".", 1)[0] not in still:
+                weights.pop(key, None)
     return PassResult(graph, modified, weights if modified else None)
 
 

@@ -4,7 +4,9 @@
 parameters: conv/linear weight and bias, BN weight and bias, PReLU slopes, ...);
 `meta["buffers"]` the non-trainable ones (BN running mean/var, num_batches_tracked).
 A node whose op has no params rule gets `None` in both and is marked unsupported:
-it is never counted as zero.
+it is never counted as zero. The later applications of a shared instance (docs/internals.md)
+count 0: their parameters are the first application's; `meta["shared_params"]` keeps how many
+elements they use.
 """
 
 from __future__ import annotations
@@ -27,8 +29,13 @@ def count_params(graph: Graph, _ctx: PassContext) -> PassResult:
             mark_unsupported(node, "params")
             continue
         clear_unsupported(node, "params")
-        node.meta["params"] = sum(numel(shape) for shape, trainable in table.values() if trainable)
-        node.meta["buffers"] = sum(numel(shape) for shape, trainable in table.values() if not trainable)
+        params = sum(numel(shape) for shape, trainable in table.values() if trainable)
+        buffers = sum(numel(shape) for shape, trainable in table.values() if not trainable)
+        if not node.owns_params:  # a shared instance's later application: counted once, at its first
+            node.meta["params"] = node.meta["buffers"] = 0
+            node.meta["shared_params"] = params + buffers
+            continue
+        node.meta["params"], node.meta["buffers"] = params, buffers
     return PassResult(graph, False)
 
 

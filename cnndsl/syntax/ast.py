@@ -174,6 +174,16 @@ class ReturnStmt:
 
 
 @dataclass(frozen=True)
+class SharedStmt:
+    """`shared NAME = stage`: one layer or block instance whose every application uses one parameter set."""
+
+    name: str
+    stage: Stage
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
 class LetStmt:
     name: str
     value: Expr

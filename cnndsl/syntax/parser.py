@@ -229,6 +229,10 @@ class _Converter:
         return A.ResidualStmt(self.expr(cond) if cond is not None else None, self.body(body),
                               self.body(shortcut) if shortcut is not None else None, self.span(t))
 
+    def stmt_shared_stmt(self, t: Tree) -> A.SharedStmt:
+        name, stage = t.children
+        return A.SharedStmt(str(name), self.stage(stage), self.span(t), self.span(name))
+
     def stmt_branches_stmt(self, t: Tree) -> A.BranchesStmt:
         stage, body = t.children
         return A.BranchesStmt(self.stage(stage), self.body(body), self.span(t))

@@ -186,7 +186,7 @@ def test_upsample_size_with_old_opset_symbolic_batch(tmp_path):
 
 def test_output_is_written_atomically(tmp_path, monkeypatch):
     """A failure while writing leaves the previous file intact and no temporary behind."""
-    from cnndsl.cli import common
+    from cnndsl import output
 
     graph = NETS["convnet"]()
     weights = init_weights(graph, seed=0)
@@ -196,8 +196,8 @@ def test_output_is_written_atomically(tmp_path, monkeypatch):
     def boom(*_a, **_k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(common.os, "replace", boom)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(output.os, "replace", boom)
+    with pytest.raises(output.OutputError, match="disk full"):
         get_backend("onnx").compile(graph, weights, path, CompileOptions())
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
