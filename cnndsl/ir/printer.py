@@ -44,6 +44,8 @@ def to_text(g: Graph) -> str:
         shape = _fmt_shape(node.meta.get("shape"))
         span = node.meta.get("span")
         where = f"  # {span.file}:{span.line}" if span else ""
+        if not node.owns_params:
+            where += f" (parameters of %{node.params_of})" if where else f"  # parameters of %{node.params_of}"
         lines.append(f"    %{node.name}: {shape} = {call}{where}")
     outs = ", ".join(f"{n}={_ref(r)}" for n, r in g.outputs)
     lines.append(f"    return {outs}")
@@ -77,7 +79,7 @@ def to_json(g: Graph) -> dict:
             "scope": list(node.meta.get("scope", ())),
             "span": None if span is None else {"file": span.file, "line": span.line, "col": span.col},
         }
-        for key in ("params", "macs", "flops", "memory", "rf"):
+        for key in ("params", "macs", "flops", "memory", "rf", "shared", "params_of"):
             if key in node.meta:
                 entry[key] = _jsonable(node.meta[key])
         nodes.append(entry)

@@ -53,6 +53,8 @@ def diff_graphs(a: Graph, b: Graph) -> dict[str, Any]:
         for key in ("params", "macs"):
             if na.meta.get(key) != nb.meta.get(key):
                 what[key] = [na.meta.get(key), nb.meta.get(key)]
+        if na.params_of != nb.params_of:  # shared modules: whose parameters the node uses
+            what["shares"] = [None if na.owns_params else na.params_of, None if nb.owns_params else nb.params_of]
         if what:
             changed.append({"name": name, **what})
         rfa, rfb = _rf_key(na.meta.get("rf")), _rf_key(nb.meta.get("rf"))
@@ -81,6 +83,7 @@ def diff_graphs(a: Graph, b: Graph) -> dict[str, Any]:
         "rf_changed": rf_changes,
         "outputs": outputs,
         "unsupported": {"a": ra.totals["unsupported"], "b": rb.totals["unsupported"]},
+        "shared": {"a": ra.totals["shared"], "b": rb.totals["shared"]},
     }
 
 
@@ -114,6 +117,9 @@ def render_diff(d: dict[str, Any], limit: int = 50) -> str:
         if len(items) > limit:
             out.append(f"  ... and {len(items) - limit} more (see --format json)")
 
+    for side in ("a", "b"):
+        section(f"shared in {side}", [f"{s['instance']}: applied {s['applications']}x, {s['params']:,} params "
+                                      "counted once" for s in d["shared"][side]])
     section("only in a", [f"{r['name']} ({r['op']})" for r in d["removed"]])
     section("only in b", [f"{r['name']} ({r['op']})" for r in d["added"]])
     section("changed", [c["name"] + ": " + "; ".join(f"{k} {v[0]} -> {v[1]}" if k != "attrs" else

@@ -52,7 +52,8 @@ def _partial(row: Row, key: str) -> bool:
 
 def _cells(row: Row) -> list[str]:
     return [row.name, row.op if row.nodes == 1 else f"{row.op} ({row.nodes})", _shape(row.shape),
-            _int(row.params, _partial(row, "params")), _int(row.macs, _partial(row, "macs")),
+            f"(= {row.shares})" if row.shares else _int(row.params, _partial(row, "params")),
+            _int(row.macs, _partial(row, "macs")),
             _int(row.flops, _partial(row, "flops")), _bytes(row.memory, _partial(row, "memory")), _rf(row.rf)]
 
 
@@ -82,6 +83,10 @@ def _total_lines(rep: Report) -> list[str]:
         f"total FLOPs:  {_int(t['flops'], partial)}",
         f"activations:  {_bytes(t['memory'])} summed; peak live {peak}",
     ]
+    if t.get("shared"):
+        lines.append("shared:       " + ", ".join(
+            f"{s['instance']} applied {s['applications']}x ({s['params']:,} params, counted once)"
+            for s in t["shared"]))
     for name, size in t["output_rf"].items():
         if size:
             lines.append(f"output {name} receptive field: {size[0]}x{size[1]}")

@@ -33,6 +33,7 @@ class Row:
     rf: dict | None = None
     nodes: int = 1
     unsupported: list[str] = field(default_factory=list)  # "<node>: <rule>, <rule>"
+    shares: str | None = None  # a shared instance's later application: whose parameters it uses (counted there)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class Row:
             "memory": self.memory,
             "rf": None if self.rf is None else {k: self.rf[k] for k in ("size", "stride", "padding")},
             "unsupported": list(self.unsupported),
+            "shares": self.shares,
         }
 
 
@@ -85,6 +87,7 @@ def _row(node: Node) -> Row:
         params=m.get("params"), buffers=m.get("buffers"), macs=m.get("macs"), flops=m.get("flops"),
         memory=m.get("memory"), rf=m.get("rf"),
         unsupported=[f"{node.name} ({node.op}): {', '.join(missing)}"] if missing else [],
+        shares=None if node.owns_params else node.params_of,
     )
 
 
@@ -98,6 +101,8 @@ def _merge(name: str, rows: list[Row], op: str | None = None) -> Row:
         known = [v for v in values if v is not None]
         setattr(out, key, sum(known) if known else None)
     out.unsupported = [u for r in rows for u in r.unsupported]
+    owners = {block_of(r.shares, name.count(".") + 1) if r.shares else None for r in rows}
+    out.shares = owners.pop() if len(owners) == 1 else None  # a whole later application of one shared block
     return out
 
 
@@ -138,6 +143,14 @@ def build_report(graph: Graph, *, depth: int | None = None, convention: Conventi
     unsupported = [u for r in base for u in r.unsupported]
     totals["complete"] = not unsupported
     totals["unsupported"] = unsupported
+    shared: dict[str, dict[str, int]] = {}  # instance -> applications, parameters (counted once)
+    for n in layers:
+        if "shared" in n.meta:
+            inst, k = n.meta["shared"]
+            entry = shared.setdefault(inst, {"applications": 0, "params": 0})
+            entry["applications"] = max(entry["applications"], k + 1)
+            entry["params"] += (n.meta.get("params") or 0) if n.owns_params else 0
+    totals["shared"] = [{"instance": k, **v} for k, v in shared.items()]
     outs = [graph.nodes[ref[0]] for _n, ref in graph.outputs]
     totals["output_rf"] = {name: (n.meta.get("rf") or {}).get("size") for (name, _r), n in zip(graph.outputs, outs)}
 
