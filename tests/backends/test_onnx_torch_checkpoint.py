@@ -82,7 +82,7 @@ def test_torchvision_state_dict_by_name(tmp_path):
                               capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stderr
         proc = subprocess.run([sys.executable, "-m", "cnndsl.cli.main", "run", str(out), "--input",
-                               str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")],
+                               str(tmp_path / "x.npy"), "-o", str(tmp_path / f"y{opt}.npy")],
                               capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stderr
-        np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(np.load(tmp_path / f"y{opt}.npy"), want, rtol=1e-4, atol=1e-4)
