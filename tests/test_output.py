@@ -90,13 +90,19 @@ def test_compile_llvm_refuses_the_current_directory_as_dotdot_here(tiny, tmp_pat
     assert leftovers(tmp_path) == [] and sorted(os.listdir(here)) == ["notes.txt"]
 
 
-def test_compile_llvm_replaces_its_own_artefact_directory(tiny, tmp_path):
+def test_compile_llvm_replaces_its_own_artefact_directory_and_run_checks_its_library(tiny, tmp_path):
     out = tmp_path / "tiny_llvm"
     for _ in range(2):
         proc = cnndsl("compile", tiny, "--target", "llvm", "-o", out)
         assert proc.returncode == 0, proc.stderr
     assert is_artefact_dir(out)
     assert leftovers(tmp_path) == [] and sorted(os.listdir(tmp_path)) == ["tiny.cnn", "tiny_llvm"]
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones((1, 3, 8, 8), np.float32))
+    assert cnndsl("run", out, "--input", x, "-o", tmp_path / "y.npy").returncode == 0
+    lib = next(p for p in out.iterdir() if p.suffix == ".so")
+    lib.write_bytes(lib.read_bytes() + b"\0")  # a library that is not the one cnndsl built
+    user_error(cnndsl("run", out, "--input", x, "-o", tmp_path / "y2.npy"), "SHA-256 does not match")
 
 
 def test_an_existing_file_at_a_directory_target_needs_force(tiny, tmp_path):
@@ -229,14 +235,3 @@ def test_markers(tmp_path, tiny):
     assert is_own_file(tmp_path / "gen.py") and is_own_file(tmp_path / "gen.npz")
     with pytest.raises(OutputError, match="is a directory"):
         check_destination(tmp_path)
-
-
-def test_run_refuses_a_tvm_artefact_whose_library_was_replaced(tiny, tmp_path):
-    out = tmp_path / "art"
-    assert cnndsl("compile", tiny, "--target", "llvm", "-o", out).returncode == 0
-    x = tmp_path / "x.npy"
-    np.save(x, np.ones((1, 3, 8, 8), np.float32))
-    assert cnndsl("run", out, "--input", x, "-o", tmp_path / "y.npy").returncode == 0
-    lib = next(p for p in out.iterdir() if p.suffix == ".so")
-    lib.write_bytes(lib.read_bytes() + b"\0")
-    user_error(cnndsl("run", out, "--input", x, "-o", tmp_path / "y2.npy"), "SHA-256 does not match")
