@@ -106,6 +106,10 @@ class ShapeMismatch(CnnError):
     pass
 
 
+class AssertionFailed(CnnError):
+    """An `assert cond, "message"` in a `.cnn` file whose condition is false."""
+
+
 class InputError(CnnError):
     """Bad file input: not found, a directory, not UTF-8, binary, too large."""
 

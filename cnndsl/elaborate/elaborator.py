@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnndsl.diagnostics import (
+    AssertionFailed,
     CnnError,
     DuplicateDefinition,
     Frame,
@@ -35,7 +36,8 @@ from cnndsl.diagnostics import (
 from cnndsl.elaborate.attrs import check_attr
 from cnndsl.elaborate.evaluator import BUILTINS, Evaluator, truthy
 from cnndsl.elaborate.modules import Loader, Module
-from cnndsl.elaborate.values import Layer, Shared, Tensor, type_name
+from cnndsl.elaborate.tensor_expr import TensorOps
+from cnndsl.elaborate.values import Builtin, Layer, Shared, Tensor, type_name
 from cnndsl.ir.builder import AttrError, GraphBuilder, complete_attrs
 from cnndsl.ir.graph import Graph
 from cnndsl.ops.registry import REGISTRY, ShapeError
@@ -98,10 +100,10 @@ class Elaborator:
                 return target
             mod, real = target
             return self.module_name(mod, real, span)
+        if name in BUILTINS:  # `max(a, b)` computes; `x -> max(axes=1)` resolves to the op (resolve_callee)
+            return BUILTINS[name]
         if name in REGISTRY and name != "input":
             return Layer("op", name, REGISTRY[name])
-        if name in BUILTINS:
-            return BUILTINS[name]
         return _MISSING
 
     def module_let(self, module: Module, name: str) -> Any:
@@ -115,7 +117,8 @@ class Elaborator:
         return value
 
     def evaluator(self, ctx: Ctx | None, module: Module) -> Evaluator:
-        return Evaluator(lambda n, s: self.lookup(ctx, module, n, s), self.partial)
+        tensors = TensorOps(self, ctx) if ctx is not None and ctx.scope is not None else None
+        return Evaluator(lambda n, s: self.lookup(ctx, module, n, s), self.partial, tensors)
 
     @staticmethod
     def partial(layer: Layer, args: tuple, kwargs: tuple, span: Span) -> Layer:
@@ -138,8 +141,11 @@ class Elaborator:
                 raise UnknownName(f"module '{first}' has no block '{part}'"
                                   f"{did_you_mean(part, value.blocks)}", stage.callee_span)
             value = self.module_name(value, part, stage.callee_span)
-        if isinstance(value, Tensor):
-            raise WrongType(f"'{stage.dotted}' is a tensor; a tensor can only start a chain", stage.callee_span)
+        if isinstance(value, Builtin) and value.name in REGISTRY and (not rest or first not in ctx.env):
+            value = Layer("op", value.name, REGISTRY[value.name])  # `-> sum(axes=1)`: the op, not the builtin
+        if isinstance(value, Tensor) or _tensor_list(value):
+            raise WrongType(f"'{stage.dotted}' is a {type_name(value)}; tensors can only start a chain",
+                            stage.callee_span)
         if isinstance(value, Shared) and not rest:
             return value
         if not isinstance(value, Layer):
@@ -256,6 +262,16 @@ class Elaborator:
             raise WrongType(f"'let' binds values; bind a tensor with '{s.name} = ...'", s.span)
         self.bind_local(ctx, s.name, value, s.name_span)
 
+    def s_AssertStmt(self, ctx: Ctx, s: A.AssertStmt) -> None:
+        ev = self.evaluator(ctx, ctx.module)
+        if truthy(ev.eval(s.cond), s.cond.span):
+            return
+        message = "assertion failed"
+        if s.message is not None:
+            text = ev.eval(s.message)
+            message = text if isinstance(text, str) else f"assertion failed: {_short(text)}"
+        raise AssertionFailed(message, s.cond.span)
+
     def s_ChainStmt(self, ctx: Ctx, s: A.ChainStmt) -> None:
         outs = self.run_chain(ctx, s.chain)
         if len(outs) != 1:
@@ -264,6 +280,9 @@ class Elaborator:
 
     def s_AssignStmt(self, ctx: Ctx, s: A.AssignStmt) -> None:
         outs = self.run_chain(ctx, s.chain)
+        if len(s.names) == 1 and (len(outs) != 1 or self.gives_list(ctx, s.chain)):
+            self.bind_local(ctx, s.names[0][0], list(outs), s.names[0][1])  # `parts = x -> chunk(2)`: a list
+            return
         if len(outs) != len(s.names):
             raise WrongArity(f"{len(s.names)} names for {len(outs)} tensors", s.span)
         for (name, span), t in zip(s.names, outs):
@@ -273,8 +292,9 @@ class Elaborator:
         values = []
         for chain in s.chains:
             outs = self.run_chain(ctx, chain)
-            if len(outs) != 1:
-                raise WrongArity("each returned chain must give one tensor", chain.span)
+            if len(outs) != 1:  # a list of tensors (`return feats`): each is an output
+                values.extend((None, t) for t in outs)
+                continue
             head = chain.head
             name = head.callee[0] if isinstance(head, A.Stage) and not chain.stages and head.args is None else None
             values.append((name, outs[0]))
@@ -432,16 +452,58 @@ class Elaborator:
         stages = list(chain.stages)
         if isinstance(head, A.Sources):
             cur = [self.tensor(ctx, n, sp) for n, sp in head.names]
-        elif head.args is None and len(head.callee) == 1 and isinstance(ctx.env.get(head.callee[0]), Tensor):
+        elif isinstance(head, A.TensorExpr):
+            cur = self.tensor_value(self.evaluator(ctx, ctx.module).eval(head.expr), head.span)
+        elif head.args is None and len(head.callee) == 1 and _is_tensors(ctx.env.get(head.callee[0])):
             if head.rename is not None:
                 raise WrongType("'as' names a layer; a tensor is named with 'name = ...'", head.span)
-            cur = [ctx.env[head.callee[0]]]
+            value = ctx.env[head.callee[0]]
+            cur = [value] if isinstance(value, Tensor) else list(value)
         else:
-            cur = [self.need_flow(ctx, head.span)]
-            stages.insert(0, head)
+            cur = self.head_call(ctx, head)
+            if cur is None:
+                cur = [self.need_flow(ctx, head.span)]
+                stages.insert(0, head)
         for stage in stages:
             cur = self.apply_stage(ctx, stage, cur)
         return cur
+
+    def head_call(self, ctx: Ctx, head: A.Stage) -> list[Tensor] | None:
+        """The tensors of a head written as a call on tensors (`sqrt(x)`, `concat(xs)`, `clamp(x, 0, 1)
+        as c`); None when the head is a layer applied to the flow (`conv(64)`)."""
+        if head.args is None or head.expr is None:
+            return None
+        layer = self.lookup(ctx, ctx.module, head.callee[0], head.callee_span) if len(head.callee) == 1 else None
+        if isinstance(layer, Builtin):
+            return self.tensor_value(self.evaluator(ctx, ctx.module).eval(head.expr), head.span)
+        if not (isinstance(layer, Layer) and layer.kind == "op") or not head.args or head.args[0].name is not None:
+            return None
+        first = self.evaluator(ctx, ctx.module).eval(head.args[0].value)
+        if not _is_tensors(first):
+            return None
+        ev = self.evaluator(ctx, ctx.module)
+        args, kwargs = ev.eval_args(head.args[1:])
+        inputs = [first] if isinstance(first, Tensor) else list(first)
+        merged = tuple({**dict(layer.kwargs), **dict(kwargs)}.items())
+        rename = self.rename(ctx, head)
+        return self.make_op_outputs(ctx, layer, layer.args + args, merged, inputs, rename, head.span,
+                                    head.callee_span, merge_name=rename is None)
+
+    def tensor_value(self, value: Any, span: Span) -> list[Tensor]:
+        if isinstance(value, Tensor):
+            return [value]
+        if _tensor_list(value):
+            return list(value)
+        raise WrongType(f"a chain starts from a tensor or a list of tensors, got {type_name(value)}", span)
+
+    def gives_list(self, ctx: Ctx, chain: A.Chain) -> bool:
+        """Whether a chain without stages is a name or expression holding a list of tensors (`ys = feats`)."""
+        head = chain.head
+        if chain.stages:
+            return False
+        if isinstance(head, A.Stage) and head.args is None and len(head.callee) == 1:
+            return _tensor_list(ctx.env.get(head.callee[0]))
+        return isinstance(head, A.TensorExpr) and not isinstance(head.expr, (A.BinOp, A.UnOp, A.Pow))
 
     def tensor(self, ctx: Ctx, name: str, span: Span) -> Tensor:
         value = ctx.env.get(name)
@@ -504,14 +566,15 @@ class Elaborator:
         return outs[0]
 
     def make_op_outputs(self, ctx: Ctx, layer: Layer, args: tuple, kwargs: tuple, inputs: list[Tensor],
-                        rename: str | None, span: Span, callee_span: Span, local: str | None = None) -> list[Tensor]:
+                        rename: str | None, span: Span, callee_span: Span, local: str | None = None,
+                        merge_name: bool = False) -> list[Tensor]:
         opdef = layer.target
         if opdef.name == "identity" and rename is None:
             if len(inputs) != 1:
                 raise WrongArity(f"identity takes one tensor, got {len(inputs)}", callee_span)
             return [inputs[0]]
         attrs = self.op_attrs(opdef, args, kwargs, span)
-        merge = opdef.name if (opdef.inputs[1] is None or opdef.inputs[1] > 1) else None
+        merge = opdef.name if (merge_name or opdef.inputs[1] is None or opdef.inputs[1] > 1) else None
         local = local or self.local_name(ctx, rename, merge, span)
         name = ".".join(ctx.scope + (local,))
         if len(self.builder.graph) >= MAX_NODES:
@@ -564,7 +627,10 @@ class Elaborator:
                                    stage.callee_span)
         declared = block.inputs or ()
         want = max(1, len(declared))
-        if len(inputs) != want:
+        takes_list = len(declared) == 1 and declared[0].dtype == "list" and declared[0].dims is None
+        if takes_list:
+            pass  # `(feats: list)`: every input tensor, as one list
+        elif len(inputs) != want:
             raise WrongArity(f"{block.name} takes {want} input tensor{'s' if want > 1 else ''}, got {len(inputs)}",
                              stage.callee_span)
         local = local or self.local_name(ctx, rename, None, stage.span)
@@ -577,7 +643,18 @@ class Elaborator:
         for tin, t in zip(declared, inputs):
             inner.env[tin.name] = t
         inner.flow = inputs[0]
+        if takes_list:
+            inner.env[declared[0].name] = list(inputs)
+            inner.flow = None
         return [t for _n, t in self.run_body(inner, block.body)]
+
+
+def _tensor_list(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and bool(v) and all(isinstance(t, Tensor) for t in v)
+
+
+def _is_tensors(v: Any) -> bool:
+    return isinstance(v, Tensor) or _tensor_list(v)
 
 
 def _short(v: Any) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cnndsl.diagnostics import CnnError, InvalidValue, LimitExceeded, Span, WrongArity, WrongType
+from cnndsl.elaborate.tensor_expr import TENSOR_BUILTINS
 from cnndsl.elaborate.values import Builtin, Layer, Tensor, type_name
 from cnndsl.syntax import ast as A
 
@@ -34,7 +35,24 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _repeat(seq: Any, n: Any, span: Span) -> Any:
+    """`[x] * n`: a list (or tuple, string) repeated n times."""
+    if n < 0:
+        raise InvalidValue(f"cannot repeat a sequence {n} times", span)
+    if len(seq) * n > MAX_SEQUENCE:
+        raise LimitExceeded(f"sequence longer than {MAX_SEQUENCE:,} items", span)
+    return seq * n
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _arith(op: str, a: Any, b: Any, span: Span) -> Any:
+    if op == "*" and isinstance(a, (list, tuple, str)) and _is_count(b):
+        return _repeat(a, b, span)
+    if op == "*" and isinstance(b, (list, tuple, str)) and _is_count(a):
+        return _repeat(b, a, span)
     if op == "+" and isinstance(a, (list, tuple, str)) and type(a) is type(b):
         if len(a) + len(b) > MAX_SEQUENCE:
             raise LimitExceeded(f"sequence longer than {MAX_SEQUENCE:,} items", span)
@@ -98,9 +116,15 @@ def truthy(v: Any, span: Span) -> bool:
 class Evaluator:
     """Evaluates AST expressions with a name lookup supplied by the elaborator."""
 
-    def __init__(self, lookup: Lookup, call_layer: Callable[[Layer, tuple, tuple, Span], Any]):
+    def __init__(self, lookup: Lookup, call_layer: Callable[[Layer, tuple, tuple, Span], Any], tensors: Any = None):
         self.lookup = lookup
         self.call_layer = call_layer
+        self.tensors = tensors  # the elaborator's TensorOps inside a block body; None where no node can be made
+
+    def tensor_ops(self, span: Span) -> Any:
+        if self.tensors is None:
+            raise WrongType("tensor arithmetic is only possible inside a block or network body", span)
+        return self.tensors
 
     def eval(self, e: A.Expr) -> Any:
         method = getattr(self, "e_" + type(e).__name__)
@@ -120,17 +144,28 @@ class Evaluator:
 
     def e_BinOp(self, e: A.BinOp) -> Any:
         acc = self.eval(e.operands[0])
+        start = e.operands[0].span
         for op, operand in zip(e.ops, e.operands[1:]):
-            acc = _arith(op, acc, self.eval(operand), operand.span if op in "/%" else e.span)
+            right = self.eval(operand)
+            here = Span(start.file, start.line, start.col, operand.span.end_line, operand.span.end_col)
+            if isinstance(acc, Tensor) or isinstance(right, Tensor):
+                acc = self.tensor_ops(here).binary(op, acc, right, here)
+            else:
+                acc = _arith(op, acc, right, operand.span if op in "/%" else e.span)
         return acc
 
     def e_Pow(self, e: A.Pow) -> Any:
-        return _power(self.eval(e.base), self.eval(e.exponent), e.span)
+        base, exponent = self.eval(e.base), self.eval(e.exponent)
+        if isinstance(base, Tensor) or isinstance(exponent, Tensor):
+            return self.tensor_ops(e.span).binary("**", base, exponent, e.span)
+        return _power(base, exponent, e.span)
 
     def e_UnOp(self, e: A.UnOp) -> Any:
         v = self.eval(e.operand)
         if e.op == "not":
             return not truthy(v, e.operand.span)
+        if isinstance(v, Tensor):
+            return self.tensor_ops(e.span).apply("neg", [v], (), (), e.span)
         if not _is_num(v):
             raise WrongType(f"unary '-' needs a number, got {type_name(v)}", e.span)
         return -v
@@ -168,14 +203,60 @@ class Evaluator:
     def e_ListLit(self, e: A.ListLit) -> Any:
         return [self.eval(i) for i in e.items]
 
+    def e_ListComp(self, e: A.ListComp) -> Any:
+        seq = self.eval(e.iterable)
+        if not isinstance(seq, (list, tuple, str)):
+            raise WrongType(f"a comprehension needs a list, tuple or string, got {type_name(seq)}", e.iterable.span)
+        outer, local = self.lookup, {}
+
+        def lookup(name: str, span: Span) -> Any:
+            return local[name] if name in local else outer(name, span)
+
+        out = []
+        self.lookup = lookup
+        try:
+            for item in seq:
+                if len(e.targets) == 1:
+                    local[e.targets[0]] = item
+                else:
+                    if not isinstance(item, (list, tuple)) or len(item) != len(e.targets):
+                        raise WrongArity(f"cannot unpack {item!r} into {len(e.targets)} names", e.iterable.span)
+                    local.update(zip(e.targets, item))
+                if e.cond is None or truthy(self.eval(e.cond), e.cond.span):
+                    out.append(self.eval(e.elt))
+        finally:
+            self.lookup = outer
+        return out
+
+    def slice_bounds(self, s: A.Slice) -> tuple:
+        """(start, stop, step) of a slice, each an int or None."""
+        parts = []
+        for part in (s.start, s.stop, s.step):
+            v = None if part is None else self.eval(part)
+            if v is not None and not _is_count(v):
+                raise WrongType(f"a slice bound must be an int, got {type_name(v)}", part.span)
+            parts.append(v)
+        if parts[2] == 0:
+            raise InvalidValue("slice step cannot be zero", s.step.span)
+        return tuple(parts)
+
     def e_Index(self, e: A.Index) -> Any:
-        obj, idx = self.eval(e.obj), self.eval(e.index)
+        obj = self.eval(e.obj)
+        subs = e.index if isinstance(e.index, tuple) else (e.index,)
+        if isinstance(obj, Tensor):
+            bounds = [self.slice_bounds(s) if isinstance(s, A.Slice) else self.eval(s) for s in subs]
+            return self.tensor_ops(e.span).index(obj, bounds, [s.span for s in subs], e.span)
         if not isinstance(obj, (list, tuple, str)):
             raise WrongType(f"cannot index a {type_name(obj)}", e.obj.span)
+        if len(subs) > 1:
+            raise WrongType(f"a {type_name(obj)} takes one index or slice, got {len(subs)}", e.span)
+        if isinstance(subs[0], A.Slice):
+            return obj[slice(*self.slice_bounds(subs[0]))]
+        idx = self.eval(subs[0])
         if not isinstance(idx, int) or isinstance(idx, bool):
-            raise WrongType(f"an index must be an int, got {type_name(idx)}", e.index.span)
+            raise WrongType(f"an index must be an int, got {type_name(idx)}", subs[0].span)
         if not -len(obj) <= idx < len(obj):
-            raise InvalidValue(f"index {idx} is out of range for length {len(obj)}", e.index.span)
+            raise InvalidValue(f"index {idx} is out of range for length {len(obj)}", subs[0].span)
         return obj[idx]
 
     def e_GetAttr(self, e: A.GetAttr) -> Any:
@@ -185,6 +266,8 @@ class Evaluator:
     def e_Call(self, e: A.Call) -> Any:
         fn = self.eval(e.func)
         args, kwargs = self.eval_args(e.args)
+        if isinstance(fn, (Builtin, Layer)) and self.tensor_ops_for(fn, args):
+            return self.tensors.call(fn, args, kwargs, e.span)
         if isinstance(fn, Builtin):
             try:
                 return fn.fn(*args, **dict(kwargs))
@@ -197,6 +280,19 @@ class Evaluator:
         if isinstance(fn, Layer):
             return self.call_layer(fn, args, kwargs, e.span)
         raise WrongType(f"a {type_name(fn)} is not callable", e.func.span)
+
+    def tensor_ops_for(self, fn: Any, args: tuple) -> bool:
+        """True when a call applies an op to tensors: `sqrt(x)`, `clamp(x, 0, 1)`, `sum(xs)` (a list of
+        tensors: their sum), `concat(xs, axis=1)`."""
+        if not args or not _holds_tensors(args[0]):
+            return False
+        if isinstance(fn, Layer) and fn.kind != "op":
+            return False
+        if isinstance(fn, Builtin) and fn.name not in TENSOR_BUILTINS:
+            return False
+        if self.tensors is None:
+            raise WrongType("tensor arithmetic is only possible inside a block or network body")
+        return True
 
     def eval_args(self, args: tuple[A.Arg, ...]) -> tuple[tuple, tuple]:
         pos, kw, seen = [], [], set()
@@ -212,6 +308,10 @@ class Evaluator:
                 seen.add(a.name)
                 kw.append((a.name, v))
         return tuple(pos), tuple(kw)
+
+
+def _holds_tensors(v: Any) -> bool:
+    return isinstance(v, Tensor) or (isinstance(v, (list, tuple)) and bool(v) and all(isinstance(t, Tensor) for t in v))
 
 
 def _clean_type_error(err: TypeError) -> str:
@@ -310,6 +410,16 @@ def _str(v: Any) -> str:
     raise WrongType(f"str() takes a number or a string, got {type_name(v)}")
 
 
+def _math(fn: Callable[[float], float], name: str, domain: Callable[[Any], bool]) -> Callable:
+    def inner(v: Any) -> float:
+        _num(v, name)
+        if not domain(v):
+            raise InvalidValue(f"{name}({v}) is out of its domain")
+        return fn(v)
+
+    return inner
+
+
 def _zip(*seqs: Any) -> list:
     return [tuple(t) for t in zip(*(_seq(s, "zip") for s in seqs))]
 
@@ -334,6 +444,9 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("float", _float),
         Builtin("str", _str),
         Builtin("make_div", _make_div),
+        Builtin("sqrt", _math(math.sqrt, "sqrt", lambda v: v >= 0)),
+        Builtin("log", _math(math.log, "log", lambda v: v > 0)),
+        Builtin("exp", _math(math.exp, "exp", lambda v: v < 700)),
     )
 }
 

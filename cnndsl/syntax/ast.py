@@ -93,9 +93,21 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Slice:
+    """`start:stop:step` inside a subscript; a missing part is None."""
+
+    start: Expr | None
+    stop: Expr | None
+    step: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
 class Index:
+    """`obj[i]`, `obj[a:b]`, or `obj[:, :a]` (several subscripts: a tuple, tensors only)."""
+
     obj: Expr
-    index: Expr
+    index: Any  # an Expr, a Slice, or a tuple of them
     span: Span
 
 
@@ -118,8 +130,20 @@ class ListLit:
     span: Span
 
 
+@dataclass(frozen=True)
+class ListComp:
+    """`[elt for target in iterable if cond]`."""
+
+    elt: Expr
+    targets: tuple[str, ...]
+    iterable: Expr
+    cond: Expr | None
+    span: Span
+
+
 Expr = Union[  # noqa: UP007 (a runtime alias; `X | Y` of classes needs 3.10 at import time anyway)
-    Num, Str, Const, Var, BinOp, Pow, UnOp, Compare, BoolOp, Ternary, Call, Index, GetAttr, TupleLit, ListLit
+    Num, Str, Const, Var, BinOp, Pow, UnOp, Compare, BoolOp, Ternary, Call, Index, GetAttr, TupleLit, ListLit,
+    ListComp
 ]
 
 
@@ -134,6 +158,7 @@ class Stage:
     span: Span
     callee_span: Span
     rename_span: Span | None = None
+    expr: Any = None  # a chain head: the expression it was parsed from (`sqrt(x)` is a call, not a layer)
 
     @property
     def dotted(self) -> str:
@@ -147,8 +172,16 @@ class Sources:
 
 
 @dataclass(frozen=True)
+class TensorExpr:
+    """A chain head that is tensor arithmetic or indexing (`x * 0.17 + y`, `feats[0]`, `x[:, :a]`)."""
+
+    expr: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
 class Chain:
-    head: Stage | Sources
+    head: Stage | Sources | TensorExpr
     stages: tuple[Stage, ...]
     span: Span
 
@@ -181,6 +214,15 @@ class SharedStmt:
     stage: Stage
     span: Span
     name_span: Span
+
+
+@dataclass(frozen=True)
+class AssertStmt:
+    """`assert cond, "message"`: checked at elaboration; failing, an error at the condition."""
+
+    cond: Expr
+    message: Expr | None
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -230,7 +272,8 @@ class BranchesStmt:
 
 
 Stmt = Union[  # noqa: UP007
-    ChainStmt, AssignStmt, ReturnStmt, LetStmt, RepeatStmt, ForStmt, IfStmt, ResidualStmt, BranchesStmt
+    ChainStmt, AssignStmt, ReturnStmt, LetStmt, RepeatStmt, ForStmt, IfStmt, ResidualStmt, BranchesStmt,
+    SharedStmt, AssertStmt
 ]
 
 

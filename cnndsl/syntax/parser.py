@@ -41,6 +41,8 @@ HINTS = (
     ("EQUAL", "COMP_OP", "use '==' to compare; '=' only binds names"),
     ("_ARROW", "COMP_OP", ("'->' cannot appear in a compile-time expression; "
                            "'let' binds values, 'name = a -> b' binds tensors")),
+    ("_ARROW", "_NL", ("'->' cannot appear in a compile-time expression; "
+                       "'let' binds values, 'name = a -> b' binds tensors")),
     ("COLON", "_LBRACE", "blocks and networks use '{ ... }', not ':'"),
     ("$END", "_RBRACE", "missing '}'"),
 )
@@ -185,6 +187,12 @@ class _Converter:
         if ttype is None:
             return A.TensorIn(str(name), None, None, self.span(t))
         dtype, *dims = ttype.children
+        dims = [d for d in dims if d is not None]
+        if not dims:  # `feats: list`: a block input holding a list of tensors
+            if str(dtype) != "list":
+                raise CnnSyntaxError(f"'{dtype}' needs dimensions, e.g. {dtype}[N, 3, 224, 224]; "
+                                     "only 'list' stands alone", self.span(ttype))
+            return A.TensorIn(str(name), "list", None, self.span(t))
         return A.TensorIn(str(name), str(dtype), tuple(self.expr(d) for d in dims), self.span(t))
 
     # ------------------------------------------------------------ statements
@@ -233,6 +241,10 @@ class _Converter:
         name, stage = t.children
         return A.SharedStmt(str(name), self.stage(stage), self.span(t), self.span(name))
 
+    def stmt_assert_stmt(self, t: Tree) -> A.AssertStmt:
+        cond, message = t.children
+        return A.AssertStmt(self.expr(cond), self.expr(message) if message is not None else None, self.span(t))
+
     def stmt_branches_stmt(self, t: Tree) -> A.BranchesStmt:
         stage, body = t.children
         return A.BranchesStmt(self.stage(stage), self.body(body), self.span(t))
@@ -240,11 +252,30 @@ class _Converter:
     # ------------------------------------------------------------ chains
     def chain(self, t: Tree) -> A.Chain:
         head, *stages = t.children
-        if head.data == "sources":
-            h = A.Sources(tuple((str(n), self.span(n)) for n in head.children), self.span(head))
-        else:
-            h = self.stage(head)
-        return A.Chain(h, tuple(self.stage(s) for s in stages), self.span(t))
+        return A.Chain(self.head(head), tuple(self.stage(s) for s in stages), self.span(t))
+
+    def head(self, t: Tree):
+        """A chain head: a layer-shaped expression (`conv(64)`, `L.Block(1)`, `x`) becomes a stage, a
+        tuple of names the sources `(a, b)`, anything else a tensor expression."""
+        expr, rename = t.children
+        e = self.expr(expr)
+        callee, args = _callee(e)
+        if callee is not None:
+            new_name, rename_span = self.rename(rename)
+            return A.Stage(tuple(n for n, _s in callee), args, new_name, self.span(t),
+                           _join(callee[0][1], callee[-1][1]), rename_span, expr=e)
+        if rename is not None:
+            raise CnnSyntaxError("'as' names a layer; a tensor is named with 'name = ...'", self.span(rename))
+        if isinstance(e, A.TupleLit) and len(e.items) > 1 and all(isinstance(i, A.Var) for i in e.items):
+            return A.Sources(tuple((i.name, i.span) for i in e.items), e.span)
+        return A.TensorExpr(e, e.span)
+
+    def rename(self, rename):
+        if rename is None:
+            return None, None
+        if isinstance(rename.children[0], Token):
+            return str(rename.children[0]), self.span(rename)
+        return self.expr(rename.children[0]), self.span(rename)  # `as (expr)`: evaluated at elaboration
 
     def stage(self, t: Tree) -> A.Stage:
         callee, args, rename = t.children
@@ -333,8 +364,24 @@ class _Converter:
         return A.Call(self.expr(func), tuple(self.arg(a) for a in args if a is not None), self.span(t))
 
     def e_index(self, t: Tree) -> A.Index:
-        obj, index = t.children
-        return A.Index(self.expr(obj), self.expr(index), self.span(t))
+        obj, *subs = t.children
+        items = tuple(self.subscript(s) for s in subs)
+        return A.Index(self.expr(obj), items[0] if len(items) == 1 else items, self.span(t))
+
+    def subscript(self, t):
+        if isinstance(t, Tree) and t.data == "slice":
+            start, stop, step = (self.expr(c) if c is not None else None for c in t.children)
+            return A.Slice(start, stop, step, self.span(t))
+        return self.expr(t)
+
+    def e_slice(self, t: Tree):
+        raise CnnSyntaxError("a slice 'a:b' is only allowed inside '[...]'", self.span(t))
+
+    def e_listcomp(self, t: Tree) -> A.ListComp:
+        elt, comp = t.children
+        target, iterable, cond = comp.children
+        return A.ListComp(self.expr(elt), tuple(str(n) for n in target.children), self.expr(iterable),
+                          self.expr(cond) if cond is not None else None, self.span(t))
 
     def e_getattr(self, t: Tree) -> A.GetAttr:
         obj, name = t.children
@@ -346,5 +393,29 @@ class _Converter:
     def e_list(self, t: Tree) -> A.ListLit:
         return A.ListLit(tuple(self.expr(c) for c in t.children if c is not None), self.span(t))
 
+    def e_head(self, t: Tree):  # pragma: no cover - heads are converted by `head`
+        raise CnnSyntaxError("unexpected chain", self.span(t))
+
     def e_kwarg(self, t: Tree):
         raise CnnSyntaxError("keyword arguments are only allowed inside a call", self.span(t))
+
+
+def _callee(e) -> tuple[list | None, tuple | None]:
+    """((name, span) parts, args) when `e` is shaped like a stage: `name`, `a.b`, `name(args)`, `a.b(args)`."""
+    args = None
+    if isinstance(e, A.Call):
+        args, e = e.args, e.func
+        if isinstance(e, A.Call):
+            return None, None
+    parts = []
+    while isinstance(e, A.GetAttr):
+        parts.append((e.name, e.span))
+        e = e.obj
+    if not isinstance(e, A.Var):
+        return None, None
+    parts.append((e.name, e.span))
+    return parts[::-1], args
+
+
+def _join(a: Span, b: Span) -> Span:
+    return Span(a.file, a.line, a.col, b.end_line, b.end_col)
