@@ -61,6 +61,13 @@ def _layer_scale(pname: str, shape: tuple, ctx: dict, rng: np.random.Generator) 
     return np.full(shape, ctx["attrs"]["init"], dtype=np.float32)
 
 
+def _l2_scale(pname: str, shape: tuple, ctx: dict, rng: np.random.Generator) -> np.ndarray:
+    scale = ctx["attrs"]["scale"]  # SSD's L2Norm: torch.ones(C) * scale
+    if ctx["randomize"]:
+        return rng.uniform(0.5 * scale, 1.5 * scale, size=shape).astype(np.float32)
+    return np.full(shape, scale, dtype=np.float32)
+
+
 INITIALIZERS: dict[str, Init] = {
     "conv": _affine_layer,
     "conv_t": _affine_layer,
@@ -70,6 +77,9 @@ INITIALIZERS: dict[str, Init] = {
     "layernorm": _norm,
     "prelu": _prelu,
     "layer_scale": _layer_scale,
+    "groupnorm": _norm,
+    "instancenorm": _norm,
+    "l2norm": _l2_scale,
 }
 
 

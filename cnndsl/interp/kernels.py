@@ -72,6 +72,78 @@ def layer_scale(a, xs, p):
     return xs[0] * p[SELF_PARAM]
 
 
+def groupnorm(a, xs, p):
+    x = xs[0]
+    n, c = x.shape[:2]
+    g = x.reshape((n, a["groups"], -1))
+    mu = g.mean(axis=2, keepdims=True)
+    var = ((g - mu) ** 2).mean(axis=2, keepdims=True)
+    y = ((g - mu) / np.sqrt(var + a["eps"])).reshape(x.shape)
+    if "weight" in p:
+        y = y * _channel(p["weight"], x.ndim) + _channel(p["bias"], x.ndim)
+    return y
+
+
+def instancenorm(a, xs, p):
+    x = xs[0]
+    axes = tuple(range(2, x.ndim))
+    if "running_mean" in p:  # track_running_stats: inference uses the running statistics
+        mu, var = _channel(p["running_mean"], x.ndim), _channel(p["running_var"], x.ndim)
+    else:
+        mu = x.mean(axis=axes, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    y = (x - mu) / np.sqrt(var + a["eps"])
+    if "weight" in p:
+        y = y * _channel(p["weight"], x.ndim) + _channel(p["bias"], x.ndim)
+    return y
+
+
+def l2norm(a, xs, p):
+    x = xs[0]
+    norm = np.sqrt((x * x).sum(axis=a["axis"], keepdims=True))
+    y = x / np.maximum(norm, a["eps"])  # F.normalize
+    return y * _channel(p[SELF_PARAM], x.ndim) if SELF_PARAM in p else y
+
+
+# --------------------------------------------------------------------------- arithmetic
+def _binary(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Kernel:
+    """Two tensors (numpy broadcasting), or one and `scalar` (on the left with `reverse`)."""
+
+    def kernel(a, xs, p):
+        if len(xs) == 2:
+            return fn(xs[0], xs[1])
+        c = np.float64(a["scalar"])
+        return fn(c, xs[0]) if a["reverse"] else fn(xs[0], c)
+
+    return kernel
+
+
+def _clamp(a, xs, p):
+    y = xs[0]
+    if a["min"] is not None:
+        y = np.maximum(y, a["min"])
+    if a["max"] is not None:
+        y = np.minimum(y, a["max"])
+    return y
+
+
+def _norm(a, xs, p):
+    ax, keep, q = tuple(a["axes"]), a["keepdims"], a["p"]
+    if q == 2.0:
+        return np.sqrt((xs[0] * xs[0]).sum(axis=ax, keepdims=keep))
+    return (np.abs(xs[0]) ** q).sum(axis=ax, keepdims=keep) ** (1.0 / q)
+
+
+def _slice(a, xs, p):
+    index = [slice(None)] * xs[0].ndim
+    index[a["axis"]] = slice(a["start"], a["stop"], a["step"])
+    return xs[0][tuple(index)]
+
+
+def _split(a, xs, p):
+    return np.split(xs[0], np.cumsum(a["sizes"])[:-1], axis=a["axis"])
+
+
 # --------------------------------------------------------------------------- activations
 def _relu6(x):
     return np.clip(x, 0.0, 6.0)
@@ -209,6 +281,25 @@ KERNELS: dict[str, Kernel] = {
     "channel_shuffle": channel_shuffle,
     "chunk": lambda a, xs, p: np.split(xs[0], a["chunks"], axis=a["axis"]),
     "pad": pad,
+    "groupnorm": groupnorm,
+    "instancenorm": instancenorm,
+    "l2norm": l2norm,
+    "sub": _binary(np.subtract),
+    "div": _binary(np.divide),
+    "pow": _binary(np.power),
+    "scale": lambda a, xs, p: xs[0] * a["factor"],
+    "shift": lambda a, xs, p: xs[0] + a["offset"],
+    "neg": _unary(np.negative),
+    "sqrt": _unary(np.sqrt),
+    "exp": _unary(np.exp),
+    "log": _unary(np.log),
+    "abs": _unary(np.abs),
+    "clamp": _clamp,
+    "sum": lambda a, xs, p: xs[0].sum(axis=tuple(a["axes"]), keepdims=a["keepdims"]),
+    "max": lambda a, xs, p: xs[0].max(axis=tuple(a["axes"]), keepdims=a["keepdims"]),
+    "norm": _norm,
+    "slice": _slice,
+    "split": _split,
     "upsample": upsample,
     "matmul": lambda a, xs, p: np.matmul(xs[0], xs[1]),
     "transpose": lambda a, xs, p: np.ascontiguousarray(xs[0].transpose(a["axes"])),

@@ -17,6 +17,9 @@ def _same_shape(_attrs: dict, shapes: list):
 
 def _bn_params(attrs: dict, shapes: list) -> dict:
     c = shapes[0][1]
+    if attrs.get("frozen"):  # torchvision's FrozenBatchNorm2d: four buffers, nothing trainable, no counter
+        return {"weight": ((c,), False), "bias": ((c,), False), "running_mean": ((c,), False),
+                "running_var": ((c,), False)}
     p = {}
     if attrs["affine"]:
         p["weight"] = ((c,), True)
@@ -27,15 +30,24 @@ def _bn_params(attrs: dict, shapes: list) -> dict:
     return p
 
 
+def _bn_normalize(attrs: dict, _shapes: list) -> dict:
+    if attrs["frozen"] and not attrs["affine"]:
+        raise ShapeError("bn: a frozen batch norm always has its weight and bias (as buffers); drop affine=false")
+    return attrs
+
+
 def _bn_flops(_attrs: dict, _shapes: list, out) -> int:
     return 2 * per_sample(out)  # inference: one multiply and one add per element once folded
 
 
 BN = OpDef(
     name="bn",
-    attrs=(AttrSpec("eps", "float", 1e-5), AttrSpec("momentum", "float", 0.1), AttrSpec("affine", "bool", True)),
+    attrs=(AttrSpec("eps", "float", 1e-5), AttrSpec("momentum", "float", 0.1), AttrSpec("affine", "bool", True),
+           AttrSpec("frozen", "bool", False, doc="scale and shift held as buffers (torchvision's FrozenBatchNorm2d, "
+                                                 "eps 1e-5): never trained, no num_batches_tracked")),
     shape=_same_shape,
     category="norm",
+    normalize=_bn_normalize,
     params=_bn_params,
     flops=_bn_flops,
     positional=0,

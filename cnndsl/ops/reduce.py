@@ -31,31 +31,45 @@ def _softmax_rf(attrs: dict) -> RFRule:
     return RFRule("along", axes=(attrs["axis"],))  # every position along the axis, the others apart
 
 
-def _mean_normalize(attrs: dict, shapes: list) -> dict:
-    rank = len(shapes[0])
-    axes = attrs["axes"]
-    axes = (axes,) if isinstance(axes, int) else tuple(axes)
-    norm = tuple(sorted({_axis(a, rank, "mean") for a in axes}))
-    if len(norm) != len(axes):
-        raise ShapeError(f"mean: repeated axis in {axes}")
-    return dict(attrs, axes=norm)
+def reduce_normalize(op: str):
+    """Sorted, non-negative, non-batch `axes` (an int is one axis); shared by mean, sum, max, norm."""
+
+    def normalize(attrs: dict, shapes: list) -> dict:
+        rank = len(shapes[0])
+        axes = attrs["axes"]
+        axes = (axes,) if isinstance(axes, int) else tuple(axes)
+        norm = tuple(sorted({_axis(a, rank, op) for a in axes}))
+        if len(norm) != len(axes):
+            raise ShapeError(f"{op}: repeated axis in {axes}")
+        if not norm:
+            raise ShapeError(f"{op}: no axes to reduce")
+        return dict(attrs, axes=norm)
+
+    return normalize
 
 
-def _mean_shape(attrs: dict, shapes: list):
-    (x,) = shapes
-    if attrs["keepdims"]:
-        return tuple(1 if i in attrs["axes"] else d for i, d in enumerate(x))
-    out = tuple(d for i, d in enumerate(x) if i not in attrs["axes"])
-    if len(out) < 1:
-        raise ShapeError(f"mean: nothing left of {fmt_shape(x)}")
-    return out
+def reduce_shape(op: str):
+    def shape(attrs: dict, shapes: list):
+        (x,) = shapes
+        if attrs["keepdims"]:
+            return tuple(1 if i in attrs["axes"] else d for i, d in enumerate(x))
+        out = tuple(d for i, d in enumerate(x) if i not in attrs["axes"])
+        if len(out) < 1:
+            raise ShapeError(f"{op}: nothing left of {fmt_shape(x)}")
+        return out
+
+    return shape
+
+
+_mean_normalize = reduce_normalize("mean")
+_mean_shape = reduce_shape("mean")
 
 
 def _mean_flops(_attrs: dict, shapes: list, _out) -> int:
     return per_sample(shapes[0])
 
 
-def _mean_rf(attrs: dict) -> RFRule:
+def reduce_rf(attrs: dict) -> RFRule:
     if any(a >= 2 for a in attrs["axes"]):
         return RFRule("global") if attrs["keepdims"] else RFRule("none")
     return RFRule("pointwise")
@@ -68,6 +82,6 @@ OPS = (
           normalize=_softmax_normalize, flops=_softmax_flops, rf=_softmax_rf,
           doc="softmax along an axis (channels by default), computed stably"),
     OpDef(name="mean", attrs=(AttrSpec("axes", "ints", (2, 3)), AttrSpec("keepdims", "bool", False)),
-          shape=_mean_shape, category="pool", normalize=_mean_normalize, flops=_mean_flops, rf=_mean_rf,
+          shape=_mean_shape, category="pool", normalize=_mean_normalize, flops=_mean_flops, rf=reduce_rf,
           doc="arithmetic mean over axes (default the spatial ones), optionally keeping them as size 1"),
 )
