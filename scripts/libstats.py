@@ -27,9 +27,9 @@ def stats(graph: Graph, first_output_macs: bool = False) -> tuple[int, int, dict
     for node in graph.topo():
         op = REGISTRY[node.op]
         ins = [graph.value_shape(r) for r in node.inputs]
-        if op.params is not None:
+        if op.params is not None and node.owns_params:  # shared modules: parameters once, at the first application
             for pname, (shape, trainable) in op.params(node.attrs, ins).items():
-                keys[param_key(node.name, pname)] = tuple(shape)
+                keys[param_key(node.params_of, pname)] = tuple(shape)
                 if trainable:
                     params += numel(shape)
         if op.macs is not None and (needed is None or node.name in needed):

@@ -75,6 +75,8 @@ TORCHVISION = {
     "deeplabv3_resnet50": (42_004_074, 178.722, (3, 520, 520)),
     "fcn_resnet101": (54_314_346, 232.738, (3, 520, 520)),
     "deeplabv3_resnet101": (60_996_202, 258.743, (3, 520, 520)),
+    # detection, up to the raw head outputs; GFLOPS at 800x800 (RetinaNet_ResNet50_FPN_Weights.COCO_V1)
+    "retinanet_resnet50_fpn": (34_014_999, 151.54, None),
 }
 
 # Networks torchvision lacks: trainable params of the reference implementation named.
