@@ -17,6 +17,8 @@ import numpy as np
 
 from cnndsl.ops.registry import SELF_PARAM
 
+from .lower_math import ROWS as LOWER_MATH
+
 # ------------------------------------------------------------------ convolution, linear
 
 
@@ -445,6 +447,8 @@ LOWERINGS = {
     "pad": _pad,
     "matmul": _simple("MatMul"),
     "transpose": _transpose,
+    # arithmetic, reductions, slicing and per-sample norms (issue 12): lower_math.py
+    **LOWER_MATH,
 }
 
 __all__ = ["LOWERINGS"]

@@ -14,45 +14,14 @@ imports nothing heavy; torch is needed only to run what it writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cnndsl.backend import BackendError
 
-
-@dataclass(frozen=True)
-class Arg:
-    """One constructor argument; `kw` False means positional."""
-
-    name: str
-    value: Any
-    kw: bool = True
-    default: Any = None  # a number torch assumes when the argument is left out (omitted when equal)
-
-
-@dataclass
-class Ctor:
-    func: str  # "nn.Conv2d", or a helper class defined in the generated file
-    args: list[Arg] = field(default_factory=list)
-    helpers: set[str] = field(default_factory=set)
-
-
-@dataclass
-class Param:
-    """A parameter owned by the enclosing module: `self.<node> = <init>`; `fmt` is the forward
-    expression, with {p} for the attribute and {0} for the input."""
-
-    init: Ctor
-    fmt: str
-
-
-@dataclass
-class Expr:
-    """A forward expression over the input variables: `fmt` uses {0}, {1}, ... and {all} (comma list)."""
-
-    fmt: str
-    outputs: int = 1
-    uses_torch: bool = False
+from .ctor import Arg, Ctor, Expr, Literal, Param
+from .lower_math import ROWS as LOWER_MATH
+from .lower_math import frozen_bn
 
 
 def is_hole(v: Any) -> bool:
@@ -150,6 +119,8 @@ def _linear(node, shapes) -> Ctor:
 
 def _bn(node, shapes) -> Ctor:
     a = node.attrs
+    if a.get("frozen"):
+        return frozen_bn(node, shapes)
     rank = len(shapes[0])
     func = {2: "nn.BatchNorm1d", 3: "nn.BatchNorm1d", 4: "nn.BatchNorm2d"}.get(rank)
     if func is None:
@@ -372,13 +343,6 @@ def _chunk(node, shapes) -> Expr:
                 outputs=int(node.attrs["chunks"]))
 
 
-@dataclass(frozen=True)
-class Literal:
-    """A number that is part of a layer's structure, never a constructor parameter (axes, sizes)."""
-
-    value: Any
-
-
 # ------------------------------------------------------------------ the table
 
 LOWERINGS = {
@@ -429,6 +393,8 @@ LOWERINGS = {
     # regularization (active in training, the identity in eval mode)
     "dropout": _dropout,
     "stochastic_depth": _stochastic_depth,
+    # arithmetic, reductions, slicing and per-sample norms (issue 12): lower_math.py
+    **LOWER_MATH,
 }
 
 __all__ = ["LOWERINGS", "Arg", "Ctor", "Expr", "Literal", "Param", "is_hole", "square"]

@@ -17,10 +17,11 @@ from cnndsl.ops.registry import get as get_op
 
 from .escape import py_text
 from .lower import LOWERINGS, Ctor, Expr, Literal, Param, is_hole
+from .lower_math import EXPR_OPS
 from .names import Namespace, is_free, sanitize
 
 HOLE = "\x00"
-MERGES = frozenset({"add", "mul", "concat", "chunk", "matmul"})  # lowered to Expr: no module attribute
+MERGES = frozenset({"add", "mul", "concat", "chunk", "matmul"}) | EXPR_OPS  # lowered to Expr: no module attribute
 OPT, DEF_END, OPT_END = "\x01", "\x03", "\x02"  # an optional argument: OPT default DEF_END ", name=HOLE" OPT_END
 
 

@@ -21,6 +21,8 @@ import numpy as np
 from cnndsl.backend import BackendError, Refused
 from cnndsl.ops.registry import SELF_PARAM, param_key
 
+from .lower_math import ROWS as LOWER_MATH
+
 SKIPPED_PARAMS = ("num_batches_tracked",)
 
 
@@ -368,6 +370,8 @@ LOWERINGS: dict[str, Any] = {
     "pad": _pad,
     "matmul": _matmul,
     "transpose": _transpose,
+    # arithmetic, reductions, slicing and per-sample norms (issue 12): lower_math.py
+    **LOWER_MATH,
 }
 
 

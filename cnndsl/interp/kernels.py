@@ -74,8 +74,7 @@ def layer_scale(a, xs, p):
 
 def groupnorm(a, xs, p):
     x = xs[0]
-    n, c = x.shape[:2]
-    g = x.reshape((n, a["groups"], -1))
+    g = x.reshape((x.shape[0], a["groups"], -1))
     mu = g.mean(axis=2, keepdims=True)
     var = ((g - mu) ** 2).mean(axis=2, keepdims=True)
     y = ((g - mu) / np.sqrt(var + a["eps"])).reshape(x.shape)

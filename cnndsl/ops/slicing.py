@@ -24,7 +24,7 @@ def _slice_normalize(attrs: dict, shapes: list) -> dict:
         raise ShapeError(f"slice: axis {axis} of {fmt_shape(x)} is symbolic")
     if attrs["step"] <= 0:
         raise ShapeError(f"slice: step must be positive, got {attrs['step']}")
-    start, stop, step = slice(attrs["start"], attrs["stop"], attrs["step"]).indices(n)
+    start, stop, _step = slice(attrs["start"], attrs["stop"], attrs["step"]).indices(n)
     if stop <= start:
         raise ShapeError(f"slice: {attrs['start']}:{attrs['stop']} selects nothing of axis {axis} "
                          f"(size {n}) of {fmt_shape(x)}")

@@ -7,6 +7,9 @@ import sys
 import numpy as np
 import pytest
 
+from _math_cases import CASES as MATH_CASES
+from _math_cases import POSITIVE
+
 from cnndsl.backend import Refused
 from cnndsl.ir.builder import GraphBuilder
 from cnndsl.ops import all_ops
@@ -111,6 +114,7 @@ OPTIONAL_CASES = [
     ("transpose", {"axes": (0, 2, 3, 1)}, [(1, 3, 4, 5)]),
 ]
 CASES += [c for c in OPTIONAL_CASES if c[0] in all_ops()]
+CASES += MATH_CASES  # issue 12's arithmetic, reductions, slicing and norms (_math_cases.py)
 
 
 def _graph(op, attrs, shapes):
@@ -138,7 +142,7 @@ def test_op_matches_numpy_interpreter(op, attrs, shapes):
     w = Weights(init_weights(g, 0, randomize_buffers=True))
     rng = np.random.default_rng(1)
     xs = [rng.standard_normal(s).astype("float32") for s in shapes]
-    if op == "lppool":
+    if op == "lppool" or op in POSITIVE:
         xs = [np.abs(x) + 0.1 for x in xs]
     ref = interp.run(g, w, xs)
     ex, _manifest, _params = LLVM_BACKEND.build(g, w)

@@ -7,10 +7,10 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-import numpy as np  # noqa: E402
-from test_interp_vs_torch import _check, _graph  # noqa: E402
+import numpy as np
+from test_interp_vs_torch import _check, _graph
 
-from cnndsl.interp import run  # noqa: E402
+from cnndsl.interp import run
 
 
 def _scalar(fn):

@@ -1,0 +1,43 @@
+"""(op, attrs, input shapes) for issue 12's arithmetic, reduction, slicing and norm ops: every
+backend test runs each of them against the numpy interpreter (`POSITIVE`: ops fed |x| + 0.1)."""
+
+CASES = [
+    ("sub", {}, [(2, 3, 4, 5), (2, 3, 4, 5)]),
+    ("sub", {}, [(2, 3, 4, 5), (2, 1, 4, 5)]),
+    ("sub", {"scalar": 1.5, "reverse": True}, [(2, 3, 4, 5)]),
+    ("div", {}, [(2, 3, 4, 5), (2, 1, 4, 5)]),
+    ("div", {}, [(2, 3, 1, 1), (2, 3, 4, 5)]),
+    ("div", {"scalar": 3.0}, [(2, 3, 4, 5)]),
+    ("div", {"scalar": 2.0, "reverse": True}, [(2, 3, 4, 5)]),
+    ("pow", {"scalar": 2.0}, [(2, 3, 4, 5)]),
+    ("pow", {}, [(2, 3, 4, 5), (2, 3, 1, 1)]),
+    ("pow", {"scalar": 2.0, "reverse": True}, [(2, 3, 4, 5)]),
+    ("scale", {"factor": 0.17}, [(2, 3, 4, 5)]),
+    ("shift", {"offset": -0.5}, [(2, 3, 4, 5)]),
+    ("shift", {"offset": 2.0}, [(2, 3, 4, 5)]),
+    ("neg", {}, [(2, 3, 4, 5)]),
+    ("sqrt", {}, [(2, 3, 4, 5)]),
+    ("exp", {}, [(2, 3, 4, 5)]),
+    ("log", {}, [(2, 3, 4, 5)]),
+    ("abs", {}, [(2, 3, 4, 5)]),
+    ("clamp", {"min": 0.2, "max": 0.9}, [(2, 3, 4, 5)]),
+    ("clamp", {"max": 0.5}, [(2, 3, 4, 5)]),
+    ("sum", {}, [(2, 3, 4, 5)]),
+    ("sum", {"axes": (2, 3), "keepdims": True}, [(2, 3, 4, 5)]),
+    ("max", {"axes": (1, 3)}, [(2, 3, 4, 5)]),
+    ("norm", {"keepdims": True}, [(2, 3, 4, 5)]),
+    ("norm", {"axes": (2, 3), "p": 3.0}, [(2, 3, 4, 5)]),
+    ("slice", {"axis": 1, "start": 0, "stop": 2}, [(2, 5, 4, 5)]),
+    ("slice", {"axis": 1, "start": 2}, [(2, 5, 4, 5)]),
+    ("slice", {"axis": 3, "start": 1, "stop": -1, "step": 2}, [(2, 3, 4, 7)]),
+    ("split", {"sizes": (2, 4, 1)}, [(2, 7, 4, 5)]),
+    ("groupnorm", {"groups": 3}, [(2, 6, 4, 5)]),
+    ("groupnorm", {"groups": 2, "affine": False, "eps": 1e-3}, [(2, 6, 4, 5)]),
+    ("instancenorm", {}, [(2, 3, 4, 5)]),
+    ("instancenorm", {"affine": True, "track_running_stats": True}, [(2, 3, 4, 5)]),
+    ("l2norm", {}, [(2, 5, 4, 3)]),
+    ("l2norm", {"scale": 20.0, "eps": 1e-10}, [(2, 5, 4, 3)]),
+    ("bn", {"frozen": True}, [(2, 5, 4, 3)]),
+]
+
+POSITIVE = {"sqrt", "log", "pow"}
