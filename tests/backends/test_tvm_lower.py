@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from _math_cases import CASES as MATH_CASES
 from _math_cases import POSITIVE
 
