@@ -77,6 +77,7 @@ TORCHVISION = {
     "deeplabv3_resnet101": (60_996_202, 258.743, (3, 520, 520)),
     # detection, up to the raw head outputs; GFLOPS at 800x800 (RetinaNet_ResNet50_FPN_Weights.COCO_V1)
     "retinanet_resnet50_fpn": (34_014_999, 151.54, None),
+    "ssd300_vgg16": (35_641_826, 34.86, None),  # SSD300_VGG16_Weights.COCO_V1, at 300x300
 }
 
 # Networks torchvision lacks: trainable params of the reference implementation named.
