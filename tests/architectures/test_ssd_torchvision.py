@@ -100,8 +100,9 @@ def test_key_set_shapes_and_published_figures():
 
 
 def test_torchvision_state_dict_runs_the_same(tmp_path):
-    from cnndsl.backend import CompileOptions, get_backend
     from cnndsl.backends.pytorch.runtime import build_model
+
+    from cnndsl.backend import CompileOptions, get_backend
 
     torch.manual_seed(0)
     ref = SSD().eval()
