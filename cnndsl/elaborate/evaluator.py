@@ -174,6 +174,14 @@ class Evaluator:
         left = self.eval(e.operands[0])
         for op, operand in zip(e.ops, e.operands[1:]):
             right = self.eval(operand)
+            if op in ("in", "not in"):
+                if not isinstance(right, (list, tuple, str)) or (isinstance(right, str) and not isinstance(left, str)):
+                    raise WrongType(f"'{op}' needs a list, tuple or string on its right, got {type_name(right)}",
+                                    operand.span)
+                if (left in right) != (op == "in"):
+                    return False
+                left = right
+                continue
             if op not in ("==", "!=") and not (_is_num(left) and _is_num(right)) and type(left) is not type(right):
                 raise WrongType(f"cannot compare {type_name(left)} and {type_name(right)} with '{op}'", e.span)
             try:

@@ -344,7 +344,7 @@ class _Converter:
 
     def e_comparison(self, t: Tree) -> A.Compare:
         operands = tuple(self.expr(c) for c in t.children[0::2])
-        ops = tuple(str(c) for c in t.children[1::2])
+        ops = tuple(" ".join(str(tok) for tok in c.children) for c in t.children[1::2])
         return A.Compare(ops, operands, self.span(t))
 
     def _binop(self, t: Tree) -> A.BinOp:
