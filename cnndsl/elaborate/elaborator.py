@@ -474,20 +474,19 @@ class Elaborator:
         if head.args is None or head.expr is None:
             return None
         layer = self.lookup(ctx, ctx.module, head.callee[0], head.callee_span) if len(head.callee) == 1 else None
-        if isinstance(layer, Builtin):
+        if isinstance(layer, Builtin) and layer.name not in REGISTRY:  # `len(xs)`: not a tensor; says so
             return self.tensor_value(self.evaluator(ctx, ctx.module).eval(head.expr), head.span)
-        if not (isinstance(layer, Layer) and layer.kind == "op") or not head.args or head.args[0].name is not None:
+        if not isinstance(layer, (Builtin, Layer)) or isinstance(layer, Layer) and layer.kind != "op":
             return None
-        first = self.evaluator(ctx, ctx.module).eval(head.args[0].value)
+        if not head.args or head.args[0].name is not None:
+            return None  # `max(axes=1)`, `conv(64)`: the op applied to the flow
+        ev = self.evaluator(ctx, ctx.module)
+        first = ev.eval(head.args[0].value)
         if not _is_tensors(first):
             return None
-        ev = self.evaluator(ctx, ctx.module)
         args, kwargs = ev.eval_args(head.args[1:])
-        inputs = [first] if isinstance(first, Tensor) else list(first)
-        merged = tuple({**dict(layer.kwargs), **dict(kwargs)}.items())
-        rename = self.rename(ctx, head)
-        return self.make_op_outputs(ctx, layer, layer.args + args, merged, inputs, rename, head.span,
-                                    head.callee_span, merge_name=rename is None)
+        out = TensorOps(self, ctx).call(layer, (first,) + args, kwargs, head.span, self.rename(ctx, head))
+        return [out] if isinstance(out, Tensor) else list(out)
 
     def tensor_value(self, value: Any, span: Span) -> list[Tensor]:
         if isinstance(value, Tensor):

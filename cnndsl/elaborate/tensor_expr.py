@@ -79,7 +79,7 @@ class TensorOps:
             t = self.apply("slice", [t], (), kwargs, span)
         return t
 
-    def call(self, fn: Any, args: tuple, kwargs: tuple, span: Span) -> Any:
+    def call(self, fn: Any, args: tuple, kwargs: tuple, span: Span, rename: str | None = None) -> Any:
         """`sqrt(x)`, `clamp(x, 0, 6)`, `concat(xs, axis=1)`, `sum(xs)`: an op applied to the first argument."""
         first, rest = args[0], args[1:]
         inputs = [first] if isinstance(first, Tensor) else list(first)
@@ -89,6 +89,6 @@ class TensorOps:
                 op = "add"  # sum of a list of tensors, as Python's sum
             if op is None:
                 raise WrongType(f"{fn.name}() does not take tensors", span)
-            return self.apply(op, inputs, rest, kwargs, span)
+            return self.apply(op, inputs, rest, kwargs, span, rename)
         merged = {**dict(fn.kwargs), **dict(kwargs)}
-        return self.apply(fn.name, inputs, fn.args + rest, tuple(merged.items()), span)
+        return self.apply(fn.name, inputs, fn.args + rest, tuple(merged.items()), span, rename)
