@@ -14,7 +14,7 @@ from .ctor import Arg, Ctor, Expr, Literal, Param
 _SIGN = {"sub": "-", "div": "/", "pow": "**"}
 
 # lowered to forward expressions: no module attribute (tree.MERGES)
-EXPR_OPS = frozenset({"sub", "div", "pow", "scale", "shift", "neg", "sqrt", "exp", "log", "abs", "clamp",
+EXPR_OPS = frozenset({"sub", "div", "pow", "mul_scalar", "add_scalar", "neg", "sqrt", "exp", "log", "abs", "clamp",
                       "sum", "max", "norm", "slice", "split"})
 
 
@@ -138,8 +138,8 @@ ROWS = {
     "sub": binary,
     "div": binary,
     "pow": binary,
-    "scale": scale,
-    "shift": shift,
+    "mul_scalar": scale,
+    "add_scalar": shift,
     "neg": neg,
     "sqrt": _call("sqrt"),
     "exp": _call("exp"),

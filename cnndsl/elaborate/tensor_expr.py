@@ -3,11 +3,11 @@
 The evaluator computes numbers itself and hands every operation with a tensor operand to
 `TensorOps`, which makes one registry op node per operation through the elaborator (so
 names, shapes, positions and the block-instance chain work as for any stage). Nodes made
-here are named after their op, like merges (`sub`, `scale_1`), and take no position index.
+here are named after their op, like merges (`sub`, `mul_scalar_1`), and take no position index.
 
 Operators map to ops: tensor OP tensor -> `add`, `sub`, `mul`, `div`, `pow` (the shape rules
-say what broadcasts); tensor OP number -> `shift` (`+`, and `-` as `sub(scalar=...)`),
-`scale` (`*`), `div(scalar=...)`, `pow(scalar=...)`; number OP tensor -> the same with
+say what broadcasts); tensor OP number -> `add_scalar` (`+`, and `-` with the number negated),
+`mul_scalar` (`*`), `div(scalar=...)`, `pow(scalar=...)`; number OP tensor -> the same with
 `reverse=true` where order matters; `-x` -> `neg`.
 """
 
@@ -52,11 +52,11 @@ class TensorOps:
             raise WrongType(f"'{op}' needs tensors or numbers, got {type_name(a)} and {type_name(b)}", span)
         c = float(c)
         if op == "*":
-            return self.apply("scale", [t], (c,), (), span)
+            return self.apply("mul_scalar", [t], (c,), (), span)
         if op == "+":
-            return self.apply("shift", [t], (c,), (), span)
+            return self.apply("add_scalar", [t], (c,), (), span)
         if op == "-" and not reverse:
-            return self.apply("shift", [t], (-c,), (), span)
+            return self.apply("add_scalar", [t], (-c,), (), span)
         if op == "/" and not reverse and c == 0.0:
             raise InvalidValue("division by zero", span)
         return self.apply(_TENSOR_OPS[op], [t], (), (("scalar", c), ("reverse", reverse)), span)

@@ -3,7 +3,7 @@
 
 Binary ops (`sub`, `div`, `pow`) take two tensors that broadcast as numpy does, within one
 rank and never along the batch axis (each axis equal, or 1 on one side), or one tensor and a
-number (`scalar`; `reverse=true` puts the number on the left: `1 - x`). `scale` and `shift` are
+number (`scalar`; `reverse=true` puts the number on the left: `1 - x`). `mul_scalar` and `add_scalar` are
 `x * c` and `x + c`. Reductions (`sum`, `max`, `norm`) act over `axes` (never the batch).
 FLOPs: one per output element for each elementwise operation, one per input element for a
 reduction (stated in docs/reports.md).
@@ -111,8 +111,8 @@ OPS = (
     _binary("sub", "a - b (broadcasting), or x - scalar / scalar - x (reverse=true)"),
     _binary("div", "a / b (broadcasting), or x / scalar / scalar / x (reverse=true)"),
     _binary("pow", "a ** b (broadcasting), or x ** scalar / scalar ** x (reverse=true)"),
-    _unary("scale", "x * factor (`x * 0.17`)", (AttrSpec("factor", "float"),), positional=1),
-    _unary("shift", "x + offset (`x + 1`, `x - 1`)", (AttrSpec("offset", "float"),), positional=1),
+    _unary("mul_scalar", "x * factor (`x * 0.17`)", (AttrSpec("factor", "float"),), positional=1),
+    _unary("add_scalar", "x + offset (`x + 1`, `x - 1`)", (AttrSpec("offset", "float"),), positional=1),
     _unary("neg", "-x"),
     _unary("sqrt", "square root"),
     _unary("exp", "e ** x"),

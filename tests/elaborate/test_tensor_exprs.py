@@ -43,11 +43,11 @@ def test_scaled_residual_and_scalar_arithmetic():
             return w
         }
     """)
-    assert ops(g) == [("branch", "conv"), ("scale", "scale"), ("add", "add"), ("neg", "neg"), ("div", "div"),
-                      ("shift", "shift"), ("pow", "pow"), ("sub", "sub")]
+    assert ops(g) == [("branch", "conv"), ("mul_scalar", "mul_scalar"), ("add", "add"), ("neg", "neg"), ("div", "div"),
+                      ("add_scalar", "add_scalar"), ("pow", "pow"), ("sub", "sub")]
     assert g.nodes["div"].attrs["scalar"] == 2.0 and not g.nodes["div"].attrs["reverse"]
     assert g.nodes["sub"].attrs == {"scalar": 1.0, "reverse": True}
-    assert g.nodes["shift"].attrs["offset"] == -1.0
+    assert g.nodes["add_scalar"].attrs["offset"] == -1.0
     x = np.random.default_rng(0).standard_normal((2, 4, 6, 6))
     (got,), w = outputs(g, x)
     b = run(el("network B() (x: f32[N, 4, 6, 6]) { conv(4, kernel=3) as branch }"), w, [x], dtype=np.float64)[0]
@@ -63,7 +63,7 @@ def test_tensor_by_tensor_broadcasts_and_l2_normalize_by_hand():
             return y
         }
     """)
-    assert [op for _n, op in ops(g)] == ["norm", "clamp", "div", "scale"]
+    assert [op for _n, op in ops(g)] == ["norm", "clamp", "div", "mul_scalar"]
     assert g.nodes["div"].meta["shape"] == ("N", 8, 5, 5)
     x = np.random.default_rng(1).standard_normal((2, 8, 5, 5))
     (got,), _ = outputs(g, x)

@@ -36,8 +36,8 @@ def test_binary(op, fn, shapes, attrs):
 
 
 @pytest.mark.parametrize("op,attrs,fn,positive", [
-    ("scale", {"factor": 0.17}, lambda xs, w, a: xs[0] * 0.17, False),
-    ("shift", {"offset": -1.25}, lambda xs, w, a: xs[0] - 1.25, False),
+    ("mul_scalar", {"factor": 0.17}, lambda xs, w, a: xs[0] * 0.17, False),
+    ("add_scalar", {"offset": -1.25}, lambda xs, w, a: xs[0] - 1.25, False),
     ("neg", {}, lambda xs, w, a: -xs[0], False),
     ("sqrt", {}, lambda xs, w, a: torch.sqrt(xs[0]), True),
     ("exp", {}, lambda xs, w, a: torch.exp(xs[0]), False),
