@@ -118,6 +118,11 @@ def architectures_md(rows: list[dict]) -> str:
         "and a torchvision checkpoint loads by name (`tests/backends/test_convnext_torchvision_checkpoint.py`); the "
         "earlier gap (1x1 convs for the Linear layers, a nested `layer_scale.layer_scale` key) is closed."),
         "",
+        ("Networks torchvision lacks follow the reference named in their file: `dpn68` and `inception_resnet_v2` "
+         "are timm 1.0.31's modules (params, MACs and every state_dict key equal timm's; DPN's dual path is "
+         "written with the slices `x[:, :res]` / `x[:, res:]`, Inception-ResNet's residuals as "
+         "`x + branch * 0.17`, as timm computes them; `tests/architectures/test_dpn_inception_resnet.py`)."),
+        "",
         table(rows, with_file=True),
         "",
         "## ResNet-50 in lines",
