@@ -183,3 +183,29 @@ network Net() (x: f32[N, 12, 9, 9]) {
             return self.r1(self.r0(x))
 
     _compare(g, Ref(), np.random.default_rng(1).standard_normal((2, 12, 9, 9)).astype(np.float32))
+
+
+# ---------------------------------------------------------------- through the backends
+
+
+def _backend_outputs(g, w, xs, target, tmp_path):
+    from cnndsl.backend import CompileOptions, get_backend
+
+    backend = get_backend(target)
+    path = tmp_path / f"model{backend.artefact_suffix}"
+    backend.compile(g, w, path, CompileOptions())
+    return backend.run(path, xs)
+
+
+@pytest.mark.parametrize("name,size", [("dpn68", 64), ("inception_resnet_v2", 107)])
+@pytest.mark.parametrize("target", ["onnx", "pytorch", pytest.param("llvm", marks=pytest.mark.slow)])
+def test_backends_match_interpreter(name, size, target, tmp_path):
+    from cnndsl.weights import Weights
+
+    g = load(name, input_shape=(3, size, size), batch=2)
+    w = Weights(init_weights(g, seed=0, randomize_buffers=True))
+    xs = [np.random.default_rng(0).standard_normal((2, 3, size, size)).astype(np.float32)]
+    want = interp.run(g, w, xs)
+    got = _backend_outputs(g, w, xs, target, tmp_path)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 * float(np.abs(b).max()))
