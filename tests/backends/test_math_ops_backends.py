@@ -69,3 +69,26 @@ def test_generated_pytorch_matches_interpreter(op, attrs, shapes, tmp_path):
         out = model(*[torch.from_numpy(x) for x in xs])
     got = [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
     _close(got, interp.run(g2, w, xs))
+
+
+def test_frozen_bn_folds_and_the_new_ops_survive_O1(tmp_path):
+    """-O1 folds a frozen batch norm into its conv like any other; the arithmetic after it is kept as written."""
+    pytest.importorskip("onnxruntime")
+    from cnndsl.api import load_text
+    from cnndsl.backend import optimize_for_inference
+
+    g = load_text("""network N() (x: f32[N, 3, 8, 8]) {
+        conv(8, kernel=3, bias=false) -> bn(frozen=true) -> relu
+        y = conv(8, kernel=1)
+        z = y * 0.5 + sqrt(abs(y))
+        return z[:, 2:] -> groupnorm(2) -> instancenorm(affine=true) -> l2norm(scale=3.0)
+    }""", "t.cnn")
+    w = Weights(init_weights(g, 0, randomize_buffers=True))
+    g1, w1 = optimize_for_inference(g, w)
+    assert "bn" not in {n.op for n in g1.nodes.values()}
+    xs = [np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)]
+    want = interp.run(g, w, xs)
+    _close(interp.run(g1, w1, xs), want)
+    backend = get_backend("onnx")
+    backend.compile(g, w, tmp_path / "m.onnx", CompileOptions(opt_level=1))
+    _close(backend.run(tmp_path / "m.onnx", xs), want)
