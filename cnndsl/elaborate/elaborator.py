@@ -118,7 +118,13 @@ class Elaborator:
 
     def evaluator(self, ctx: Ctx | None, module: Module) -> Evaluator:
         tensors = TensorOps(self, ctx) if ctx is not None and ctx.scope is not None else None
-        return Evaluator(lambda n, s: self.lookup(ctx, module, n, s), self.partial, tensors)
+        return Evaluator(lambda n, s: self.lookup(ctx, module, n, s), self.partial, tensors, self.tick)
+
+    def tick(self, span: Span) -> None:
+        """One elaboration step (a statement, a comprehension item), bounded by MAX_STEPS."""
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise LimitExceeded(f"elaboration took more than {MAX_STEPS:,} steps", span)
 
     @staticmethod
     def partial(layer: Layer, args: tuple, kwargs: tuple, span: Span) -> Layer:

@@ -116,10 +116,12 @@ def truthy(v: Any, span: Span) -> bool:
 class Evaluator:
     """Evaluates AST expressions with a name lookup supplied by the elaborator."""
 
-    def __init__(self, lookup: Lookup, call_layer: Callable[[Layer, tuple, tuple, Span], Any], tensors: Any = None):
+    def __init__(self, lookup: Lookup, call_layer: Callable[[Layer, tuple, tuple, Span], Any], tensors: Any = None,
+                 tick: Callable[[Span], None] | None = None):
         self.lookup = lookup
         self.call_layer = call_layer
         self.tensors = tensors  # the elaborator's TensorOps inside a block body; None where no node can be made
+        self.tick = tick or _count_steps()  # one step per comprehension item: nested comprehensions stay bounded
 
     def tensor_ops(self, span: Span) -> Any:
         if self.tensors is None:
@@ -230,6 +232,7 @@ class Evaluator:
                     if not isinstance(item, (list, tuple)) or len(item) != len(e.targets):
                         raise WrongArity(f"cannot unpack {item!r} into {len(e.targets)} names", e.iterable.span)
                     local.update(zip(e.targets, item))
+                self.tick(e.span)
                 if e.cond is None or truthy(self.eval(e.cond), e.cond.span):
                     out.append(self.eval(e.elt))
         finally:
@@ -316,6 +319,21 @@ class Evaluator:
                 seen.add(a.name)
                 kw.append((a.name, v))
         return tuple(pos), tuple(kw)
+
+
+MAX_COMPREHENSION_STEPS = 2_000_000
+
+
+def _count_steps() -> Callable[[Span], None]:
+    """A step budget for one evaluator (the elaborator passes its own, shared with its statements)."""
+    steps = [0]
+
+    def tick(span: Span) -> None:
+        steps[0] += 1
+        if steps[0] > MAX_COMPREHENSION_STEPS:
+            raise LimitExceeded(f"comprehensions took more than {MAX_COMPREHENSION_STEPS:,} steps", span)
+
+    return tick
 
 
 def _holds_tensors(v: Any) -> bool:

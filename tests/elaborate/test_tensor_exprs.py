@@ -198,3 +198,13 @@ def test_builtin_names_stay_numbers_in_expressions_and_ops_in_chains():
     """)
     assert g.output_shapes()[:2] == [("N", 8, 1, 1), ("N", 4, 4)]
     assert {"abs", "exp", "sqrt", "log", "max", "sum"} <= {n.op for n in g.topo()}
+
+
+def test_nested_comprehensions_are_bounded():
+    err = err_of("""
+        let big = [[i for i in range(100000)] for j in range(100000)]
+        network Net() (x: f32[N, 3, 4, 4]) {
+            assert len(big) > 0
+        }
+    """)
+    assert type(err) is D.LimitExceeded and "steps" in err.message
