@@ -285,6 +285,12 @@ class Elaborator:
         ctx.flow = outs[0]
 
     def s_AssignStmt(self, ctx: Ctx, s: A.AssignStmt) -> None:
+        head = s.chain.head
+        if len(s.names) == 1 and isinstance(head, A.TensorExpr) and not s.chain.stages:
+            value = self.evaluator(ctx, ctx.module).eval(head.expr)  # `a = parts[1]`, `fs = feats[1:]`
+            self.tensor_value(value, head.span)
+            self.bind_local(ctx, s.names[0][0], list(value) if isinstance(value, tuple) else value, s.names[0][1])
+            return
         outs = self.run_chain(ctx, s.chain)
         if len(s.names) == 1 and (len(outs) != 1 or self.gives_list(ctx, s.chain)):
             self.bind_local(ctx, s.names[0][0], list(outs), s.names[0][1])  # `parts = x -> chunk(2)`: a list
@@ -508,7 +514,7 @@ class Elaborator:
             return False
         if isinstance(head, A.Stage) and head.args is None and len(head.callee) == 1:
             return _tensor_list(ctx.env.get(head.callee[0]))
-        return isinstance(head, A.TensorExpr) and not isinstance(head.expr, (A.BinOp, A.UnOp, A.Pow))
+        return False
 
     def tensor(self, ctx: Ctx, name: str, span: Span) -> Tensor:
         value = ctx.env.get(name)

@@ -208,3 +208,17 @@ def test_nested_comprehensions_are_bounded():
         }
     """)
     assert type(err) is D.LimitExceeded and "steps" in err.message
+
+
+def test_assignment_keeps_a_tensor_a_tensor_and_a_list_a_list():
+    g = el("""
+        network Net() (x: f32[N, 8, 4, 4]) {
+            parts = x -> chunk(4)
+            one = parts[1]
+            some = parts[1:3]
+            also = [parts[0]]
+            assert len(some) == 2 and len(also) == 1 and channels(one) == 2, "types"
+            return concat(some + also + [one])
+        }
+    """)
+    assert g.output_shapes() == [("N", 8, 4, 4)]
