@@ -277,7 +277,7 @@ class Evaluator:
     def e_Call(self, e: A.Call) -> Any:
         fn = self.eval(e.func)
         args, kwargs = self.eval_args(e.args)
-        if isinstance(fn, (Builtin, Layer)) and self.tensor_ops_for(fn, args):
+        if isinstance(fn, (Builtin, Layer)) and self.tensor_ops_for(fn, args, e.span):
             return self.tensors.call(fn, args, kwargs, e.span)
         if isinstance(fn, Builtin):
             try:
@@ -292,7 +292,7 @@ class Evaluator:
             return self.call_layer(fn, args, kwargs, e.span)
         raise WrongType(f"a {type_name(fn)} is not callable", e.func.span)
 
-    def tensor_ops_for(self, fn: Any, args: tuple) -> bool:
+    def tensor_ops_for(self, fn: Any, args: tuple, span: Span) -> bool:
         """True when a call applies an op to tensors: `sqrt(x)`, `clamp(x, 0, 1)`, `sum(xs)` (a list of
         tensors: their sum), `concat(xs, axis=1)`."""
         if not args or not _holds_tensors(args[0]):
@@ -301,8 +301,7 @@ class Evaluator:
             return False
         if isinstance(fn, Builtin) and fn.name not in TENSOR_BUILTINS:
             return False
-        if self.tensors is None:
-            raise WrongType("tensor arithmetic is only possible inside a block or network body")
+        self.tensor_ops(span)  # raises outside a block body
         return True
 
     def eval_args(self, args: tuple[A.Arg, ...]) -> tuple[tuple, tuple]:
