@@ -119,7 +119,7 @@ def architectures_md(rows: list[dict]) -> str:
         "earlier gap (1x1 convs for the Linear layers, a nested `layer_scale.layer_scale` key) is closed."),
         "",
         ("Networks torchvision lacks follow the reference named in their file: `dpn68` and `inception_resnet_v2` "
-         "are timm 1.0.31's modules (params, MACs and every state_dict key equal timm's; DPN's dual path is "
+         "(and `dpn92`, `dpn98`, `dpn131`) are timm 1.0.31's modules (params, MACs and every state_dict key equal timm's; DPN's dual path is "
          "written with the slices `x[:, :res]` / `x[:, res:]`, Inception-ResNet's residuals as "
          "`x + branch * 0.17`, as timm computes them; `tests/architectures/test_dpn_inception_resnet.py`)."),
         "",
