@@ -41,7 +41,9 @@ HEAVY = {"resnet34", "resnext50_32x4d", "resnet101", "resnet152", "resnext101_32
          "densenet161", "densenet169", "densenet201", "efficientnet_b3", "unet", "alexnet",
          # over ~350 MMACs per item even at the reduced size (or no smaller input accepted)
          "inception_v3", "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
-         "convnext_tiny", "convnext_small", "se_resnet50", "se_resnet101", "xception"}
+         "convnext_tiny", "convnext_small", "se_resnet50", "se_resnet101", "xception",
+         # dpn68 and inception_resnet_v2 run by default in tests/architectures/test_dpn_inception_resnet.py
+         "dpn68", "dpn92", "dpn98", "dpn131", "inception_resnet_v2"}
 
 
 def load_reduced(name: str):
