@@ -45,9 +45,9 @@ def _pad(v: Any) -> str | None:
 
 
 def _int_list(v: Any) -> str | None:
-    if isinstance(v, (list, tuple)) and all(_is_int(x) for x in v):
-        return None
-    return f"must be a list of ints, got {type_name(v)}"
+    if _is_int(v) or isinstance(v, (list, tuple)) and all(_is_int(x) for x in v):
+        return None  # one int is a list of one (`sum(axes=1)`, `reshape(-1)`): each op's normalize says so
+    return f"must be an int or a list of ints, got {type_name(v)}"
 
 
 def _layer(v: Any) -> str | None:

@@ -192,7 +192,7 @@ def test_builtin_names_stay_numbers_in_expressions_and_ops_in_chains():
         network Net() (x: f32[N, 3, 4, 4]) {
             conv(max(2, 4) + sum([1, 2]) + abs(-1))
             m = max(axes=(2, 3), keepdims=true)
-            s = x -> sum(axes=(1,))
+            s = x -> sum(axes=1)
             return m, s, abs(x), exp(x), sqrt(abs(x)), log(exp(x))
         }
     """)
