@@ -222,3 +222,26 @@ def test_assignment_keeps_a_tensor_a_tensor_and_a_list_a_list():
         }
     """)
     assert g.output_shapes() == [("N", 8, 4, 4)]
+
+
+@pytest.mark.parametrize("levels", [2, 3, 4])
+def test_library_fpn_is_written_once_for_any_number_of_levels(levels):
+    g = el(f"""
+        from retinanet import FPN
+
+        network Net(levels={levels}) (x: f32[N, 8, 64, 64]) {{
+            let feats = []
+            repeat levels as i {{
+                conv(8 * 2 ** i, kernel=3, stride=2) as ("c" + str(i))
+                f = relu
+                let feats = feats + [f]
+            }}
+            outs = feats -> FPN(16) as fpn
+            return outs
+        }}
+    """)
+    assert len(g.outputs) == levels + 2  # P3.. plus P6, P7
+    assert [s[2] for s in g.output_shapes()] == [32 >> i for i in range(levels)] + [(32 >> (levels - 1)) // 2,
+                                                                                    (32 >> (levels - 1)) // 4]
+    assert sum(n.op == "add" for n in g.nodes.values()) == levels - 1
+    assert {f"fpn.inner_blocks.{i}.0" for i in range(levels)} <= set(g.nodes)
