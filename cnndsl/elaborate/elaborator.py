@@ -471,6 +471,8 @@ class Elaborator:
                 raise WrongType("'as' names a layer; a tensor is named with 'name = ...'", head.span)
             value = ctx.env[head.callee[0]]
             cur = [value] if isinstance(value, Tensor) else list(value)
+            if len(cur) > 1 and stages:
+                self.check_fan_in(ctx, head.callee[0], len(cur), stages[0])
         else:
             cur = self.head_call(ctx, head)
             if cur is None:
@@ -479,6 +481,14 @@ class Elaborator:
         for stage in stages:
             cur = self.apply_stage(ctx, stage, cur)
         return cur
+
+    def check_fan_in(self, ctx: Ctx, name: str, n: int, stage: A.Stage) -> None:
+        """A list of tensors fed to an op that takes fewer: say which list, and how to pick or merge."""
+        layer = self.resolve_callee(ctx, stage)
+        if isinstance(layer, Layer) and layer.kind == "op" and layer.target.inputs[1] is not None \
+                and n > layer.target.inputs[1]:
+            raise WrongArity(f"'{name}' holds {n} tensors and {layer.name} takes {layer.target.inputs[1]}; "
+                             f"pick one ({name}[0]) or merge them (concat, add)", stage.callee_span)
 
     def head_call(self, ctx: Ctx, head: A.Stage) -> list[Tensor] | None:
         """The tensors of a head written as a call on tensors (`sqrt(x)`, `concat(xs)`, `clamp(x, 0, 1)

@@ -245,3 +245,9 @@ def test_library_fpn_is_written_once_for_any_number_of_levels(levels):
                                                                                     (32 >> (levels - 1)) // 4]
     assert sum(n.op == "add" for n in g.nodes.values()) == levels - 1
     assert {f"fpn.inner_blocks.{i}.0" for i in range(levels)} <= set(g.nodes)
+
+
+def test_a_list_fed_to_a_one_input_op_says_how_to_pick_or_merge():
+    err = err_of("network N() (x: f32[N, 4, 8, 8]) {\n    y = x -> chunk(2)\n    y -> relu\n}\n")
+    assert (err.span.line, err.span.col) == (3, 10)
+    assert "'y' holds 2 tensors and relu takes 1; pick one (y[0]) or merge them (concat, add)" in err.message
