@@ -34,6 +34,7 @@ from cnndsl.diagnostics import (
     did_you_mean,
 )
 from cnndsl.elaborate.attrs import check_attr
+from cnndsl.elaborate.chain_heads import ChainHeads, is_tensors, tensor_list
 from cnndsl.elaborate.evaluator import BUILTINS, Evaluator, truthy
 from cnndsl.elaborate.modules import Loader, Module
 from cnndsl.elaborate.tensor_expr import TensorOps
@@ -71,7 +72,7 @@ class Ctx:
     used_names: dict[str, Span] = field(default_factory=dict)
 
 
-class Elaborator:
+class Elaborator(ChainHeads):
     def __init__(self, loader: Loader, graph_name: str):
         self.loader = loader
         self.builder = GraphBuilder(graph_name)
@@ -149,7 +150,7 @@ class Elaborator:
             value = self.module_name(value, part, stage.callee_span)
         if isinstance(value, Builtin) and value.name in REGISTRY and (not rest or first not in ctx.env):
             value = Layer("op", value.name, REGISTRY[value.name])  # `-> sum(axes=1)`: the op, not the builtin
-        if isinstance(value, Tensor) or _tensor_list(value):
+        if isinstance(value, Tensor) or tensor_list(value):
             raise WrongType(f"'{stage.dotted}' is a {type_name(value)}; tensors can only start a chain",
                             stage.callee_span)
         if isinstance(value, Shared) and not rest:
@@ -466,7 +467,7 @@ class Elaborator:
             cur = [self.tensor(ctx, n, sp) for n, sp in head.names]
         elif isinstance(head, A.TensorExpr):
             cur = self.tensor_value(self.evaluator(ctx, ctx.module).eval(head.expr), head.span)
-        elif head.args is None and len(head.callee) == 1 and _is_tensors(ctx.env.get(head.callee[0])):
+        elif head.args is None and len(head.callee) == 1 and is_tensors(ctx.env.get(head.callee[0])):
             if head.rename is not None:
                 raise WrongType("'as' names a layer; a tensor is named with 'name = ...'", head.span)
             value = ctx.env[head.callee[0]]
@@ -481,50 +482,6 @@ class Elaborator:
         for stage in stages:
             cur = self.apply_stage(ctx, stage, cur)
         return cur
-
-    def check_fan_in(self, ctx: Ctx, name: str, n: int, stage: A.Stage) -> None:
-        """A list of tensors fed to an op that takes fewer: say which list, and how to pick or merge."""
-        layer = self.resolve_callee(ctx, stage)
-        if isinstance(layer, Layer) and layer.kind == "op" and layer.target.inputs[1] is not None \
-                and n > layer.target.inputs[1]:
-            raise WrongArity(f"'{name}' holds {n} tensors and {layer.name} takes {layer.target.inputs[1]}; "
-                             f"pick one ({name}[0]) or merge them (concat, add)", stage.callee_span)
-
-    def head_call(self, ctx: Ctx, head: A.Stage) -> list[Tensor] | None:
-        """The tensors of a head written as a call on tensors (`sqrt(x)`, `concat(xs)`, `clamp(x, 0, 1)
-        as c`); None when the head is a layer applied to the flow (`conv(64)`)."""
-        if head.args is None or head.expr is None:
-            return None
-        layer = self.lookup(ctx, ctx.module, head.callee[0], head.callee_span) if len(head.callee) == 1 else None
-        if isinstance(layer, Builtin) and layer.name not in REGISTRY:  # `len(xs)`: not a tensor; says so
-            return self.tensor_value(self.evaluator(ctx, ctx.module).eval(head.expr), head.span)
-        if not isinstance(layer, (Builtin, Layer)) or isinstance(layer, Layer) and layer.kind != "op":
-            return None
-        if not head.args or head.args[0].name is not None:
-            return None  # `max(axes=1)`, `conv(64)`: the op applied to the flow
-        ev = self.evaluator(ctx, ctx.module)
-        first = ev.eval(head.args[0].value)
-        if not _is_tensors(first):
-            return None
-        args, kwargs = ev.eval_args(head.args[1:])
-        out = TensorOps(self, ctx).call(layer, (first,) + args, kwargs, head.span, self.rename(ctx, head))
-        return [out] if isinstance(out, Tensor) else list(out)
-
-    def tensor_value(self, value: Any, span: Span) -> list[Tensor]:
-        if isinstance(value, Tensor):
-            return [value]
-        if _tensor_list(value):
-            return list(value)
-        raise WrongType(f"a chain starts from a tensor or a list of tensors, got {type_name(value)}", span)
-
-    def gives_list(self, ctx: Ctx, chain: A.Chain) -> bool:
-        """Whether a chain without stages is a name or expression holding a list of tensors (`ys = feats`)."""
-        head = chain.head
-        if chain.stages:
-            return False
-        if isinstance(head, A.Stage) and head.args is None and len(head.callee) == 1:
-            return _tensor_list(ctx.env.get(head.callee[0]))
-        return False
 
     def tensor(self, ctx: Ctx, name: str, span: Span) -> Tensor:
         value = ctx.env.get(name)
@@ -668,14 +625,6 @@ class Elaborator:
             inner.env[declared[0].name] = list(inputs)
             inner.flow = None
         return [t for _n, t in self.run_body(inner, block.body)]
-
-
-def _tensor_list(v: Any) -> bool:
-    return isinstance(v, (list, tuple)) and bool(v) and all(isinstance(t, Tensor) for t in v)
-
-
-def _is_tensors(v: Any) -> bool:
-    return isinstance(v, Tensor) or _tensor_list(v)
 
 
 def _short(v: Any) -> str:
