@@ -77,4 +77,10 @@ def check_attr(spec, value: Any) -> str | None:
         return None
     if isinstance(value, list):
         value = tuple(value)
-    return CHECKS[spec.type](value)
+    problem = CHECKS[spec.type](value)
+    if problem is None and spec.minimum is not None:
+        ints = value if isinstance(value, tuple) else (value,)
+        low = [v for v in ints if _is_int(v) and v < spec.minimum]
+        if low:
+            return f"must be at least {spec.minimum}, got {value!r}"
+    return problem

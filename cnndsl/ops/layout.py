@@ -93,7 +93,7 @@ OPS = (
     OpDef(name="reshape", attrs=(AttrSpec("shape", "ints", doc="the per-item shape; one -1 is inferred"),),
           shape=_reshape_shape, category="shape", normalize=_reshape_normalize, rf=_none_rf,
           doc="reshape each batch item (row-major); the batch axis is kept"),
-    OpDef(name="channel_shuffle", attrs=(AttrSpec("groups", "int"),), shape=_shuffle_shape, category="shape",
+    OpDef(name="channel_shuffle", attrs=(AttrSpec("groups", "int", minimum=1),), shape=_shuffle_shape, category="shape",
           doc="ShuffleNet's shuffle: view [N, g, C/g, H, W], swap axes 1 and 2, flatten back"),
     OpDef(name="chunk", attrs=(AttrSpec("chunks", "int"), AttrSpec("axis", "int", 1)), shape=_chunk_shape,
           category="shape", normalize=_chunk_normalize, outputs=_chunk_outputs,

@@ -48,14 +48,14 @@ def _pool_rf(attrs: dict) -> RFRule:
 
 
 _WINDOW = (
-    AttrSpec("kernel", "int2"),
-    AttrSpec("stride", "int2", None, doc="defaults to kernel"),
+    AttrSpec("kernel", "int2", minimum=1),
+    AttrSpec("stride", "int2", None, doc="defaults to kernel", minimum=1),
     AttrSpec("padding", "pad", 0),
 )
 
 MAXPOOL = OpDef(
     name="maxpool",
-    attrs=_WINDOW + (AttrSpec("dilation", "int2", 1), AttrSpec("ceil_mode", "bool", False)),
+    attrs=_WINDOW + (AttrSpec("dilation", "int2", 1, minimum=1), AttrSpec("ceil_mode", "bool", False)),
     shape=_pool_shape,
     category="pool",
     normalize=_pool_normalize,
@@ -103,8 +103,8 @@ def _lppool_flops(attrs: dict, _shapes: list, out) -> int:
 
 LPPOOL = OpDef(
     name="lppool",
-    attrs=(AttrSpec("p", "float", doc="the norm"), AttrSpec("kernel", "int2"),
-           AttrSpec("stride", "int2", None, doc="defaults to kernel"), AttrSpec("ceil_mode", "bool", False)),
+    attrs=(AttrSpec("p", "float", doc="the norm"), AttrSpec("kernel", "int2", minimum=1),
+           AttrSpec("stride", "int2", None, doc="defaults to kernel", minimum=1), AttrSpec("ceil_mode", "bool", False)),
     shape=_pool_shape,
     category="pool",
     normalize=_pool_normalize,

@@ -43,6 +43,7 @@ class AttrSpec:
     default: Any = REQUIRED
     choices: tuple = ()
     doc: str = ""
+    minimum: int | None = None  # every int in the value must be at least this (1: sizes, strides, groups)
 
     @property
     def required(self) -> bool:

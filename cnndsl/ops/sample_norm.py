@@ -70,7 +70,7 @@ def _l2_rf(attrs: dict) -> RFRule:
 
 OPS = (
     OpDef(name="groupnorm",
-          attrs=(AttrSpec("groups", "int"), AttrSpec("eps", "float", 1e-5), AttrSpec("affine", "bool", True)),
+          attrs=(AttrSpec("groups", "int", minimum=1), AttrSpec("eps", "float", 1e-5), AttrSpec("affine", "bool", True)),
           shape=_same_shape, category="norm", positional=1, normalize=_gn_normalize, params=_affine_params,
           flops=_stat_flops, rf=_global_rf,
           doc="group normalization (nn.GroupNorm): mean and biased variance over each group of channels and "

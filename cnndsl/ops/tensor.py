@@ -155,7 +155,7 @@ OPS = (
                  AttrSpec("align_corners", "bool", False), AttrSpec("size", "any", None)),
           shape=_upsample_shape, category="shape", normalize=_upsample_normalize, rf=_upsample_rf,
           flops=_upsample_flops, doc="nearest or bilinear resize by a scale or to a size"),
-    OpDef(name="linear", attrs=(AttrSpec("out", "int"), AttrSpec("bias", "bool", True)), shape=_linear_shape,
+    OpDef(name="linear", attrs=(AttrSpec("out", "int", minimum=1), AttrSpec("bias", "bool", True)), shape=_linear_shape,
           category="linear", params=_linear_params, macs=_linear_macs, flops=_linear_bias_flops,
           rf=_linear_rf, doc="fully connected layer on the last axis (nn.Linear): [N, ..., in] -> "
                              "[N, ..., out], weight [out, in]"),
