@@ -14,25 +14,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     add_source_arguments(p)
     p.add_argument("--node", metavar="NAME", help="only this node, with the input region one output position sees")
-    p.add_argument("--at", metavar="I,J", help="with --node: the output position (default: the centre)")
+    p.add_argument("--at", metavar="I,J", help="with --node: the output position, one index per spatial axis "
+                                               "(L in 1-D, D,I,J in 3-D; default: the centre)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--optimize", action="store_true", help="after the inference cleanups (BN folding, fusion, ...)")
 
 
-def _position(text: str | None, shape) -> tuple[int, int]:
+def _position(text: str | None, shape, nd: int = 2) -> tuple[int, ...]:
+    """The output position: one index per spatial axis (I,J in 2-D; L in 1-D; D,H,W in 3-D)."""
     from cnndsl.diagnostics import CnnError
 
+    spatial = None if shape is None or len(shape) != nd + 2 else tuple(shape[2:])
     if text is None:
-        if shape is None or len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
-            return (0, 0)
-        return (shape[2] // 2, shape[3] // 2)
+        if spatial is None or not all(isinstance(d, int) for d in spatial):
+            return (0,) * nd
+        return tuple(d // 2 for d in spatial)
     try:
-        i, j = (int(v) for v in text.split(","))
+        at = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise CnnError(f"--at expects I,J (two integers), got {text!r}") from None
-    if shape is not None and len(shape) == 4 and not (0 <= i < shape[2] and 0 <= j < shape[3]):
-        raise CnnError(f"--at {i},{j} is outside the node's output of {shape[2]}x{shape[3]} positions")
-    return (i, j)
+        at = ()
+    if len(at) != nd:
+        names = {1: "L (one integer)", 2: "I,J (two integers)", 3: "D,I,J (three integers)"}[nd]
+        raise CnnError(f"--at expects {names}, got {text!r}")
+    if spatial is not None and not all(0 <= a < d for a, d in zip(at, spatial)):
+        raise CnnError(f"--at {text} is outside the node's output of {'x'.join(str(d) for d in spatial)} positions")
+    return at
 
 
 def _entry(node) -> dict:
@@ -51,12 +57,22 @@ def _region(graph, node, at) -> dict:
 
     region = input_region(node, at)
     inp = graph.input_nodes()[0] if graph.input_nodes() else None
-    extent = tuple(inp.attrs["shape"][2:4]) if inp is not None and len(inp.attrs["shape"]) == 4 else None
+    extent = tuple(inp.attrs["shape"][2:]) if inp is not None and len(inp.attrs["shape"]) == len(at) + 2 else None
     clipped = None
     if extent is not None and all(isinstance(e, int) for e in extent):
         clipped = [[max(0, lo), min(e - 1, hi)] for (lo, hi), e in zip(region, extent)]
-    return {"position": list(at), "input": None if inp is None else inp.name,
-            "rows": list(region[0]), "cols": list(region[1]), "clipped": clipped}
+    out = {"position": list(at), "input": None if inp is None else inp.name,
+           "ranges": [list(r) for r in region], "clipped": clipped}
+    if len(region) == 2:  # 2-D: also as rows and columns
+        out.update(rows=list(region[0]), cols=list(region[1]))
+    return out
+
+
+_RANGE_NAMES = {1: ("positions",), 2: ("rows", "cols"), 3: ("frames", "rows", "cols")}
+
+
+def _ranges(ranges) -> str:
+    return ", ".join(f"{name} {lo}..{hi}" for name, (lo, hi) in zip(_RANGE_NAMES[len(ranges)], ranges))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         if node.meta.get("rf") is None:
             raise CnnError(f"node '{node.name}' ({node.op}) has no receptive field: its op, or one it depends on, "
                            "has no rf rule")
-        region = _region(graph, node, _position(args.at, node.meta.get("shape")))
+        region = _region(graph, node, _position(args.at, node.meta.get("shape"), len(node.meta["rf"]["size"])))
     elif args.at:
         raise CnnError("--at needs --node")
 
@@ -96,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
 
     inputs = ", ".join(f"{n.name}[{', '.join(str(d) for d in n.attrs['shape'])}]" for n in graph.input_nodes())
     print(f"cnndsl {__version__} receptive fields: {graph.meta.get('network', graph.name)}; input {inputs}")
-    print("size / stride / padding per axis (h x w), in input pixels; '!' marks misaligned paths")
+    axes = {1: "l", 2: "h x w", 3: "d x h x w"}.get(len(graph.input_nodes()[0].attrs["shape"]) - 2, "h x w") \
+        if graph.input_nodes() else "h x w"
+    print(f"size / stride / padding per axis ({axes}), in input pixels; '!' marks misaligned paths")
     rows = []
     for n in nodes:
         e = _entry(n)
@@ -116,12 +134,10 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         print("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     if region is not None:
-        (r0, r1), (c0, c1) = region["rows"], region["cols"]
         print(f"\noutput position {tuple(region['position'])} of '{args.node}' sees input '{region['input']}' "
-              f"rows {r0}..{r1}, cols {c0}..{c1} (inclusive; negative or past the edge = padding)")
+              f"{_ranges(region['ranges'])} (inclusive; negative or past the edge = padding)")
         if region["clipped"]:
-            (a, b), (c, d) = region["clipped"]
-            print(f"inside the image: rows {a}..{b}, cols {c}..{d}")
+            print(f"inside the input: {_ranges(region['clipped'])}")
     for w in result.warnings:
         print(f"warning: {w}")
     return 0

@@ -33,15 +33,17 @@ def _str(v: Any) -> str | None:
 
 
 def _int2(v: Any) -> str | None:
-    if v is None or (_is_int(v) and v >= 0) or _ints(v, (2,)):
+    # one int per spatial axis (1-, 2- or 3-D); the op's normalize matches the count to the input's rank
+    if v is None or (_is_int(v) and v >= 0) or _ints(v, (1, 2, 3)):
         return None
-    return f"must be an int or a pair of ints, got {type_name(v)} {v!r}"
+    return f"must be an int or one int per spatial axis (2 for NCHW, 3 for NCDHW), got {type_name(v)} {v!r}"
 
 
 def _pad(v: Any) -> str | None:
-    if v is None or (_is_int(v) and v >= 0) or _ints(v, (2, 4)) or v in ("same", "valid"):
+    if v is None or (_is_int(v) and v >= 0) or _ints(v, (1, 2, 3, 4, 6)) or v in ("same", "valid"):
         return None
-    return f"must be an int, a pair, four ints, \"same\" or \"valid\", got {type_name(v)} {v!r}"
+    return (f"must be an int, one int per spatial axis, begins then ends (4 ints in 2-D), \"same\" or "
+            f"\"valid\", got {type_name(v)} {v!r}")
 
 
 def _int_list(v: Any) -> str | None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from cnndsl.interp import windows as W
 from cnndsl.ops.registry import SELF_PARAM
+from cnndsl.ops.tensor import per_axis
 
 Kernel = Callable[[dict, list, dict], "np.ndarray | list[np.ndarray]"]
 
@@ -29,7 +30,7 @@ def _channel(v: np.ndarray, rank: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- conv / linear
 def conv(a, xs, p):
-    return W.conv2d(xs[0], p["weight"], p.get("bias"), a["stride"], a["padding"], a["dilation"], a["groups"])
+    return W.conv(xs[0], p["weight"], p.get("bias"), a["stride"], a["padding"], a["dilation"], a["groups"])
 
 
 def fused_conv(a, xs, p):
@@ -38,7 +39,7 @@ def fused_conv(a, xs, p):
 
 
 def conv_t(a, xs, p):
-    return W.conv_transpose2d(xs[0], p["weight"], p.get("bias"), a["stride"], a["padding"],
+    return W.conv_transpose(xs[0], p["weight"], p.get("bias"), a["stride"], a["padding"],
                               a["output_padding"], a["dilation"], a["groups"])
 
 
@@ -186,23 +187,25 @@ def lppool(a, xs, p):
 
 # --------------------------------------------------------------------------- shape and layout
 def upsample(a, xs, p):
-    """PyTorch's interpolate: a given scale sets the source step (1/scale), a size sets in/out."""
+    """PyTorch's interpolate, one spatial axis at a time: a given scale sets the source step
+    (1/scale), a size sets in/out; nearest floors, (bi/tri)linear interpolates."""
     x = xs[0]
-    h, w = x.shape[2:]
+    nd = x.ndim - 2
+    sizes = x.shape[2:]
     if a["size"] is not None:
-        oh, ow = (a["size"], a["size"]) if isinstance(a["size"], int) else tuple(a["size"])
-        inv = (h / oh, w / ow)
+        outs = per_axis(a["size"], nd, "size")
+        inv = [sizes[i] / outs[i] for i in range(nd)]
     else:
-        s = a["scale"]
-        sh, sw = (s, s) if isinstance(s, (int, float)) else tuple(s)
-        oh, ow = int(h * sh), int(w * sw)
-        inv = (1.0 / sh, 1.0 / sw)
-    if a["mode"] == "nearest":
-        ih = np.minimum(np.floor(np.arange(oh) * inv[0]).astype(np.int64), h - 1)
-        iw = np.minimum(np.floor(np.arange(ow) * inv[1]).astype(np.int64), w - 1)
-        return x[:, :, ih][:, :, :, iw]
-    y = _linear_axis(x, 2, oh, inv[0], a["align_corners"])
-    return _linear_axis(y, 3, ow, inv[1], a["align_corners"])
+        scale = per_axis(a["scale"], nd, "scale")
+        outs = [int(sizes[i] * scale[i]) for i in range(nd)]
+        inv = [1.0 / scale[i] for i in range(nd)]
+    for i in range(nd):
+        if a["mode"] == "nearest":
+            idx = np.minimum(np.floor(np.arange(outs[i]) * inv[i]).astype(np.int64), sizes[i] - 1)
+            x = np.take(x, idx, axis=2 + i)
+        else:
+            x = _linear_axis(x, 2 + i, outs[i], inv[i], a["align_corners"])
+    return x
 
 
 def _linear_axis(x, axis, out, inv, align_corners):
@@ -225,8 +228,9 @@ def channel_shuffle(a, xs, p):
 
 
 def pad(a, xs, p):
-    pt, pl, pb, pr = a["padding"]
-    widths = ((0, 0), (0, 0), (pt, pb), (pl, pr))
+    pads = a["padding"]
+    nd = len(pads) // 2
+    widths = ((0, 0), (0, 0)) + tuple((pads[i], pads[nd + i]) for i in range(nd))
     if a["mode"] == "constant":
         return np.pad(xs[0], widths, mode="constant", constant_values=a["value"])
     return np.pad(xs[0], widths, mode={"reflect": "reflect", "replicate": "edge"}[a["mode"]])
@@ -267,8 +271,8 @@ KERNELS: dict[str, Kernel] = {
     "maxpool": maxpool,
     "avgpool": avgpool,
     "lppool": lppool,
-    "gap": _unary(lambda x: x.mean(axis=(2, 3), keepdims=True)),
-    "gmp": _unary(lambda x: x.max(axis=(2, 3), keepdims=True)),
+    "gap": _unary(lambda x: x.mean(axis=tuple(range(2, x.ndim)), keepdims=True)),
+    "gmp": _unary(lambda x: x.max(axis=tuple(range(2, x.ndim)), keepdims=True)),
     "adaptive_avgpool": lambda a, xs, p: W.adaptive_pool(xs[0], a["size"], np.mean),
     "adaptive_maxpool": lambda a, xs, p: W.adaptive_pool(xs[0], a["size"], np.max),
     "mean": lambda a, xs, p: xs[0].mean(axis=tuple(a["axes"]), keepdims=a["keepdims"]),

@@ -106,7 +106,7 @@ def to_dot(g: Graph, annotate: tuple[str, ...] = ("shape",)) -> str:
             label.append(f"MACs {node.meta['macs']:,}")
         if "rf" in annotate and node.meta.get("rf"):
             rf = node.meta["rf"]
-            label.append(f"RF {rf['size'][0]}x{rf['size'][1]}")
+            label.append("RF " + "x".join(str(v) for v in rf["size"]))
         text = "\\n".join(_dot_escape(x) for x in label)
         lines.append(f'  "{_dot_escape(node.name)}" [label="{text}"];')
     for node in g.nodes.values():

@@ -72,6 +72,67 @@ def window_out(size: Any, k: int, s: int, p0: int, p1: int, d: int = 1, ceil_mod
     return out
 
 
+SPATIAL_RANKS = {3: "NCL", 4: "NCHW", 5: "NCDHW"}
+
+
+def spatial_dims(shapes: list, what: str) -> int:
+    """How many spatial axes the first input has (1, 2 or 3: NCL, NCHW, NCDHW); a ShapeError otherwise."""
+    x = shapes[0] if shapes else None
+    if x is None or len(x) not in SPATIAL_RANKS:
+        got = "no input" if x is None else fmt_shape(x)
+        raise ShapeError(f"{what} expects an NCL, NCHW or NCDHW tensor (rank 3, 4 or 5), got {got}")
+    return len(x) - 2
+
+
+def ntuple(v: Any, nd: int, what: str = "value") -> tuple[int, ...]:
+    """One int per spatial axis: an int means the same on every axis; a tuple must have `nd` values
+    (or one)."""
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return (int(v[0]),) * nd
+        if len(v) != nd:
+            raise ShapeError(f"{what} has {len(v)} values but the input has {nd} spatial "
+                             f"ax{'is' if nd == 1 else 'es'}: give " + ("one int" if nd == 1 else f"one int or {nd}"))
+        return tuple(int(x) for x in v)
+    return (int(v),) * nd
+
+
+def pad_nd(v: Any, kernel: tuple, dilation: tuple, stride: tuple, size: tuple | None = None,
+           what: str = "padding") -> tuple[int, ...]:
+    """Normalize padding to 2*nd ints: the begins of every spatial axis, then the ends (ONNX's
+    order; (top, left, bottom, right) in 2-D).
+
+    None means "same-ish" `dilation*(kernel-1)//2`; "same" means TF-style SAME (output =
+    ceil(input / stride), the odd pixel at the end), exact for any stride when the spatial
+    `size` is given; one int pads every side; nd ints pad both sides of each axis; 2*nd ints
+    are begins then ends.
+    """
+    nd = len(kernel)
+    if v is None:
+        b = tuple((d * (k - 1)) // 2 for k, d in zip(kernel, dilation))
+        return b + b
+    if isinstance(v, str):
+        if v == "same":
+            sizes = size if size is not None and len(size) == nd else (None,) * nd
+            tot = [_same_total(n, k, s, d) for n, k, s, d in zip(sizes, kernel, stride, dilation)]
+            return tuple(t // 2 for t in tot) + tuple(t - t // 2 for t in tot)
+        if v == "valid":
+            return (0,) * (2 * nd)
+        raise ShapeError(f"{what} must be an int, {nd} or {2 * nd} ints, \"same\" or \"valid\", not {v!r}")
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return (int(v[0]),) * (2 * nd)
+        if len(v) == 2 * nd:
+            return tuple(int(x) for x in v)
+        if len(v) == nd:
+            b = tuple(int(x) for x in v)
+            return b + b
+        what_nd = {1: "1 value or 2 (begin, end)", 2: "1, 2 or 4 values",
+                   3: "1, 3 or 6 values"}[nd]
+        raise ShapeError(f"{what} takes {what_nd} for {nd} spatial ax{'is' if nd == 1 else 'es'}, got {len(v)}")
+    return (int(v),) * (2 * nd)
+
+
 def fmt_shape(shape: Any) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
@@ -94,5 +155,6 @@ def per_sample(shape: Any) -> int:
 
 
 def spatial(shapes: list) -> tuple | None:
-    """(h, w) of the first input when it is rank 4, for rules that need the input size."""
-    return tuple(shapes[0][2:4]) if shapes and len(shapes[0]) == 4 else None
+    """The spatial extents ((l), (h, w) or (d, h, w)) of the first input when it is rank 3, 4 or 5,
+    for rules that need the input size."""
+    return tuple(shapes[0][2:]) if shapes and len(shapes[0]) in SPATIAL_RANKS else None

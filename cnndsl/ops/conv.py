@@ -1,47 +1,49 @@
-"""Convolutions: conv (grouped, depthwise, dilated) and conv_t (transposed).
+"""Convolutions: conv (grouped, depthwise, dilated) and conv_t (transposed), in 1-D, 2-D and
+3-D (NCL, NCHW, NCDHW: the input's rank decides; kernel, stride, dilation hold one int per
+spatial axis, an int meaning the same on every axis).
 
-MACs follow torchvision's convention: per output element, (C_in / groups) * kh * kw
+MACs follow torchvision's convention: per output element, (C_in / groups) * prod(kernel)
 multiply-adds; bias adds are not MACs (they are FLOPs when bias counting is on).
 """
 
 from __future__ import annotations
 
-from cnndsl.ops.common import fmt_shape, need_rank, numel, pad4, pair, per_sample, spatial, window_out
+import math
+
+from cnndsl.ops.common import fmt_shape, ntuple, numel, pad_nd, per_sample, spatial, spatial_dims, window_out
 from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
 
 
 def _conv_normalize(attrs: dict, shapes: list) -> dict:
-    k, s, d = pair(attrs["kernel"]), pair(attrs["stride"]), pair(attrs["dilation"])
+    nd = spatial_dims(shapes, "conv")
+    k, s, d = (ntuple(attrs[a], nd, a) for a in ("kernel", "stride", "dilation"))
     out = dict(attrs, kernel=k, stride=s, dilation=d)
-    out["padding"] = pad4(attrs["padding"], k, d, s, spatial(shapes))
+    out["padding"] = pad_nd(attrs["padding"], k, d, s, spatial(shapes))
     return out
 
 
 def _conv_shape(attrs: dict, shapes: list):
     (x,) = shapes
-    need_rank(x, 4, "conv")
+    nd = spatial_dims(shapes, "conv")
     c_in, groups, c_out = x[1], attrs["groups"], attrs["out"]
     if c_out <= 0:
         raise ShapeError(f"conv: output channels must be positive, got {c_out}")
     if groups <= 0 or c_in % groups or c_out % groups:
         raise ShapeError(f"conv: groups={groups} must divide input channels ({c_in}) and output channels ({c_out})")
-    (kh, kw), (sh, sw), (dh, dw) = attrs["kernel"], attrs["stride"], attrs["dilation"]
-    pt, pl, pb, pr = attrs["padding"]
-    return (x[0], c_out, window_out(x[2], kh, sh, pt, pb, dh), window_out(x[3], kw, sw, pl, pr, dw))
+    k, s, d, p = attrs["kernel"], attrs["stride"], attrs["dilation"], attrs["padding"]
+    return (x[0], c_out) + tuple(window_out(x[2 + i], k[i], s[i], p[i], p[nd + i], d[i]) for i in range(nd))
 
 
 def _conv_params(attrs: dict, shapes: list) -> dict:
     c_in = shapes[0][1]
-    kh, kw = attrs["kernel"]
-    p = {"weight": ((attrs["out"], c_in // attrs["groups"], kh, kw), True)}
+    p = {"weight": ((attrs["out"], c_in // attrs["groups"]) + tuple(attrs["kernel"]), True)}
     if attrs["bias"]:
         p["bias"] = ((attrs["out"],), True)
     return p
 
 
 def _conv_macs(attrs: dict, shapes: list, out) -> int:
-    kh, kw = attrs["kernel"]
-    return per_sample(out) * (shapes[0][1] // attrs["groups"]) * kh * kw
+    return per_sample(out) * (shapes[0][1] // attrs["groups"]) * math.prod(attrs["kernel"])
 
 
 def _conv_bias_flops(attrs: dict, _shapes: list, out) -> int:
@@ -49,8 +51,9 @@ def _conv_bias_flops(attrs: dict, _shapes: list, out) -> int:
 
 
 def _conv_rf(attrs: dict) -> RFRule:
-    pt, pl, _pb, _pr = attrs["padding"]
-    return RFRule("local", kernel=attrs["kernel"], stride=attrs["stride"], padding=(pt, pl), dilation=attrs["dilation"])
+    nd = len(attrs["kernel"])
+    return RFRule("local", kernel=attrs["kernel"], stride=attrs["stride"], padding=tuple(attrs["padding"][:nd]),
+                  dilation=attrs["dilation"])
 
 
 CONV = OpDef(
@@ -71,22 +74,22 @@ CONV = OpDef(
     macs=_conv_macs,
     flops=_conv_bias_flops,
     rf=_conv_rf,
-    doc="2-D convolution, NCHW, weight OIHW",
+    doc="convolution over NCL, NCHW or NCDHW (1-, 2- or 3-D: the input's rank decides), weight OI + kernel "
+        "(OIHW in 2-D); padding: one int, one per axis, or begins then ends",
 )
 
 
-def _convt_normalize(attrs: dict, _shapes: list) -> dict:
-    k, s, d = pair(attrs["kernel"]), pair(attrs["stride"]), pair(attrs["dilation"])
-    p = pair(attrs["padding"])
-    op = pair(attrs["output_padding"])
-    if op[0] >= max(s[0], d[0]) or op[1] >= max(s[1], d[1]):
+def _convt_normalize(attrs: dict, shapes: list) -> dict:
+    nd = spatial_dims(shapes, "conv_t")
+    k, s, d, p, op = (ntuple(attrs[a], nd, a) for a in ("kernel", "stride", "dilation", "padding", "output_padding"))
+    if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
         raise ShapeError(f"conv_t: output_padding {op} must be smaller than stride or dilation")
     return dict(attrs, kernel=k, stride=s, dilation=d, padding=p, output_padding=op)
 
 
 def _convt_shape(attrs: dict, shapes: list):
     (x,) = shapes
-    need_rank(x, 4, "conv_t")
+    nd = spatial_dims(shapes, "conv_t")
     c_in, groups, c_out = x[1], attrs["groups"], attrs["out"]
     if groups <= 0 or c_in % groups or c_out % groups:
         raise ShapeError(f"conv_t: groups={groups} must divide input channels ({c_in}) and output channels ({c_out})")
@@ -100,27 +103,25 @@ def _convt_shape(attrs: dict, shapes: list):
             raise ShapeError(f"conv_t: output size {n} is not positive for input {fmt_shape(x)}")
         return n
 
-    return (x[0], c_out, out(x[2], 0), out(x[3], 1))
+    return (x[0], c_out) + tuple(out(x[2 + i], i) for i in range(nd))
 
 
 def _convt_params(attrs: dict, shapes: list) -> dict:
-    kh, kw = attrs["kernel"]
-    p = {"weight": ((shapes[0][1], attrs["out"] // attrs["groups"], kh, kw), True)}
+    p = {"weight": ((shapes[0][1], attrs["out"] // attrs["groups"]) + tuple(attrs["kernel"]), True)}
     if attrs["bias"]:
         p["bias"] = ((attrs["out"],), True)
     return p
 
 
 def _convt_macs(attrs: dict, shapes: list, out) -> int:
-    # every input element is multiplied into (C_out/groups) * kh * kw outputs
-    kh, kw = attrs["kernel"]
-    return per_sample(shapes[0]) * (attrs["out"] // attrs["groups"]) * kh * kw
+    # every input element is multiplied into (C_out/groups) * prod(kernel) outputs
+    return per_sample(shapes[0]) * (attrs["out"] // attrs["groups"]) * math.prod(attrs["kernel"])
 
 
 def _convt_rf(attrs: dict) -> RFRule:
     # an output position depends on ceil(k/s) inputs; modelled as a fractional stride
-    (kh, kw), (sh, sw) = attrs["kernel"], attrs["stride"]
-    return RFRule("resample", kernel=(-(-kh // sh), -(-kw // sw)), scale=(float(sh), float(sw)))
+    k, s = attrs["kernel"], attrs["stride"]
+    return RFRule("resample", kernel=tuple(-(-ki // si) for ki, si in zip(k, s)), scale=tuple(float(si) for si in s))
 
 
 CONV_T = OpDef(
@@ -142,7 +143,7 @@ CONV_T = OpDef(
     macs=_convt_macs,
     flops=_conv_bias_flops,
     rf=_convt_rf,
-    doc="2-D transposed convolution, weight IOHW (PyTorch's layout)",
+    doc="transposed convolution over NCL, NCHW or NCDHW, weight IO + kernel (IOHW in 2-D, PyTorch's layout)",
 )
 
 OPS = (CONV, CONV_T)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cnndsl.ops.common import fmt_shape, need_rank, pad4, per_sample
+from cnndsl.ops.common import fmt_shape, need_rank, pad_nd, per_sample, spatial_dims
 from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
 
 
@@ -68,8 +68,9 @@ def _chunk_outputs(attrs: dict) -> int:
 _PAD_MODES = ("constant", "reflect", "replicate")
 
 
-def _pad_normalize(attrs: dict, _shapes: list) -> dict:
-    p = pad4(attrs["padding"], (1, 1), (1, 1), (1, 1))
+def _pad_normalize(attrs: dict, shapes: list) -> dict:
+    nd = spatial_dims(shapes, "pad")
+    p = pad_nd(attrs["padding"], (1,) * nd, (1,) * nd, (1,) * nd)
     if min(p) < 0:
         raise ShapeError(f"pad: padding must not be negative, got {p}")
     return dict(attrs, padding=p)
@@ -77,16 +78,16 @@ def _pad_normalize(attrs: dict, _shapes: list) -> dict:
 
 def _pad_shape(attrs: dict, shapes: list):
     (x,) = shapes
-    need_rank(x, 4, "pad")
-    pt, pl, pb, pr = attrs["padding"]
-    if attrs["mode"] == "reflect" and (max(pt, pb) >= x[2] or max(pl, pr) >= x[3]):
+    nd = spatial_dims(shapes, "pad")
+    p = attrs["padding"]
+    if attrs["mode"] == "reflect" and any(max(p[i], p[nd + i]) >= x[2 + i] for i in range(nd)):
         raise ShapeError(f"pad: reflect padding {attrs['padding']} must be smaller than the input {fmt_shape(x)}")
-    return (x[0], x[1], x[2] + pt + pb, x[3] + pl + pr)
+    return (x[0], x[1]) + tuple(x[2 + i] + p[i] + p[nd + i] for i in range(nd))
 
 
 def _pad_rf(attrs: dict) -> RFRule:
-    pt, pl, _pb, _pr = attrs["padding"]
-    return RFRule("local", padding=(pt, pl))
+    p = attrs["padding"]
+    return RFRule("local", padding=tuple(p[: len(p) // 2]))
 
 
 OPS = (
@@ -99,8 +100,10 @@ OPS = (
           category="shape", normalize=_chunk_normalize, outputs=_chunk_outputs,
           doc="splits into `chunks` equal parts along an axis (channels by default); one output each"),
     OpDef(name="pad",
-          attrs=(AttrSpec("padding", "pad", doc="(top, left, bottom, right), a pair or one int"),
+          attrs=(AttrSpec("padding", "pad", doc="one int, one per spatial axis, or begins then ends "
+                                                      "((top, left, bottom, right) in 2-D)"),
                  AttrSpec("mode", "str", "constant", choices=_PAD_MODES), AttrSpec("value", "float", 0.0)),
           shape=_pad_shape, category="shape", normalize=_pad_normalize, rf=_pad_rf,
-          doc="spatial padding: constant (value), reflect (mirror without the edge) or replicate (edge)"),
+          doc="spatial padding of NCL, NCHW or NCDHW: constant (value), reflect (mirror without the edge) or "
+              "replicate (edge)"),
 )

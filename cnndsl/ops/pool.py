@@ -1,5 +1,6 @@
 """Pooling: maxpool, avgpool (ceil_mode, count_include_pad), lppool, gap, gmp, adaptive_avgpool,
-adaptive_maxpool.
+adaptive_maxpool, in 1-D, 2-D and 3-D (NCL, NCHW, NCDHW: the input's rank decides; window
+attributes hold one int per spatial axis, an int meaning the same on every axis).
 
 Window arithmetic follows PyTorch (`window_out`): with ceil_mode the last window may hang
 over the padded input, but never starts inside the bottom/right padding.
@@ -7,19 +8,21 @@ over the padded input, but never starts inside the bottom/right padding.
 
 from __future__ import annotations
 
-from cnndsl.ops.common import need_rank, pad4, pair, per_sample, spatial, window_out
+import math
+
+from cnndsl.ops.common import ntuple, pad_nd, per_sample, spatial, spatial_dims, window_out
 from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
 
 
 def _pool_normalize(attrs: dict, shapes: list) -> dict:
-    k = pair(attrs["kernel"])
-    s = k if attrs["stride"] is None else pair(attrs["stride"])
-    d = pair(attrs.get("dilation", 1))
+    nd = spatial_dims(shapes, "pooling")
+    k = ntuple(attrs["kernel"], nd, "kernel")
+    s = k if attrs["stride"] is None else ntuple(attrs["stride"], nd, "stride")
+    d = ntuple(attrs.get("dilation", 1), nd, "dilation")
     out = dict(attrs, kernel=k, stride=s)
     if "padding" in attrs:
-        out["padding"] = pad4(attrs["padding"], k, d, s, spatial(shapes))
-        pt, pl, pb, pr = out["padding"]
-        if max(pt, pb) > k[0] // 2 or max(pl, pr) > k[1] // 2:
+        out["padding"] = p = pad_nd(attrs["padding"], k, d, s, spatial(shapes))
+        if any(max(p[i], p[nd + i]) > k[i] // 2 for i in range(nd)):
             raise ShapeError(f"pooling padding {out['padding']} must be at most half the kernel {k}")
     if "dilation" in attrs:
         out["dilation"] = d
@@ -28,23 +31,22 @@ def _pool_normalize(attrs: dict, shapes: list) -> dict:
 
 def _pool_shape(attrs: dict, shapes: list):
     (x,) = shapes
-    need_rank(x, 4, "pooling")
-    (kh, kw), (sh, sw) = attrs["kernel"], attrs["stride"]
-    dh, dw = attrs.get("dilation", (1, 1))
-    pt, pl, pb, pr = attrs.get("padding", (0, 0, 0, 0))
+    nd = spatial_dims(shapes, "pooling")
+    k, s = attrs["kernel"], attrs["stride"]
+    d = attrs.get("dilation", (1,) * nd)
+    p = attrs.get("padding", (0,) * (2 * nd))
     cm = attrs["ceil_mode"]
-    return (x[0], x[1], window_out(x[2], kh, sh, pt, pb, dh, cm), window_out(x[3], kw, sw, pl, pr, dw, cm))
+    return (x[0], x[1]) + tuple(window_out(x[2 + i], k[i], s[i], p[i], p[nd + i], d[i], cm) for i in range(nd))
 
 
 def _pool_flops(attrs: dict, _shapes: list, out) -> int:
-    kh, kw = attrs["kernel"]
-    return per_sample(out) * kh * kw
+    return per_sample(out) * math.prod(attrs["kernel"])
 
 
 def _pool_rf(attrs: dict) -> RFRule:
-    pt, pl, _pb, _pr = attrs.get("padding", (0, 0, 0, 0))
-    return RFRule("local", kernel=attrs["kernel"], stride=attrs["stride"], padding=(pt, pl),
-                  dilation=attrs.get("dilation", (1, 1)))
+    nd = len(attrs["kernel"])
+    return RFRule("local", kernel=attrs["kernel"], stride=attrs["stride"],
+                  padding=tuple(attrs.get("padding", (0,) * (2 * nd))[:nd]), dilation=attrs.get("dilation", (1,) * nd))
 
 
 _WINDOW = (
@@ -78,8 +80,8 @@ AVGPOOL = OpDef(
 
 def _global_shape(_attrs: dict, shapes: list):
     (x,) = shapes
-    need_rank(x, 4, "global pooling")
-    return (x[0], x[1], 1, 1)
+    nd = spatial_dims(shapes, "global pooling")
+    return (x[0], x[1]) + (1,) * nd
 
 
 def _global_flops(_attrs: dict, shapes: list, _out) -> int:
@@ -91,14 +93,13 @@ def _global_rf(_attrs: dict) -> RFRule:
 
 
 GAP = OpDef(name="gap", attrs=(), shape=_global_shape, category="pool", flops=_global_flops, rf=_global_rf,
-            doc="global average pooling to [N, C, 1, 1]")
+            doc="global average pooling to [N, C, 1, 1] (1-D: [N, C, 1]; 3-D: [N, C, 1, 1, 1])")
 GMP = OpDef(name="gmp", attrs=(), shape=_global_shape, category="pool", flops=_global_flops, rf=_global_rf,
-            doc="global max pooling to [N, C, 1, 1]")
+            doc="global max pooling to [N, C, 1, 1] (1-D: [N, C, 1]; 3-D: [N, C, 1, 1, 1])")
 
 
 def _lppool_flops(attrs: dict, _shapes: list, out) -> int:
-    kh, kw = attrs["kernel"]
-    return per_sample(out) * (2 * kh * kw + 1)  # a power and an add per tap, one root per output
+    return per_sample(out) * (2 * math.prod(attrs["kernel"]) + 1)  # a power and an add per tap, one root per output
 
 
 LPPOOL = OpDef(
@@ -110,12 +111,12 @@ LPPOOL = OpDef(
     normalize=_pool_normalize,
     flops=_lppool_flops,
     rf=_pool_rf,
-    doc="power-average pooling (sum x^p)^(1/p) over each window, PyTorch's LPPool2d (no padding)",
+    doc="power-average pooling (sum x^p)^(1/p) over each window, PyTorch's LPPool1d/2d/3d (no padding)",
 )
 
 
-def _adaptive_normalize(attrs: dict, _shapes: list) -> dict:
-    size = pair(attrs["size"])
+def _adaptive_normalize(attrs: dict, shapes: list) -> dict:
+    size = ntuple(attrs["size"], spatial_dims(shapes, "adaptive pooling"), "size")
     if min(size) <= 0:
         raise ShapeError(f"adaptive pooling output size must be positive, got {size}")
     return dict(attrs, size=size)
@@ -123,7 +124,7 @@ def _adaptive_normalize(attrs: dict, _shapes: list) -> dict:
 
 def _adaptive_shape(attrs: dict, shapes: list):
     (x,) = shapes
-    need_rank(x, 4, "adaptive pooling")
+    spatial_dims(shapes, "adaptive pooling")
     return (x[0], x[1]) + tuple(attrs["size"])
 
 
@@ -134,7 +135,7 @@ def _adaptive_rf(_attrs: dict) -> RFRule:
 
 
 def _adaptive(name: str, what: str) -> OpDef:
-    return OpDef(name=name, attrs=(AttrSpec("size", "int2", 1, doc="output (h, w); an int for both"),),
+    return OpDef(name=name, attrs=(AttrSpec("size", "int2", 1, doc="output size per spatial axis; an int for every axis"),),
                  shape=_adaptive_shape, category="pool", normalize=_adaptive_normalize, flops=_global_flops,
                  rf=_adaptive_rf,
                  doc=f"adaptive {what} pooling to a fixed output size; window i spans "

@@ -34,8 +34,10 @@ class ShapeError(Exception):
 class AttrSpec:
     """One attribute: its word, its type, its default (REQUIRED if none).
 
-    Types: int, float, bool, str, int2 (int or pair), pad (int, pair, 4-tuple or
-    "same"), ints (tuple of ints), layer (an activation op value), any.
+    Types: int, float, bool, str, int2 (an int, or one int per spatial axis: 1, 2 or 3
+    values, matched to the input's rank by the op's normalize), pad (an int, one per
+    spatial axis, begins then ends -- 2, 4 or 6 ints --, "same" or "valid"), ints (tuple of
+    ints), layer (an activation op value), any.
     """
 
     name: str
@@ -61,16 +63,29 @@ class RFRule:
     `axes`, negative from the end, pointwise elsewhere: linear on the last axis,
     layernorm over one axis), or "permute" (`axes` is a permutation of all axes: the
     values move, no position sees anything new; the spatial axes move with it).
-    "local", "global" and "resample" act on axes 2 and 3 (NCHW).
+    "local", "global" and "resample" act on the spatial axes 2.. (NCL, NCHW, NCDHW).
+    kernel, stride, padding (the begins), dilation and scale hold one value per spatial
+    axis; a field of one value applies to every axis.
     """
 
     kind: str
-    kernel: tuple[int, int] = (1, 1)
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)  # top, left
-    dilation: tuple[int, int] = (1, 1)
-    scale: tuple[float, float] = (1.0, 1.0)
+    kernel: tuple[int, ...] = (1,)
+    stride: tuple[int, ...] = (1,)
+    padding: tuple[int, ...] = (0,)  # begins: (top, left) in 2-D
+    dilation: tuple[int, ...] = (1,)
+    scale: tuple[float, ...] = (1.0,)
     axes: tuple[int, ...] = ()  # "along": the mixed axes; "permute": the permutation
+
+    def on_axis(self, field: str, axis: int):
+        """The value of `field` on spatial axis `axis` (0 = the first spatial axis): a field of one
+        value applies to every axis; an axis past the field's end is untouched (kernel, stride,
+        dilation, scale 1; padding 0)."""
+        values = getattr(self, field)
+        if len(values) == 1:
+            return values[0]
+        if axis < len(values):
+            return values[axis]
+        return 0 if field == "padding" else 1
 
 
 def _zero(*_a) -> int:

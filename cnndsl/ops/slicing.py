@@ -39,10 +39,11 @@ def _slice_shape(attrs: dict, shapes: list):
 
 def _slice_rf(attrs: dict) -> RFRule:
     axis, start, step = attrs["axis"], attrs["start"], attrs["step"]
-    if axis == 2:
-        return RFRule("local", stride=(step, 1), padding=(-start, 0))
-    if axis == 3:
-        return RFRule("local", stride=(1, step), padding=(0, -start))
+    if 2 <= axis <= 4:  # a spatial axis (NCL, NCHW, NCDHW): a strided window of one, shifted by start
+        i = axis - 2
+        stride = tuple(step if j == i else 1 for j in range(3))
+        padding = tuple(-start if j == i else 0 for j in range(3))
+        return RFRule("local", stride=stride, padding=padding)
     return RFRule("pointwise")
 
 

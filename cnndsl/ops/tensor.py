@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cnndsl.ops.common import fmt_shape, need_rank, numel, per_sample
+from cnndsl.ops.common import SPATIAL_RANKS, fmt_shape, numel, per_sample, spatial_dims
 from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
 
 
@@ -19,8 +19,8 @@ def _mul_shape(_attrs: dict, shapes: list):
     if a == b:
         return a
     # the one broadcast we allow: a channel gate [N, C, 1, 1] (squeeze-excitation)
-    for x, g in ((a, b), (b, a)):
-        if len(x) == 4 and len(g) == 4 and g[:2] == x[:2] and g[2:] == (1, 1):
+    for x, g in ((a, b), (b, a)):  # 1-D and 3-D too: [N, C, 1] and [N, C, 1, 1, 1]
+        if len(x) in SPATIAL_RANKS and len(g) == len(x) and g[:2] == x[:2] and set(g[2:]) == {1}:
             return x
     raise ShapeError(f"shapes differ: {fmt_shape(a)} vs {fmt_shape(b)} "
                      "(mul broadcasts only a [N, C, 1, 1] gate)")
@@ -71,33 +71,54 @@ def _same(_attrs: dict, shapes: list):
     return tuple(shapes[0])
 
 
+def per_axis(v, nd: int, what: str) -> tuple:
+    """upsample's scale or size: one number for every spatial axis, or one per axis."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != nd and len(v) != 1:
+            raise ShapeError(f"upsample: {what} has {len(v)} values but the input has {nd} spatial "
+                             f"ax{'is' if nd == 1 else 'es'}")
+        return tuple(v) * (nd if len(v) == 1 else 1)
+    return (v,) * nd
+
+
+# interpolating modes, PyTorch's names: the one that matches the input's spatial axes
+LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
 def _upsample_shape(attrs: dict, shapes: list):
     (x,) = shapes
-    need_rank(x, 4, "upsample")
+    nd = spatial_dims(shapes, "upsample")
     if attrs["size"] is not None:
-        size = attrs["size"]
-        h, w = (size, size) if isinstance(size, int) else tuple(size)
-        return (x[0], x[1], h, w)
-    s = attrs["scale"]
-    sh, sw = (s, s) if isinstance(s, (int, float)) else tuple(s)
-    return (x[0], x[1], int(x[2] * sh), int(x[3] * sw))
+        return (x[0], x[1]) + tuple(int(v) for v in per_axis(attrs["size"], nd, "size"))
+    scale = per_axis(attrs["scale"], nd, "scale")
+    return (x[0], x[1]) + tuple(int(x[2 + i] * scale[i]) for i in range(nd))
 
 
-def _upsample_normalize(attrs: dict, _shapes: list) -> dict:
-    if attrs["align_corners"] and attrs["mode"] == "nearest":
-        raise ShapeError("align_corners applies only to mode=\"bilinear\"")
+def _upsample_normalize(attrs: dict, shapes: list) -> dict:
+    nd = spatial_dims(shapes, "upsample")
+    mode = attrs["mode"]
+    if attrs["align_corners"] and mode == "nearest":
+        raise ShapeError(f"align_corners applies only to mode=\"{LINEAR_MODES[nd]}\"")
+    if mode != "nearest" and mode != LINEAR_MODES[nd]:
+        raise ShapeError(f"upsample: mode \"{mode}\" does not match this {SPATIAL_RANKS[nd + 2]} input: its "
+                         f"interpolation is mode=\"{LINEAR_MODES[nd]}\" (PyTorch's name for {nd}-D)")
+    for what in ("scale", "size"):
+        if attrs[what] is not None:
+            per_axis(attrs[what], nd, what)
     return attrs
 
 
 def _upsample_rf(attrs: dict) -> RFRule:
     s = attrs["scale"] if attrs["size"] is None else 1
-    sh, sw = (s, s) if isinstance(s, (int, float)) else tuple(s)
-    k = 2 if attrs["mode"] == "bilinear" else 1
-    return RFRule("resample", kernel=(k, k), scale=(float(sh), float(sw)))
+    scale = tuple(float(v) for v in s) if isinstance(s, (tuple, list)) else (float(s),)
+    k = 1 if attrs["mode"] == "nearest" else 2
+    return RFRule("resample", kernel=(k,), scale=scale)
 
 
 def _upsample_flops(attrs: dict, _shapes: list, out) -> int:
-    return (4 if attrs["mode"] == "bilinear" else 0) * per_sample(out)
+    # interpolation: 2 ** nd taps weighed and summed per output (4 in 2-D, as before)
+    nd = len(out) - 2
+    return (0 if attrs["mode"] == "nearest" else 2 ** nd) * per_sample(out)
 
 
 def _input_shape(attrs: dict, _shapes: list):
@@ -151,10 +172,14 @@ OPS = (
           doc="drops a residual branch per sample (row) or per batch while training "
               "(torchvision's StochasticDepth); the identity at inference"),
     OpDef(name="upsample",
-          attrs=(AttrSpec("scale", "any", 2), AttrSpec("mode", "str", "nearest", choices=("nearest", "bilinear")),
+          attrs=(AttrSpec("scale", "any", 2),
+                 AttrSpec("mode", "str", "nearest", choices=("nearest", "linear", "bilinear", "trilinear"),
+                          doc="nearest, or linear interpolation named as PyTorch does for the input's rank: "
+                              "linear (NCL), bilinear (NCHW), trilinear (NCDHW)"),
                  AttrSpec("align_corners", "bool", False), AttrSpec("size", "any", None)),
           shape=_upsample_shape, category="shape", normalize=_upsample_normalize, rf=_upsample_rf,
-          flops=_upsample_flops, doc="nearest or bilinear resize by a scale or to a size"),
+          flops=_upsample_flops, doc="nearest or (bi/tri)linear resize by a scale or to a size, per spatial axis "
+                                     "(one number for every axis or one per axis)"),
     OpDef(name="linear", attrs=(AttrSpec("out", "int", minimum=1), AttrSpec("bias", "bool", True)), shape=_linear_shape,
           category="linear", params=_linear_params, macs=_linear_macs, flops=_linear_bias_flops,
           rf=_linear_rf, doc="fully connected layer on the last axis (nn.Linear): [N, ..., in] -> "

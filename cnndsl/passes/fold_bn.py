@@ -38,7 +38,7 @@ def _scale_iohw(w: np.ndarray, scale: np.ndarray, attrs: dict) -> np.ndarray:
     g = attrs["groups"]
     c_in, c_out_g = w.shape[0], w.shape[1]
     grouped = w.reshape(g, c_in // g, c_out_g, *w.shape[2:])
-    return (grouped * scale.reshape(g, 1, c_out_g, 1, 1)).reshape(w.shape)
+    return (grouped * scale.reshape((g, 1, c_out_g) + (1,) * (w.ndim - 2))).reshape(w.shape)  # 1-, 2-, 3-D
 
 
 # producer op -> how to scale its weight per output channel

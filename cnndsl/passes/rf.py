@@ -37,12 +37,14 @@ nearest and bilinear). A broadcast input (a [N, C, 1, 1] gate multiplied into an
 move with u; such position-independent paths count for size but not for alignment.
 A node whose op has no rf rule, or that depends on one, gets `rf` None (unsupported).
 
-Spatial axes. The h and w of a rank-4 graph input are its axes 2 and 3; the pass tracks
-where they are in every value (`meta["rf_axes"]`): a permute moves them, an op whose
-output has its input's rank keeps them, any other rank-4 value has them at 2 and 3, and
-a value of another rank has none. Extents and the "along" axes are read at those
+Spatial axes. The graph's spatial axes are those of its first NCL, NCHW or NCDHW input
+(axes 2.., so 1, 2 or 3 of them: l; h, w; d, h, w; 2-D when no input has such a rank),
+and every node's `rf` has one entry per such axis. The pass tracks where they are in
+every value (`meta["rf_axes"]`): a permute moves them, an op whose output has its input's
+rank keeps them, any other value of the input's rank has them at 2.., and a value of
+another rank has none. Extents and the "along" axes are read at those
 positions, so an NHWC segment ([N, H, W, C] between two transposes, ConvNeXt's block)
-keeps its receptive field. "local", "global" and "resample" ops work on axes 2 and 3:
+keeps its receptive field. "local", "global" and "resample" ops work on axes 2..:
 applied to a value whose spatial axes are elsewhere, or merging values whose spatial
 axes differ, the node is unsupported.
 """
@@ -56,7 +58,8 @@ from cnndsl.passes.common import clear_unsupported, in_shapes, mark_unsupported,
 from cnndsl.passes.manager import Pass, PassContext, PassResult
 
 Summary = tuple[int, Fraction, Fraction]  # (size r, stride S, padding P) of one path on one axis
-AXES = ("h", "w")
+AXES = ("h", "w")  # names of the spatial axes of a 2-D graph
+AXIS_NAMES = {1: ("l",), 2: AXES, 3: ("d", "h", "w")}
 
 
 def _num(x: int | Fraction) -> int | float:
@@ -70,8 +73,17 @@ def _norm(x: int | Fraction) -> int | Fraction:
     return int(x) if isinstance(x, Fraction) and x.denominator == 1 else x
 
 
-def _default_axes(shape) -> tuple[int, int] | None:
-    return (2, 3) if shape is not None and len(shape) == 4 else None
+def graph_spatial_dims(graph: Graph) -> int:
+    """1, 2 or 3: the spatial axes of the graph's first NCL/NCHW/NCDHW input (2 when none is)."""
+    for name in graph.input_names:
+        shape = graph.nodes[name].meta.get("shape")
+        if shape is not None and 3 <= len(shape) <= 5:
+            return len(shape) - 2
+    return 2
+
+
+def _default_axes(shape, nd: int = 2) -> tuple[int, ...] | None:
+    return tuple(range(2, 2 + nd)) if shape is not None and len(shape) == nd + 2 else None
 
 
 def _spatial(shape, pos) -> tuple | None:
@@ -81,19 +93,19 @@ def _spatial(shape, pos) -> tuple | None:
     return tuple(shape[p] for p in pos)
 
 
-def _out_axes(rule, in_axes: list, shapes: list, out_shape) -> tuple[int, int] | None:
+def _out_axes(rule, in_axes: list, shapes: list, out_shape, nd: int = 2) -> tuple[int, ...] | None:
     """Where the spatial axes are in the node's output; NotImplementedError where unknowable."""
     tracked = {a for a in in_axes if a is not None}
     if len(tracked) > 1:
         raise NotImplementedError("inputs with their spatial axes at different positions")
-    if rule.kind in ("local", "global", "resample") and tracked - {(2, 3)}:
-        raise NotImplementedError(f"a {rule.kind} window over axes 2, 3 of a value whose spatial axes are elsewhere")
+    if rule.kind in ("local", "global", "resample") and tracked - {_default_axes((0,) * (nd + 2), nd)}:
+        raise NotImplementedError(f"a {rule.kind} window over axes 2.. of a value whose spatial axes are elsewhere")
     pos = next(iter(tracked), None)
     if rule.kind == "permute":
         return None if pos is None else tuple(rule.axes.index(p) for p in pos)
     if pos is not None and out_shape is not None and shapes and len(out_shape) == len(shapes[0]):
         return pos
-    return _default_axes(out_shape)
+    return _default_axes(out_shape, nd)
 
 
 def _add(table: set, r, s, p) -> None:
@@ -130,18 +142,18 @@ def _step(rule, axis: int, paths: set, in_shape, out_shape, in_pos, out_pos) -> 
         kind = "pointwise"  # already non-spatial: every feature sees what its input saw
     for r, s, p in paths:
         if kind == "local":
-            k = rule.dilation[axis] * (rule.kernel[axis] - 1) + 1
-            _add(out, r + (k - 1) * s, s * rule.stride[axis], p + rule.padding[axis] * s)
+            k = rule.on_axis("dilation", axis) * (rule.on_axis("kernel", axis) - 1) + 1
+            _add(out, r + (k - 1) * s, s * rule.on_axis("stride", axis), p + rule.on_axis("padding", axis) * s)
         elif kind in ("global", "none"):
             extent = in_sp[axis]
             if isinstance(extent, str):
                 raise NotImplementedError("symbolic spatial size")
             _add(out, r + (extent - 1) * s, 0, p)  # every output position sees it all: stride 0
         elif kind == "resample":
-            f = Fraction(rule.scale[axis]).limit_denominator(1000)
+            f = Fraction(rule.on_axis("scale", axis)).limit_denominator(1000)
             if in_sp is not None and out_sp is not None and all(isinstance(v, int) for v in (in_sp[axis], out_sp[axis])):
                 f = Fraction(out_sp[axis], in_sp[axis])
-            k = rule.kernel[axis]
+            k = rule.on_axis("kernel", axis)
             _add(out, r + (k - 1) * s, s / f, p)
         else:  # pointwise
             if broadcast:
@@ -171,12 +183,14 @@ def _summaries(node: Node) -> list[set] | None:
 
 def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
     graph.meta["rf_warnings"] = warnings = []
+    nd = graph_spatial_dims(graph)
+    names = AXIS_NAMES[nd]
     for node in graph.topo():
         node.meta.pop("rf_warning", None)
         node.meta.pop("rf_axes", None)
         if node.op == "input":
-            node.meta["rf_axes"] = _default_axes(node.meta.get("shape"))
-            node.meta["rf_paths"] = [{(1, 1, 0)} for _ in AXES]
+            node.meta["rf_axes"] = _default_axes(node.meta.get("shape"), nd)
+            node.meta["rf_paths"] = [{(1, 1, 0)} for _ in names]
             node.meta["rf_path_count"] = 1
             _store(node)
             continue
@@ -194,8 +208,8 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
         per_axis: list[set] = []
         try:
             in_axes = [src.meta.get("rf_axes") for src in sources]
-            out_axes = _out_axes(rule, in_axes, shapes, node.meta.get("shape"))
-            for axis in range(len(AXES)):
+            out_axes = _out_axes(rule, in_axes, shapes, node.meta.get("shape"), nd)
+            for axis in range(nd):
                 merged: set = set()
                 inputs_classes = []
                 for src, shape, pos in zip(sources, shapes, in_axes):
@@ -205,7 +219,7 @@ def compute_rf(graph: Graph, ctx: PassContext) -> PassResult:
                 classes = _classes(merged)
                 if len(sources) > 1 and len(classes) > max(inputs_classes, default=0):
                     desc = "; ".join(f"stride {_num(s)}, centre offset {_num(Fraction(c, 2))}" for s, c in sorted(classes))
-                    msg = (f"{node.name} ({node.op}): input paths are misaligned on axis {AXES[axis]} "
+                    msg = (f"{node.name} ({node.op}): input paths are misaligned on axis {names[axis]} "
                            f"(effective stride / centre differ: {desc}); reporting the largest receptive field")
                     ctx.warn(msg)
                     warnings.append(msg)
@@ -234,7 +248,7 @@ def _store(node: Node) -> None:
     }
 
 
-def input_region(node: Node, position: tuple[int, int]) -> list[tuple[int | float, int | float]]:
+def input_region(node: Node, position: tuple[int, ...]) -> list[tuple[int | float, int | float]]:
     """Per axis, the first and last input positions seen by output `position` (unclipped:
     negative or past-the-end indices fall in the padding). The union over all paths."""
     paths = _summaries(node)

@@ -42,8 +42,8 @@ def _bytes(v, partial: bool = False) -> str:
 def _rf(rf) -> str:
     if rf is None:
         return "-"
-    h, w = rf["size"]
-    return f"{h}x{w}" if rf.get("aligned", [True, True]) == [True, True] else f"{h}x{w}!"
+    text = "x".join(str(v) for v in rf["size"])  # one size per spatial axis (l; h, w; d, h, w)
+    return text if all(rf.get("aligned", [True])) else text + "!"
 
 
 def _partial(row: Row, key: str) -> bool:
@@ -89,7 +89,7 @@ def _total_lines(rep: Report) -> list[str]:
             for s in t["shared"]))
     for name, size in t["output_rf"].items():
         if size:
-            lines.append(f"output {name} receptive field: {size[0]}x{size[1]}")
+            lines.append(f"output {name} receptive field: " + "x".join(str(v) for v in size))
     if partial:
         lines.append(f"unsupported ({len(t['unsupported'])}; not counted): " + "; ".join(t["unsupported"]))
     return lines
