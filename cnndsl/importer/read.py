@@ -1,0 +1,176 @@
+"""Read an ONNX model into a plain, normalized node list (the importer's first step).
+
+`read_model(path)` loads the model with the `onnx` package (external data included),
+runs onnx's shape inference (with data propagation), and normalizes:
+
+- constants: initializers, `Constant` nodes and every node whose inputs are all constant
+  are folded to numpy arrays (by onnx's reference evaluator, node by node);
+- `Shape -> Gather -> Unsqueeze -> Concat -> Reshape` chains (the `x.view(x.size(0), -1)`
+  of exporters): a Reshape whose target is computed takes the target from the inferred
+  output shape (batch kept as 0), and the chain computing it becomes dead;
+- `Identity` and inference-mode `Dropout` are kept (the mapping decides), dead nodes dropped.
+
+Nothing here knows cnndsl's ops; `mapping.py` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnndsl.diagnostics import InputError
+
+
+@dataclass
+class ONode:
+    op: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict
+    index: int  # position in the model's node list
+
+
+@dataclass
+class OModel:
+    nodes: list[ONode]
+    consts: dict[str, np.ndarray]
+    shapes: dict[str, tuple]  # value -> dims (str for symbolic)
+    inputs: list[tuple[str, tuple, str]]  # name, dims, dtype
+    outputs: list[str]
+    initializer_names: set[str] = field(default_factory=set)
+    opset: int = 0
+    graph_name: str = "net"
+
+
+def _dims(type_proto) -> tuple | None:
+    t = type_proto.tensor_type
+    if not t.HasField("shape"):
+        return None
+    dims = []
+    for d in t.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        else:
+            dims.append(d.dim_param or "N")
+    return tuple(dims)
+
+
+def load(path: str | Path):
+    import onnx
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such ONNX file")
+    try:
+        model = onnx.load(str(p), load_external_data=True)
+    except Exception as err:  # noqa: BLE001 -- protobuf/IO errors of a foreign file: one positioned message
+        raise InputError(f"{p}: not a readable ONNX model ({type(err).__name__}: {err})") from None
+    return model
+
+
+def read_model(model) -> OModel:
+    import onnx
+    from onnx import numpy_helper
+
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 11:
+        raise InputError(f"ONNX opset {opset} is not supported: import needs opset 11 or newer")
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # noqa: BLE001 -- inference is an aid; without it shapes come from the model's own value_info
+        inferred = model
+    g = inferred.graph
+    shapes: dict[str, tuple] = {}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        d = _dims(vi.type)
+        if d is not None:
+            shapes[vi.name] = d
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    init_names = set(consts)
+    inputs = [(vi.name, shapes.get(vi.name, ()), _elem(vi)) for vi in g.input if vi.name not in consts]
+    nodes = []
+    for i, n in enumerate(g.node):
+        if n.domain not in ("", "ai.onnx"):
+            nodes.append(ONode(f"{n.domain}.{n.op_type}", n.name or f"node{i}", list(n.input), list(n.output), {}, i))
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        nodes.append(ONode(n.op_type, n.name or f"{n.op_type}_{i}", list(n.input), list(n.output), attrs, i))
+    om = OModel(nodes, consts, shapes, inputs, [o.name for o in g.output], init_names, opset, g.name or "net")
+    _fold_constants(om, model)
+    _static_reshapes(om)
+    _dce(om)
+    return om
+
+
+def _elem(vi) -> str:
+    from onnx import helper
+
+    try:
+        return str(np.dtype(helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)))
+    except Exception:  # noqa: BLE001
+        return "float32"
+
+
+def _fold_constants(om: OModel, model) -> None:
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    opset = [helper.make_opsetid("", om.opset)]
+    kept = []
+    for n in om.nodes:
+        if n.op == "Constant":
+            v = n.attrs.get("value")
+            if v is not None:
+                om.consts[n.outputs[0]] = numpy_helper.to_array(v)
+            else:
+                key = next(iter(n.attrs))
+                om.consts[n.outputs[0]] = np.asarray(n.attrs[key])
+            continue
+        if n.op == "Shape" and n.inputs[0] in om.shapes and all(isinstance(d, int) for d in om.shapes[n.inputs[0]]):
+            dims = np.array(om.shapes[n.inputs[0]], np.int64)
+            om.consts[n.outputs[0]] = dims[n.attrs.get("start", 0):n.attrs.get("end", len(dims))]
+            continue
+        ins = [i for i in n.inputs if i]
+        if n.op not in ("Shape", "Dropout") and ins and all(i in om.consts for i in ins) and not n.op.count("."):
+            node = helper.make_node(n.op, n.inputs, n.outputs, **n.attrs)
+            graph = helper.make_graph([node], "fold", [], [helper.make_tensor_value_info(o, 0, None) for o in n.outputs])
+            try:
+                sess = ReferenceEvaluator(helper.make_model(graph, opset_imports=opset))
+                vals = sess.run(None, {})
+            except Exception:  # noqa: BLE001 -- a node the evaluator cannot fold stays a node
+                kept.append(n)
+                continue
+            for o, v in zip(n.outputs, vals):
+                om.consts[o] = np.asarray(v)
+            continue
+        kept.append(n)
+    om.nodes = kept
+
+
+def _static_reshapes(om: OModel) -> None:
+    """Reshape with a computed target: the target is the inferred output shape (batch as 0)."""
+    for n in om.nodes:
+        if n.op == "Reshape" and n.inputs[1] not in om.consts:
+            out = om.shapes.get(n.outputs[0])
+            if out is None or any(not isinstance(d, int) for d in out[1:]):
+                continue
+            target = np.array([0] + list(out[1:]), np.int64)
+            name = n.outputs[0] + "/target"
+            om.consts[name] = target
+            n.inputs = [n.inputs[0], name]
+
+
+def _dce(om: OModel) -> None:
+    live = set(om.outputs)
+    kept = []
+    for n in reversed(om.nodes):
+        if any(o in live for o in n.outputs):
+            kept.append(n)
+            live.update(i for i in n.inputs if i)
+    om.nodes = list(reversed(kept))
+
+
+__all__ = ["OModel", "ONode", "load", "read_model"]

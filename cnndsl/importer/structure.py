@@ -1,0 +1,434 @@
+"""Structure recovery and emission: stages with paths -> `.cnn` text.
+
+- The module tree comes from the paths; every module instance becomes a block call.
+- Module instances whose bodies are the same up to numbers (channels, strides, ...) are one
+  `block`; the numbers that differ between instances become its parameters (equal columns
+  share one parameter).
+- Consecutive calls of one block with the same arguments that feed each other, named by
+  their positions, become `repeat n { ... }`.
+- Inside a body, stages that feed each other form `->` chains; a value used elsewhere is
+  bound to a name; merges take their inputs as `(a, b) -> add`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .stage import Stage
+
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED = frozenset(["network", "block", "let", "repeat", "as", "for", "in", "if", "elif", "else", "residual", "shortcut", "branches", "return", "import", "from", "and", "or", "not", "true", "false", "none", "assert", "shared"])
+
+
+def _taken_names() -> set[str]:
+    from cnndsl.elaborate.evaluator import BUILTINS
+    from cnndsl.ops.registry import all_ops
+
+    return set(all_ops()) | set(BUILTINS) | RESERVED
+
+
+@dataclass
+class Mod:
+    path: tuple[str, ...]
+    items: list = field(default_factory=list)  # Stage | Mod
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    slots: list = field(default_factory=list)  # (hint, value) of this instance
+    key: str = ""
+    group: Group | None = None
+
+
+@dataclass
+class Group:
+    name: str
+    key: str
+    lines: list  # template lines: str with "\x00k\x00" slot markers and "\x01g:j\x01" call markers
+    instances: list = field(default_factory=list)
+    params: list = field(default_factory=list)  # (name, [slot columns])
+    n_in: int = 1
+    multi_in: bool = False
+
+
+def fmt(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "none"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(fmt(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, float):
+        r = repr(v)
+        return r if ("." in r or "e" in r or "inf" in r) else r + ".0"
+    return str(v)
+
+
+def build_tree(stages: list[Stage]) -> Mod:
+    root = Mod(())
+    mods = {(): root}
+    for st in stages:
+        mp = st.path[:-1]
+        for k in range(1, len(mp) + 1):
+            p = mp[:k]
+            if p not in mods:
+                mods[p] = Mod(p)
+                mods[p[:-1]].items.append(mods[p])
+        mods[mp].items.append(st)
+    return root
+
+
+def _all_stages(mod: Mod):
+    for it in mod.items:
+        if isinstance(it, Mod):
+            yield from _all_stages(it)
+        else:
+            yield it
+
+
+class Emitter:
+    def __init__(self, stages: list[Stage], graph_outputs: list[str], network: str, inputs):
+        from cnndsl.ops.registry import get
+
+        self.get = get
+        self.taken = _taken_names()
+        self.graph_outputs = graph_outputs
+        self.network = network
+        self.net_inputs = inputs
+        self.users: dict[str, int] = {}
+        for st in stages:
+            for i in st.inputs:
+                self.users[i] = self.users.get(i, 0) + 1
+        for o in graph_outputs:
+            self.users[o] = self.users.get(o, 0) + 1
+        self.groups: dict[str, Group] = {}
+        self.block_names: set[str] = set()
+
+    # ------------------------------------------------------------ interfaces
+    def interface(self, mod: Mod) -> None:
+        made, used = [], []
+        for st in _all_stages(mod):
+            used += [i for i in st.inputs if i not in made and i not in used]
+            made += st.outputs
+        mod.inputs = [i for i in used if i not in made]
+        inside: dict[str, int] = {}
+        for st in _all_stages(mod):
+            for i in st.inputs:
+                inside[i] = inside.get(i, 0) + 1
+        mod.outputs = [o for o in made if self.users.get(o, 0) > inside.get(o, 0)]
+
+    # ------------------------------------------------------------ one body
+    def body(self, mod: Mod, is_network: bool) -> None:
+        """Fill mod.slots and mod.key; register the group (children first)."""
+        for it in mod.items:
+            if isinstance(it, Mod):
+                self.interface(it)
+                self.body(it, False)
+        slots: list = []
+        lines: list[str] = []
+        names: dict[str, str] = {}
+        used_names: set[str] = set()
+
+        def slot(hint, v):
+            slots.append((hint, v))
+            return f"\x00{len(slots) - 1}\x00"
+
+        if is_network:
+            for name, _shape in self.net_inputs:
+                names[name] = name
+                used_names.add(name)
+        else:
+            for k, v in enumerate(mod.inputs):
+                n = "x" if k == 0 else f"x{k}"
+                names[v] = n
+                used_names.add(n)
+        flow = mod.inputs[0] if mod.inputs else (self.net_inputs[0][0] if self.net_inputs else None)
+        index = 0
+        local_used: set[str] = set()
+        lu: dict[str, int] = {}
+        for it in mod.items:
+            for i in set(self._io(it)[0]):
+                lu[i] = lu.get(i, 0) + 1
+        for o in (self.graph_outputs if is_network else mod.outputs):
+            lu[o] = lu.get(o, 0) + 1
+        self.lu = lu
+        items = self._runs(mod.items)
+        # chains: item i continues the chain of i-1 when its only input is i-1's only output, used once
+        chains: list[list] = []
+        for it in items:
+            ins, outs = self._io(it)
+            if chains and not isinstance(it, tuple) and not isinstance(chains[-1][-1], tuple):
+                prev = chains[-1][-1]
+                _pins, pouts = self._io(prev)
+                if (len(ins) == 1 and len(pouts) == 1 and ins[0] == pouts[0] and lu.get(pouts[0], 0) == 1
+                        and pouts[0] not in mod.outputs):
+                    chains[-1].append(it)
+                    continue
+            chains.append([it])
+        for ci, chain in enumerate(chains):
+            first_ins, _ = self._io(chain[0])
+            _, last_outs = self._io(chain[-1])
+            texts = []
+            for it in chain:
+                text, index = self._item_text(it, index, local_used, slot)
+                texts.append(text)
+            # source
+            nxt = chains[ci + 1] if ci + 1 < len(chains) else None
+            is_last = nxt is None
+            bare = False
+            if len(last_outs) == 1:
+                o = last_outs[0]
+                if is_last and mod.outputs == [o] or is_last and is_network and self.graph_outputs == [o] or nxt is not None and lu.get(o, 0) == 1 and self._io(nxt[0])[0] == [o] \
+                        and o not in mod.outputs:
+                    bare = True
+            if len(first_ins) == 1 and first_ins[0] == flow and bare:
+                src = ""
+            elif len(first_ins) == 1:
+                src = names[first_ins[0]] + " -> "
+            else:
+                src = "(" + ", ".join(names[i] for i in first_ins) + ") -> "
+            if isinstance(chain[0], tuple) and src:  # a repeat run needs the flow as its source
+                lines.append(f"{src.rstrip(' ->')} -> identity")
+                src = ""
+                flow = first_ins[0]
+            stmt = src + " -> ".join(texts)
+            if bare:
+                lines.append(stmt)
+                flow = last_outs[0]
+            else:
+                outs = []
+                for o in last_outs:
+                    n = self._tensor_name(chain[-1], o, used_names)
+                    names[o] = n
+                    outs.append(n)
+                if isinstance(chain[0], tuple):
+                    lines.append(stmt)
+                    lines.append(f"{outs[0]} = identity")
+                    flow = last_outs[0]
+                else:
+                    lines.append(", ".join(outs) + " = " + (stmt if src else names[first_ins[0]] + " -> " + stmt))
+        outs = mod.outputs if not is_network else self.graph_outputs
+        if not (len(outs) == 1 and flow == outs[0]):
+            lines.append("return " + ", ".join(names[o] for o in outs))
+        mod.slots = slots
+        header = f"{len(mod.inputs)}:" if not is_network else "net:"
+        key = header + "\n".join(re.sub("\x00\\d+\x00", lambda m: "\x00" + slots[int(m.group(0)[1:-1])][0], ln)
+                                 for ln in lines)
+        mod.key = key
+        if is_network:
+            self.net_lines = lines
+            return
+        g = self.groups.get(key)
+        if g is None:
+            g = Group(self._block_name(mod), key, lines, n_in=len(mod.inputs))
+            self.groups[key] = g
+        g.instances.append(mod)
+        mod.group = g
+
+    def _runs(self, items: list) -> list:
+        """Consecutive positional calls of one group with equal arguments, chained: one ('repeat', [mods])."""
+        out: list = []
+        for it in items:
+            if isinstance(it, Mod) and out and isinstance(out[-1], (Mod, tuple)):
+                prev_run = out[-1][1] if isinstance(out[-1], tuple) else [out[-1]]
+                p = prev_run[-1]
+                if (p.group is it.group and [v for _h, v in p.slots] == [v for _h, v in it.slots]
+                        and len(p.outputs) == 1 and it.inputs == p.outputs and self.lu.get(p.outputs[0]) == 1
+                        and _positional(p) and _positional(it) and len(it.outputs) == 1):
+                    out[-1] = ("repeat", prev_run + [it])
+                    continue
+            out.append(it)
+        return [o[1][0] if isinstance(o, tuple) and len(o[1]) == 1 else o for o in out]
+
+    def _io(self, it):
+        if isinstance(it, tuple):
+            return it[1][0].inputs, it[1][-1].outputs
+        if isinstance(it, Mod):
+            return it.inputs, it.outputs
+        return it.inputs, it.outputs
+
+    def _item_text(self, it, index, local_used, slot):
+        if isinstance(it, tuple):
+            mods = it[1]
+            k = len(mods)
+            call, _ = self._call_text(mods[0], index, local_used, slot, allow_as=False)
+            for m in mods:
+                local_used.add(m.path[-1])
+            return "\x02repeat " + slot("n", k) + " { " + call + " }\x02", index + k
+        if isinstance(it, Mod):
+            return self._call_text(it, index, local_used, slot)
+        return self._stage_text(it, index, local_used, slot)
+
+    def _as(self, local, predicted, local_used, named=True):
+        local_used.add(local if named else predicted)
+        if not named or local == predicted:
+            return ""
+        if IDENT.match(local) and local not in RESERVED:
+            return f" as {local}"
+        return f' as ("{local}")'
+
+    def _call_text(self, mod, index, local_used, slot, allow_as=True):
+        gid = list(self.groups).index(mod.group.key)
+        args = "".join(slot(h, v) for h, v in mod.slots)
+        text = f"\x01{gid}\x01{args}\x03"
+        predicted = str(index)
+        while predicted in local_used:
+            predicted += "_"
+        text += self._as(mod.path[-1], predicted, local_used) if allow_as else ""
+        return text, index + 1
+
+    def _stage_text(self, st: Stage, index, local_used, slot):
+        opdef = self.get(st.op)
+        merge = opdef.inputs[1] is None or opdef.inputs[1] > 1
+        specs = [s for s in opdef.attrs if s.name in st.attrs]
+        parts = []
+        for k, spec in enumerate(specs):
+            v = st.attrs[spec.name]
+            val = slot(_hint(st.op, spec.name), v) if _sloty(v) else fmt(v)
+            if k == 0 and spec is opdef.attrs[0] and opdef.positional >= 1 and spec.required:
+                parts.append(val)
+            else:
+                parts.append(f"{spec.name}={val}")
+        text = st.op + (f"({', '.join(parts)})" if parts else "")
+        local = st.path[-1]
+        if merge and not (st.named and local and (local.split("_")[0] != st.op)):
+            predicted = st.op
+            i = 1
+            while predicted in local_used:
+                predicted, i = f"{st.op}_{i}", i + 1
+            if not st.named or local == predicted:
+                local_used.add(predicted)
+                return text, index
+        predicted = str(index)
+        while predicted in local_used:
+            predicted += "_"
+        return text + self._as(local, predicted, local_used, st.named), index + 1
+
+    def _tensor_name(self, it, value, used):
+        base = None
+        if isinstance(it, Stage) and it.named and IDENT.match(it.path[-1]) or isinstance(it, Mod) and IDENT.match(it.path[-1]):
+            base = it.path[-1]
+        if base is None or base in self.taken or base in RESERVED:
+            base = "t"
+        name, k = base, 1
+        while name in used or name in self.taken or name == "t":
+            name, k = f"{base}{k}" if base != "t" else f"t{k}", k + 1
+        used.add(name)
+        return name
+
+    def _block_name(self, mod: Mod) -> str:
+        local = mod.path[-1]
+        if local.isdigit() or not local:
+            parent = mod.path[-2] if len(mod.path) > 1 else "Unit"
+            base = re.sub(r"\d+$", "", parent) or "Unit"
+            base = base[:1].upper() + base[1:] + "Block"
+        else:
+            base = re.sub(r"[^A-Za-z0-9]", "_", local)
+            base = re.sub(r"_*\d+$", "", base) or "Block"
+            base = "".join(p[:1].upper() + p[1:] for p in base.split("_") if p) or "Block"
+        if not base[:1].isalpha():
+            base = "B" + base
+        name, k = base, 2
+        while name in self.block_names or name.lower() in self.taken or name == self.network:
+            name, k = f"{base}{k}", k + 1
+        self.block_names.add(name)
+        return name
+
+    # ------------------------------------------------------------ parameters and text
+    def finish(self, root: Mod, network_input_text: str) -> str:
+        taken = self.taken
+        for g in self.groups.values():
+            cols = list(zip(*[[v for _h, v in m.slots] for m in g.instances])) if g.instances[0].slots else []
+            hints = [h for h, _v in g.instances[0].slots]
+            seen: dict[tuple, int] = {}
+            g.col_param = {}
+            names_used: set[str] = set()
+            for j, col in enumerate(cols):
+                if len(set(map(repr, col))) == 1:
+                    continue
+                keyc = tuple(map(repr, col))
+                if keyc in seen:
+                    g.col_param[j] = g.col_param[seen[keyc]]
+                    continue
+                seen[keyc] = j
+                base = hints[j]
+                name, k = base, 2
+                while name in names_used or name in taken:
+                    name, k = f"{base}{k}", k + 1
+                names_used.add(name)
+                g.col_param[j] = name
+                g.params.append((name, j))
+        out = []
+        order = sorted(self.groups.values(), key=lambda g: -_depth(g))
+        for g in order:
+            inst = g.instances[0]
+            params = ", ".join(n for n, _j in g.params)
+            ins = ", ".join("x" if k == 0 else f"x{k}" for k in range(len(inst.inputs)))
+            head = f"block {g.name}({params}) ({ins}) {{" if ins else f"block {g.name}({params}) {{"
+            out.append(head)
+            out += ["    " + ln for ln in self._render(g.lines, inst.slots, g)]
+            out.append("}")
+            out.append("")
+        out.append(f"network {self.network}() ({network_input_text}) {{")
+        out += ["    " + ln for ln in self._render(self.net_lines, root.slots, None)]
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+    def _render(self, lines, slots, group):
+        groups = list(self.groups.values())
+        res = []
+        for ln in lines:
+            def call(m):
+                g = groups[int(m.group(1))]
+                args_markers = re.findall("\x00(\\d+)\x00", m.group(2))
+                vals = [int(a) for a in args_markers]
+                args = []
+                for pname, j in g.params:
+                    args.append(f"\x00{vals[j]}\x00")
+                return f"{g.name}({', '.join(args)})" if args else g.name
+
+            ln = re.sub("\x01(\\d+)\x01((?:\x00\\d+\x00)*)\x03", call, ln)
+
+            def val(m):
+                j = int(m.group(1))
+                if group is not None and j in getattr(group, "col_param", {}):
+                    return group.col_param[j]
+                return fmt(slots[j][1])
+
+            ln = re.sub("\x00(\\d+)\x00", val, ln)
+            if "\x02" in ln:
+                _pre, rep, _post = ln.split("\x02")
+                head, call_text = rep.split(" { ")
+                res.append(head + " {")
+                res.append("    " + call_text.rstrip(" }"))
+                res.append("}")
+                continue
+            res.append(ln)
+        return res
+
+
+def _depth(g: Group) -> int:
+    return max(len(m.path) for m in g.instances)
+
+
+def _positional(m: Mod) -> bool:
+    return m.path[-1].isdigit()
+
+
+def _sloty(v) -> bool:
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return False
+    if isinstance(v, (tuple, list)):
+        return all(_sloty(x) for x in v)
+    return isinstance(v, (int, float))
+
+
+_HINTS = {"out": "c", "min": "lo", "max": "hi", "shape": "dims", "sizes": "parts", "size": "hw", "axes": "dims_"}
+
+
+def _hint(op, attr):
+    return _HINTS.get(attr, attr)
+
+
+__all__ = ["Emitter", "build_tree", "fmt"]
