@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from cnndsl.ops.registry import SELF_PARAM
+from cnndsl.ops.tensor import per_axis
 
 from .lower_math import ROWS as LOWER_MATH
 
@@ -36,9 +37,8 @@ def _conv_t(ctx, node, xs, y):
     ins = [xs[0], ctx.weight(node, "weight")]
     if a["bias"]:
         ins.append(ctx.weight(node, "bias"))
-    ph, pw = a["padding"]
     ctx.emit("ConvTranspose", ins, out=y, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
-             dilations=list(a["dilation"]), pads=[ph, pw, ph, pw], output_padding=list(a["output_padding"]),
+             dilations=list(a["dilation"]), pads=list(a["padding"]) * 2, output_padding=list(a["output_padding"]),
              group=a["groups"])
 
 
@@ -203,26 +203,27 @@ def _upsample(ctx, node, xs, y):
         ctm = "align_corners" if a["align_corners"] else "pytorch_half_pixel"
         attrs = {"mode": "linear", "coordinate_transformation_mode": ctm}
     x_shape, out_shape = ctx.shape(node.inputs[0]), node.meta["shape"]
-    hw = [int(out_shape[2]), int(out_shape[3])]
+    nd = len(out_shape) - 2
+    spatial_axes = list(range(2, 2 + nd))
+    hw = [int(d) for d in out_shape[2:]]  # the output's spatial sizes (1, 2 or 3 of them)
     # onnx's Resize shape inference drops a symbolic batch ("N" becomes "unk__0"); declaring
     # the result's type keeps it (static dims are still checked against the inferred ones)
     ctx.annotate(y, out_shape)
     if a["size"] is None:
-        s = a["scale"]
-        sh, sw = (s, s) if isinstance(s, (int, float)) else tuple(s)
-        if ctx.opset >= 18:  # scales for H, W only: the symbolic batch stays visible to shape inference
-            scales = ctx.const(node, "scales", np.array([sh, sw], np.float32))
-            ctx.emit("Resize", [xs[0], "", scales], out=y, axes=[2, 3], **attrs)
+        scale = [float(v) for v in per_axis(a["scale"], nd, "scale")]
+        if ctx.opset >= 18:  # scales for the spatial axes only: the symbolic batch stays visible to shape inference
+            scales = ctx.const(node, "scales", np.array(scale, np.float32))
+            ctx.emit("Resize", [xs[0], "", scales], out=y, axes=spatial_axes, **attrs)
             return
-        if hw[0] / x_shape[2] != float(sh) or hw[1] / x_shape[3] != float(sw):
+        if any(hw[i] / x_shape[2 + i] != scale[i] for i in range(nd)):
             # a scale that is not out/in exactly: keep PyTorch's 1/scale step (batch left to runtime)
-            scales = ctx.const(node, "scales", np.array([1.0, 1.0, sh, sw], np.float32))
+            scales = ctx.const(node, "scales", np.array([1.0, 1.0] + scale, np.float32))
             ctx.emit("Resize", [xs[0], "", scales], out=y, **attrs)
             return
         # out/in == scale: sizes are the same resize and keep the batch symbol
     if ctx.opset >= 18:
         sizes = ctx.const(node, "sizes", np.array(hw, np.int64))
-        ctx.emit("Resize", [xs[0], "", "", sizes], out=y, axes=[2, 3], **attrs)
+        ctx.emit("Resize", [xs[0], "", "", sizes], out=y, axes=spatial_axes, **attrs)
         return
     if not isinstance(x_shape[0], str):
         sizes = ctx.const(node, "sizes", np.array([x_shape[0], x_shape[1]] + hw, np.int64))
@@ -319,8 +320,9 @@ def _chunk(ctx, node, xs, y):
 
 
 def _pad(ctx, node, xs, y):
-    pt, pl, pb, pr = node.attrs["padding"]
-    pads = ctx.const(node, "pads", np.array([0, 0, pt, pl, 0, 0, pb, pr], np.int64))
+    p = list(node.attrs["padding"])
+    nd = len(p) // 2
+    pads = ctx.const(node, "pads", np.array([0, 0] + p[:nd] + [0, 0] + p[nd:], np.int64))
     mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}[node.attrs["mode"]]
     if mode == "constant":
         value = ctx.const(node, "value", np.array(node.attrs["value"], np.float32))
@@ -330,13 +332,13 @@ def _pad(ctx, node, xs, y):
 
 
 def _lppool(ctx, node, xs, y):
-    """PyTorch's LPPool2d: (avg_pool(x^p) * kh*kw)^(1/p); ONNX LpPool takes only integer p."""
+    """PyTorch's LPPool: (avg_pool(x^p) * prod(kernel))^(1/p); ONNX LpPool takes only integer p."""
     a = node.attrs
-    (kh, kw), p = a["kernel"], float(a["p"])
+    kernel, p = list(a["kernel"]), float(a["p"])
     powed = ctx.emit("Pow", [xs[0], ctx.const(node, "p", np.array(p, np.float32))])
-    avg = ctx.emit("AveragePool", [powed], kernel_shape=[kh, kw], strides=list(a["stride"]), pads=[0, 0, 0, 0],
+    avg = ctx.emit("AveragePool", [powed], kernel_shape=kernel, strides=list(a["stride"]), pads=[0] * (2 * len(kernel)),
                    ceil_mode=int(a["ceil_mode"]), count_include_pad=1)
-    total = ctx.emit("Mul", [avg, ctx.const(node, "area", np.array(kh * kw, np.float32))])
+    total = ctx.emit("Mul", [avg, ctx.const(node, "area", np.array(math.prod(kernel), np.float32))])
     ctx.emit("Pow", [total, ctx.const(node, "inv_p", np.array(1.0 / p, np.float32))], out=y)
 
 
@@ -346,21 +348,52 @@ def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
 
 def _adaptive_as_pool(ctx, node, xs, y, global_op: str, pool_op: str) -> bool:
     """Output 1x1 is a global pool; an output that divides the input is a plain pool. True if emitted."""
-    _n, _c, h, w = ctx.shape(node.inputs[0])
-    oh, ow = node.attrs["size"]
-    if (oh, ow) == (1, 1):
+    sizes = ctx.shape(node.inputs[0])[2:]
+    out = node.attrs["size"]
+    if all(o == 1 for o in out):
         ctx.emit(global_op, xs, out=y)
         return True
-    if h % oh == 0 and w % ow == 0:
-        k = [h // oh, w // ow]
+    if all(n % o == 0 for n, o in zip(sizes, out)):
+        k = [n // o for n, o in zip(sizes, out)]
         ctx.emit(pool_op, xs, out=y, kernel_shape=k, strides=k)
         return True
     return False
 
 
+def _adaptive_along(ctx, node, xs, y, reduce_op: str):
+    """Separable over any number of spatial axes: one Slice + Reduce per window of each axis,
+    concatenated, axis after axis (a mean of means over a box of windows is the box's mean)."""
+    sizes = ctx.shape(node.inputs[0])[2:]
+    out_sizes = node.attrs["size"]
+
+    def along(x: str, axis: int, size: int, out_size: int, out: str | None) -> str:
+        ax = ctx.const(node, f"axis{axis}", np.array([axis], np.int64))
+        parts = []
+        for a, b in _adaptive_windows(size, out_size):
+            starts = ctx.const(node, f"start{axis}_{a}", np.array([a], np.int64))
+            ends = ctx.const(node, f"end{axis}_{b}", np.array([b], np.int64))
+            sl = ctx.emit("Slice", [x, starts, ends, ax])
+            if reduce_op == "ReduceMean":
+                parts.append(_reduce_mean(ctx, node, sl, [axis], 1))
+            elif ctx.opset >= 18:
+                parts.append(ctx.emit(reduce_op, [sl, ax], keepdims=1))
+            else:
+                parts.append(ctx.emit(reduce_op, [sl], axes=[axis], keepdims=1))
+        return ctx.emit("Concat", parts, out=out, axis=axis)
+
+    x = xs[0]
+    last = len(sizes) - 1
+    for i, (size, out_size) in enumerate(zip(sizes, out_sizes)):
+        x = along(x, 2 + i, size, out_size, y if i == last else None)
+
+
 def _adaptive_avgpool(ctx, node, xs, y):
-    """Separable: mean over row windows then column windows, as two matmuls with averaging matrices."""
+    """2-D: separable, mean over row windows then column windows, as two matmuls with averaging
+    matrices; 1-D and 3-D: a Slice + ReduceMean per window, axis after axis."""
     if _adaptive_as_pool(ctx, node, xs, y, "GlobalAveragePool", "AveragePool"):
+        return
+    if len(node.attrs["size"]) != 2:
+        _adaptive_along(ctx, node, xs, y, "ReduceMean")
         return
     _n, _c, h, w = ctx.shape(node.inputs[0])
     oh, ow = node.attrs["size"]
@@ -375,26 +408,11 @@ def _adaptive_avgpool(ctx, node, xs, y):
 
 
 def _adaptive_maxpool(ctx, node, xs, y):
-    """Separable: max over each row window (Slice + ReduceMax, Concat), then each column window."""
+    """Separable: max over each window of the first spatial axis (Slice + ReduceMax, Concat), then
+    of the next."""
     if _adaptive_as_pool(ctx, node, xs, y, "GlobalMaxPool", "MaxPool"):
         return
-    _n, _c, h, w = ctx.shape(node.inputs[0])
-    oh, ow = node.attrs["size"]
-
-    def along(x: str, axis: int, size: int, out_size: int, out: str | None) -> str:
-        ax = ctx.const(node, f"axis{axis}", np.array([axis], np.int64))
-        parts = []
-        for a, b in _adaptive_windows(size, out_size):
-            starts = ctx.const(node, f"start{axis}_{a}", np.array([a], np.int64))
-            ends = ctx.const(node, f"end{axis}_{b}", np.array([b], np.int64))
-            sl = ctx.emit("Slice", [x, starts, ends, ax])
-            if ctx.opset >= 18:
-                parts.append(ctx.emit("ReduceMax", [sl, ax], keepdims=1))
-            else:
-                parts.append(ctx.emit("ReduceMax", [sl], axes=[axis], keepdims=1))
-        return ctx.emit("Concat", parts, out=out, axis=axis)
-
-    along(along(xs[0], 2, h, oh, None), 3, w, ow, y)
+    _adaptive_along(ctx, node, xs, y, "ReduceMax")
 
 
 # ------------------------------------------------------------------ the table

@@ -297,13 +297,17 @@ class Assembler:
 
 
 _POSITIONAL_NAMES = {
-    "nn.Conv2d": ["in_channels", "out_channels"], "PadConv2d": ["in_channels", "out_channels"],
-    "FusedConv2d": ["in_channels", "out_channels"], "nn.ConvTranspose2d": ["in_channels", "out_channels"],
     "nn.Linear": ["in_features", "out_features"], "nn.LayerNorm": ["normalized_shape"],
-    "nn.BatchNorm2d": ["num_features"], "nn.BatchNorm1d": ["num_features"], "LayerNorm2d": ["channels"],
+    "LayerNorm2d": ["channels"],
     "torch.full": ["size", "fill_value"], "nn.ChannelShuffle": ["groups"], "nn.LeakyReLU": ["negative_slope"],
-    "nn.LPPool2d": ["norm_type"], "StochasticDepth": ["p"], "nn.ConstantPad2d": ["padding", "value"],
+    "StochasticDepth": ["p"],
 }
+for _nd in (1, 2, 3):  # the 1-D, 2-D and 3-D forms take the same positional arguments
+    for _name in ("nn.Conv{}d", "PadConv{}d", "FusedConv{}d", "nn.ConvTranspose{}d"):
+        _POSITIONAL_NAMES[_name.format(_nd)] = ["in_channels", "out_channels"]
+    _POSITIONAL_NAMES[f"nn.BatchNorm{_nd}d"] = ["num_features"]
+    _POSITIONAL_NAMES[f"nn.LPPool{_nd}d"] = ["norm_type"]
+    _POSITIONAL_NAMES[f"nn.ConstantPad{_nd}d"] = ["padding", "value"]
 
 
 def _hole_arg_names(template: str) -> list[str]:

@@ -81,7 +81,7 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
     factory = sanitize(graph.meta.get("library_name") or snake(root.kind))
     if not is_free(factory) or factory in class_ns.used:
         factory = class_ns.create(factory)
-    uses_f = bool(gen.helpers & {"PadConv2d", "FusedConv2d", "PadMaxPool2d", "LayerNorm2d"})
+    uses_f = bool(gen.helpers & (ND_HELPERS | {"LayerNorm2d"}))
     source = str(graph.meta.get("display") or graph.meta.get("source") or "<graph>")
     ctx = {  # every user-derived string is escaped (py_text); names are identifiers, values repr()
         "version": py_text(version or __version__),
@@ -90,6 +90,8 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
         "entry": py_text(graph.meta.get("library_name") or ""),
         "opt_level": opt_level,
         "helpers": sorted(gen.helpers),
+        "PAD_TYPE": _PAD_TYPE,
+        "PAD_ORDER": _PAD_ORDER,
         "uses_f": uses_f,
         "classes": asm.classes,
         "root_class": asm.root_class,
@@ -101,8 +103,13 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
                   "line_map": line_map}
 
 
-HELPER_CLASSES = frozenset({"PadConv2d", "FusedConv2d", "PadMaxPool2d", "LayerNorm2d", "Mean", "Permute",
-                            "Reshape", "StochasticDepth"})
+# helpers with a 1-D, 2-D and 3-D form (PadConv1d, PadConv2d, PadConv3d, ...)
+ND_HELPERS = frozenset(f"{base}{nd}d" for base in ("PadConv", "FusedConv", "PadMaxPool") for nd in (1, 2, 3))
+HELPER_CLASSES = ND_HELPERS | frozenset({"LayerNorm2d", "Mean", "Permute", "Reshape", "StochasticDepth"})
+# the `pads` of those helpers, in F.pad's order (last axis first)
+_PAD_TYPE = {"1": "tuple[int, int]", "2": "tuple[int, int, int, int]", "3": "tuple[int, int, int, int, int, int]"}
+_PAD_ORDER = {"1": "(left, right)", "2": "(left, right, top, bottom)",
+              "3": "(left, right, top, bottom, front, back)"}
 
 
 def render_template(ctx: dict) -> str:

@@ -29,18 +29,35 @@ def is_hole(v: Any) -> bool:
 
 
 def square(v: Any) -> Any:
-    """(3, 3) -> 3: torch accepts an int for a square window."""
-    if isinstance(v, (tuple, list)) and len(v) == 2 and v[0] == v[1]:
+    """(3, 3) -> 3, (3, 3, 3) -> 3, (3,) -> 3: torch accepts an int for a window equal on every axis."""
+    if isinstance(v, (tuple, list)) and 1 <= len(v) <= 3 and all(x == v[0] for x in v):
         return v[0]
     return tuple(v) if isinstance(v, list) else v
 
 
+def nd_name(base: str, node_or_rank) -> str:
+    """`nn.Conv2d` for a rank-4 input, `nn.Conv1d` for rank 3, `nn.Conv3d` for rank 5 (`base` holds `{}`)."""
+    rank = node_or_rank if isinstance(node_or_rank, int) else len(node_or_rank)
+    if rank not in (3, 4, 5):
+        raise BackendError(f"no torch module for a rank-{rank} input: {base.format('N')}")
+    return base.format(rank - 2)
+
+
 def _sym_padding(node, pads) -> Any | None:
-    """(top, left, bottom, right) -> torch's symmetric padding, or None when asymmetric."""
-    t, l, b, r = pads
-    if t == b and l == r:
-        return square((t, l))
+    """(begins..., ends...) -> torch's symmetric padding, or None when asymmetric."""
+    nd = len(pads) // 2
+    if tuple(pads[:nd]) == tuple(pads[nd:]):
+        return square(tuple(pads[:nd]))
     return None
+
+
+def torch_pads(pads) -> tuple:
+    """Ours (begins, then ends, first spatial axis first) -> F.pad's (last axis first: begin, end, ...)."""
+    nd = len(pads) // 2
+    out: tuple = ()
+    for i in reversed(range(nd)):
+        out += (pads[i], pads[nd + i])
+    return out
 
 
 # ------------------------------------------------------------------ convolution, linear
@@ -59,15 +76,15 @@ def _conv_args(node, shapes) -> list[Arg]:
 
 
 def _pad_arg(node) -> Arg:
-    t, l, b, r = node.attrs["padding"]
-    return Arg("pads", (l, r, t, b))
+    return Arg("pads", torch_pads(node.attrs["padding"]))
 
 
 def _conv(node, shapes) -> Ctor:
     args = _conv_args(node, shapes)
     if _sym_padding(node, node.attrs["padding"]) is None:  # TF-style "same": pad, then convolve
-        return Ctor("PadConv2d", args + [_pad_arg(node)], {"PadConv2d"})
-    return Ctor("nn.Conv2d", args)
+        helper = nd_name("PadConv{}d", shapes[0])
+        return Ctor(helper, args + [_pad_arg(node)], {helper})
+    return Ctor(nd_name("nn.Conv{}d", shapes[0]), args)
 
 
 def _fused_conv(node, shapes) -> Ctor:
@@ -78,7 +95,8 @@ def _fused_conv(node, shapes) -> Ctor:
     args = _conv_args(node, shapes)
     if _sym_padding(node, a["padding"]) is None:
         args.append(_pad_arg(node))
-    return Ctor("FusedConv2d", args + [Arg("act", act)], {"FusedConv2d"} | act.helpers)
+    helper = nd_name("FusedConv{}d", shapes[0])
+    return Ctor(helper, args + [Arg("act", act)], {helper} | act.helpers)
 
 
 @dataclass
@@ -92,19 +110,19 @@ def _conv_t(node, shapes) -> Ctor:
     a = node.attrs
     args = [Arg("in_channels", shapes[0][1], kw=False), Arg("out_channels", a["out"], kw=False),
             Arg("kernel_size", square(a["kernel"]))]
-    if a["stride"] != (1, 1):
+    if set(a["stride"]) != {1}:
         args.append(Arg("stride", square(a["stride"])))
-    if a["padding"] != (0, 0):
+    if set(a["padding"]) != {0}:
         args.append(Arg("padding", square(a["padding"])))
-    if a["output_padding"] != (0, 0):
+    if set(a["output_padding"]) != {0}:
         args.append(Arg("output_padding", square(a["output_padding"])))
     if a["groups"] != 1:
         args.append(Arg("groups", a["groups"]))
     if not a["bias"]:
         args.append(Arg("bias", False))
-    if a["dilation"] != (1, 1):
+    if set(a["dilation"]) != {1}:
         args.append(Arg("dilation", square(a["dilation"])))
-    return Ctor("nn.ConvTranspose2d", args)
+    return Ctor(nd_name("nn.ConvTranspose{}d", shapes[0]), args)
 
 
 def _linear(node, shapes) -> Ctor:
@@ -122,7 +140,7 @@ def _bn(node, shapes) -> Ctor:
     if a.get("frozen"):
         return frozen_bn(node, shapes)
     rank = len(shapes[0])
-    func = {2: "nn.BatchNorm1d", 3: "nn.BatchNorm1d", 4: "nn.BatchNorm2d"}.get(rank)
+    func = {2: "nn.BatchNorm1d", 3: "nn.BatchNorm1d", 4: "nn.BatchNorm2d", 5: "nn.BatchNorm3d"}.get(rank)
     if func is None:
         raise BackendError(f"{node.name}: batch norm over a rank-{rank} tensor has no torch module")
     args = [Arg("num_features", shapes[0][1], kw=False), Arg("eps", float(a["eps"]), default=1e-5),
@@ -210,13 +228,14 @@ def _maxpool(node, shapes) -> Ctor:
         args.append(_pad_arg(node))
     elif pad != 0:
         args.append(Arg("padding", pad))
-    if a.get("dilation", (1, 1)) != (1, 1):
+    if set(a["dilation"]) != {1}:
         args.append(Arg("dilation", square(a["dilation"])))
     if a["ceil_mode"]:
         args.append(Arg("ceil_mode", True))
     if pad is None:
-        return Ctor("PadMaxPool2d", args, {"PadMaxPool2d"})
-    return Ctor("nn.MaxPool2d", args)
+        helper = nd_name("PadMaxPool{}d", shapes[0])
+        return Ctor(helper, args, {helper})
+    return Ctor(nd_name("nn.MaxPool{}d", shapes[0]), args)
 
 
 def _avgpool(node, shapes) -> Ctor:
@@ -231,7 +250,7 @@ def _avgpool(node, shapes) -> Ctor:
         args.append(Arg("ceil_mode", True))
     if not a["count_include_pad"]:
         args.append(Arg("count_include_pad", False))
-    return Ctor("nn.AvgPool2d", args)
+    return Ctor(nd_name("nn.AvgPool{}d", shapes[0]), args)
 
 
 def _lppool(node, shapes) -> Ctor:
@@ -241,20 +260,20 @@ def _lppool(node, shapes) -> Ctor:
         args.append(Arg("stride", square(a["stride"])))
     if a["ceil_mode"]:
         args.append(Arg("ceil_mode", True))
-    return Ctor("nn.LPPool2d", args)
+    return Ctor(nd_name("nn.LPPool{}d", shapes[0]), args)
 
 
 def _gap(node, shapes) -> Ctor:
-    return Ctor("nn.AdaptiveAvgPool2d", [Arg("output_size", Literal(1), kw=False)])
+    return Ctor(nd_name("nn.AdaptiveAvgPool{}d", shapes[0]), [Arg("output_size", Literal(1), kw=False)])
 
 
 def _gmp(node, shapes) -> Ctor:
-    return Ctor("nn.AdaptiveMaxPool2d", [Arg("output_size", Literal(1), kw=False)])
+    return Ctor(nd_name("nn.AdaptiveMaxPool{}d", shapes[0]), [Arg("output_size", Literal(1), kw=False)])
 
 
 def _adaptive(func: str):
     def lower(node, shapes) -> Ctor:
-        return Ctor(func, [Arg("output_size", square(node.attrs["size"]), kw=False)])
+        return Ctor(nd_name(func, shapes[0]), [Arg("output_size", square(node.attrs["size"]), kw=False)])
 
     return lower
 
@@ -305,14 +324,13 @@ def _channel_shuffle(node, shapes) -> Ctor:
 
 
 def _pad(node, shapes) -> Ctor:
-    t, l, b, r = node.attrs["padding"]
-    pads = Literal((l, r, t, b))
+    pads = Literal(torch_pads(node.attrs["padding"]))
     mode = node.attrs["mode"]
     if mode == "constant":
-        return Ctor("nn.ConstantPad2d", [Arg("padding", pads, kw=False),
-                                         Arg("value", float(node.attrs["value"]), kw=False)])
-    func = {"reflect": "nn.ReflectionPad2d", "replicate": "nn.ReplicationPad2d"}[mode]
-    return Ctor(func, [Arg("padding", pads, kw=False)])
+        return Ctor(nd_name("nn.ConstantPad{}d", shapes[0]), [Arg("padding", pads, kw=False),
+                                                              Arg("value", float(node.attrs["value"]), kw=False)])
+    func = {"reflect": "nn.ReflectionPad{}d", "replicate": "nn.ReplicationPad{}d"}[mode]
+    return Ctor(nd_name(func, shapes[0]), [Arg("padding", pads, kw=False)])
 
 
 # ------------------------------------------------------------------ merges: forward expressions
@@ -375,8 +393,8 @@ LOWERINGS = {
     "gap": _gap,
     "gmp": _gmp,
     "lppool": _lppool,
-    "adaptive_avgpool": _adaptive("nn.AdaptiveAvgPool2d"),
-    "adaptive_maxpool": _adaptive("nn.AdaptiveMaxPool2d"),
+    "adaptive_avgpool": _adaptive("nn.AdaptiveAvgPool{}d"),
+    "adaptive_maxpool": _adaptive("nn.AdaptiveMaxPool{}d"),
     "mean": _mean,
     # merges and shapes
     "add": _add,

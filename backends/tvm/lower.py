@@ -21,6 +21,7 @@ import numpy as np
 from cnndsl.backend import BackendError, Refused
 from cnndsl.ops.registry import SELF_PARAM, param_key
 
+from . import nd
 from .lower_math import ROWS as LOWER_MATH
 
 SKIPPED_PARAMS = ("num_batches_tracked",)
@@ -82,7 +83,7 @@ def _conv(ctx: LowerCtx, node, xs):
 
 def _fused_conv(ctx: LowerCtx, node, xs):
     """act(conv(x)) made by the fuse_conv_act pass: conv, then the activation's own lowering."""
-    return fused_activation(ctx, node, _conv(ctx, node, xs))
+    return fused_activation(ctx, node, LOWERINGS["conv"](ctx, node, xs))
 
 
 def fused_activation(ctx: LowerCtx, node, y):
@@ -329,9 +330,10 @@ def _pad(ctx: LowerCtx, node, xs):
 # One literal table: every registered op (tests/backends/test_tvm_lower.py checks coverage).
 LOWERINGS: dict[str, Any] = {
     "input": Refused("graph inputs are function parameters, not lowered"),
-    "conv": _conv,
+    # spatial ops: 1-D and 3-D (NCL, NCDHW) values lower through nd.py
+    "conv": nd.by_rank(_conv, nd.conv),
     "fused_conv": _fused_conv,
-    "conv_t": _conv_t,
+    "conv_t": nd.by_rank(_conv_t, nd.conv_t),
     "bn": _bn,
     "layernorm": _layernorm,
     "layer_scale": _layer_scale,
@@ -347,13 +349,13 @@ LOWERINGS: dict[str, Any] = {
     "gelu": _gelu,
     "identity": _identity,
     "prelu": _prelu,
-    "maxpool": _maxpool,
-    "avgpool": _avgpool,
-    "lppool": _lppool,
-    "gap": _gap,
-    "gmp": _gmp,
-    "adaptive_avgpool": _adaptive_avgpool,
-    "adaptive_maxpool": _adaptive_maxpool,
+    "maxpool": nd.by_rank(_maxpool, nd.maxpool),
+    "avgpool": nd.by_rank(_avgpool, nd.avgpool),
+    "lppool": nd.by_rank(_lppool, nd.lppool),
+    "gap": nd.by_rank(_gap, nd.gap),
+    "gmp": nd.by_rank(_gmp, nd.gmp),
+    "adaptive_avgpool": nd.by_rank(_adaptive_avgpool, nd.adaptive_avgpool),
+    "adaptive_maxpool": nd.by_rank(_adaptive_maxpool, nd.adaptive_maxpool),
     "softmax": _softmax,
     "mean": _mean,
     "add": _add,
@@ -363,11 +365,11 @@ LOWERINGS: dict[str, Any] = {
     "reshape": _reshape_to_node,
     "dropout": _identity,
     "stochastic_depth": _identity,
-    "upsample": _upsample,
+    "upsample": nd.by_rank(_upsample, nd.upsample),
     "linear": _linear,
     "channel_shuffle": _channel_shuffle,
     "chunk": _chunk,
-    "pad": _pad,
+    "pad": nd.by_rank(_pad, nd.pad),
     "matmul": _matmul,
     "transpose": _transpose,
     # arithmetic, reductions, slicing and per-sample norms (issue 12): lower_math.py

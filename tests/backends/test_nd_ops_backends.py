@@ -1,0 +1,200 @@
+"""1-D and 3-D spatial ops (NCL, NCDHW) through ONNX Runtime (opset 13 and 18), the generated
+PyTorch module and TVM llvm, each against the numpy interpreter (itself checked against
+torch.nn.functional in tests/interp/test_interp_nd_vs_torch.py). One graph per case, and a
+small 3-D and 1-D network with BN folding and conv+act fusion at -O1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnndsl import interp
+from cnndsl.backend import CompileOptions, get_backend
+from cnndsl.ir.builder import GraphBuilder
+from cnndsl.weights import Weights
+from cnndsl.weights_init import init_weights
+
+CASES = [
+    ("conv", {"out": 8, "kernel": 7, "stride": 2, "padding": 3}, (2, 3, 29)),
+    ("conv", {"out": 8, "kernel": 3, "groups": 8, "dilation": 2, "bias": False}, (1, 8, 20)),
+    ("conv", {"out": 6, "kernel": 4, "stride": 3, "padding": "same"}, (1, 4, 17)),
+    ("conv", {"out": 5, "kernel": 3}, (2, 3, 6, 7, 8)),
+    ("conv", {"out": 8, "kernel": (3, 7, 7), "stride": (1, 2, 2), "padding": (1, 3, 3), "bias": False},
+     (1, 3, 4, 16, 16)),
+    ("conv", {"out": 6, "kernel": (3, 1, 1), "stride": (2, 1, 1), "padding": (1, 0, 0)}, (1, 4, 7, 6, 6)),
+    ("conv", {"out": 6, "kernel": 3, "groups": 3, "dilation": (1, 2, 1), "padding": (1, 2, 1)}, (1, 6, 5, 8, 9)),
+    ("conv", {"out": 3, "kernel": 2, "padding": (0, 1, 0, 1, 0, 1)}, (1, 2, 5, 6, 7)),  # asymmetric
+    ("conv_t", {"out": 3, "kernel": 4, "stride": 2, "padding": 1}, (2, 4, 9)),
+    ("conv_t", {"out": 2, "kernel": 2, "stride": 2}, (1, 4, 3, 4, 5)),
+    ("conv_t", {"out": 4, "kernel": (3, 2, 3), "stride": (1, 2, 2), "padding": (1, 0, 1), "output_padding": (0, 1, 0)},
+     (1, 4, 3, 4, 5)),
+    ("maxpool", {"kernel": 3, "stride": 2, "padding": 1}, (2, 3, 20)),
+    ("maxpool", {"kernel": 3, "stride": 2, "ceil_mode": True}, (1, 3, 21)),
+    ("maxpool", {"kernel": 2}, (1, 3, 6, 8, 10)),
+    ("maxpool", {"kernel": (1, 3, 3), "stride": (1, 2, 2), "padding": (0, 1, 1)}, (1, 3, 5, 9, 11)),
+    ("avgpool", {"kernel": 4, "stride": 3, "padding": 2, "count_include_pad": False}, (2, 3, 20)),
+    ("avgpool", {"kernel": (2, 3, 3), "stride": (2, 2, 1), "padding": (1, 1, 0)}, (1, 3, 6, 9, 10)),
+    ("avgpool", {"kernel": 3, "stride": 2, "ceil_mode": True, "padding": 1}, (1, 3, 7, 9, 11)),
+    ("lppool", {"p": 2.0, "kernel": 3, "stride": 2}, (1, 3, 20)),
+    ("lppool", {"p": 2.0, "kernel": 2}, (1, 3, 6, 8, 10)),
+    ("adaptive_avgpool", {"size": 5}, (2, 3, 23)),
+    ("adaptive_maxpool", {"size": 4}, (2, 3, 23)),
+    ("adaptive_avgpool", {"size": (2, 3, 4)}, (1, 3, 7, 9, 10)),
+    ("adaptive_maxpool", {"size": (3, 2, 5)}, (1, 3, 7, 9, 10)),
+    ("adaptive_maxpool", {"size": 2}, (1, 3, 4, 6, 8)),
+    ("gap", {}, (2, 5, 19)),
+    ("gmp", {}, (2, 5, 19)),
+    ("gap", {}, (2, 5, 3, 4, 5)),
+    ("gmp", {}, (2, 5, 3, 4, 5)),
+    ("bn", {"eps": 1e-3}, (2, 5, 19)),
+    ("bn", {}, (2, 5, 3, 4, 5)),
+    ("upsample", {"scale": 2}, (1, 3, 7)),
+    ("upsample", {"scale": 2, "mode": "linear"}, (1, 3, 7)),
+    ("upsample", {"size": 11, "mode": "linear", "align_corners": True}, (1, 3, 7)),
+    ("upsample", {"scale": 2}, (1, 2, 3, 4, 5)),
+    ("upsample", {"scale": (1, 2, 2), "mode": "trilinear"}, (1, 2, 3, 4, 5)),
+    ("upsample", {"size": (5, 7, 6), "mode": "trilinear", "align_corners": True}, (1, 2, 3, 4, 5)),
+    ("pad", {"padding": (2, 1)}, (1, 3, 9)),
+    ("pad", {"padding": 3, "mode": "reflect"}, (1, 3, 9)),
+    ("pad", {"padding": (0, 4), "mode": "replicate"}, (1, 3, 9)),
+    ("pad", {"padding": (1, 0, 2, 0, 3, 1), "value": 0.5}, (1, 2, 4, 5, 6)),
+    ("pad", {"padding": (1, 2, 3), "mode": "reflect"}, (1, 2, 4, 5, 6)),
+    ("pad", {"padding": 2, "mode": "replicate"}, (1, 2, 4, 5, 6)),
+]
+IDS = [f"{op}-{len(shape) - 2}d-{i}" for i, (op, _a, shape) in enumerate(CASES)]
+
+
+def _graph(op, attrs, shape, batch=None):
+    b = GraphBuilder(f"one_{op}")
+    x = b.input("x", (batch or shape[0],) + tuple(shape[1:]))
+    b.output("y", b.add(op, [x], name="n", **attrs))
+    return b.graph
+
+
+def _inputs(op, shape):
+    x = np.random.default_rng(1).standard_normal(shape).astype("float32")
+    return [np.abs(x) + 0.1] if op == "lppool" else [x]
+
+
+def _close(got, want):
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+@pytest.mark.parametrize("op,attrs,shape", CASES, ids=IDS)
+def test_onnxruntime_matches_interpreter(op, attrs, shape, opset, tmp_path):
+    pytest.importorskip("onnxruntime")
+    g = _graph(op, attrs, shape, batch="N")
+    w = Weights(init_weights(g, 0, randomize_buffers=True))
+    xs = _inputs(op, shape)
+    backend = get_backend("onnx")
+    path = tmp_path / "m.onnx"
+    backend.compile(g, w, path, CompileOptions(opset=opset))
+    _close(backend.run(path, xs), interp.run(g, w, xs))
+
+
+@pytest.mark.parametrize("op,attrs,shape", CASES, ids=IDS)
+def test_generated_pytorch_matches_interpreter(op, attrs, shape, tmp_path):
+    torch = pytest.importorskip("torch")
+    from _pytorch_util import generate, write_and_build
+
+    text, _info, g, w = generate(_graph(op, attrs, shape))
+    model = write_and_build(text, tmp_path / "model.py", w)
+    xs = _inputs(op, shape)
+    model.eval()
+    with torch.no_grad():
+        out = model(*[torch.from_numpy(x) for x in xs])
+    _close([out.numpy()], interp.run(g, w, xs))
+
+
+def _tvm_run(g, w, xs):
+    import tvm
+    from cnndsl.backends.tvm import LLVM_BACKEND
+
+    ex, _manifest, _params = LLVM_BACKEND.build(g, w)
+    vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
+    res = vm["main"](*[tvm.runtime.tensor(x) for x in xs])
+    return [res.numpy()] if hasattr(res, "numpy") else [r.numpy() for r in res]
+
+
+@pytest.mark.parametrize("op,attrs,shape", CASES, ids=IDS)
+def test_tvm_llvm_matches_interpreter(op, attrs, shape):
+    pytest.importorskip("tvm")
+    g = _graph(op, attrs, shape)
+    w = Weights(init_weights(g, 0, randomize_buffers=True))
+    xs = _inputs(op, shape)
+    _close(_tvm_run(g, w, xs), interp.run(g, w, xs))
+
+
+def test_generated_pytorch_names_the_nd_modules():
+    from _pytorch_util import generate
+
+    b = GraphBuilder("video")
+    x = b.input("x", (1, 3, 4, 8, 8))
+    y = b.add("conv", [x], name="c3", out=4, kernel=(3, 1, 1), padding=(1, 0, 0), bias=False)
+    y = b.add("bn", [y], name="bn3")
+    y = b.add("maxpool", [y], name="mp", kernel=(1, 2, 2))
+    y = b.add("conv_t", [y], name="up", out=2, kernel=2, stride=2)
+    y = b.add("pad", [y], name="pad", padding=(0, 1, 0, 1, 0, 2))  # begins (d, h, w), then ends
+    b.output("y", y)
+    s = GraphBuilder("signal")
+    z = s.input("z", (1, 2, 32))
+    z = s.add("conv", [z], name="c1", out=4, kernel=7, stride=2, padding=3)
+    z = s.add("bn", [z], name="bn1")
+    z = s.add("avgpool", [z], name="ap", kernel=2)
+    z = s.add("adaptive_maxpool", [z], name="amp", size=3)
+    s.output("z", z)
+    text3 = generate(b.graph)[0]
+    text1 = generate(s.graph)[0]
+    for line in ("nn.Conv3d(3, 4, kernel_size=(3, 1, 1), padding=(1, 0, 0), bias=False)", "nn.BatchNorm3d(4)",
+                 "nn.MaxPool3d((1, 2, 2))", "nn.ConvTranspose3d(4, 2, kernel_size=2, stride=2)",
+                 "nn.ConstantPad3d((0, 2, 1, 0, 0, 1), 0.0)"):
+        assert line in text3, (line, text3)
+    for line in ("nn.Conv1d(2, 4, kernel_size=7, stride=2, padding=3)", "nn.BatchNorm1d(4)", "nn.AvgPool1d(2)",
+                 "nn.AdaptiveMaxPool1d(3)"):
+        assert line in text1, (line, text1)
+
+
+def _small_nets():
+    """A 3-D (video) and a 1-D (signal) conv -> bn -> relu stack with a residual add, pooling and a head."""
+    nets = []
+    for name, shape, k in (("video", (2, 3, 6, 16, 16), (3, 3, 3)), ("signal", (2, 2, 64), (7,))):
+        b = GraphBuilder(name)
+        x = b.input("x", shape)
+        y = b.add("conv", [x], name="stem", out=8, kernel=k, stride=2, bias=False)
+        y = b.add("relu", [b.add("bn", [y], name="stem_bn")], name="stem_act")
+        h = b.add("conv", [y], name="c1", out=8, kernel=3, bias=False)
+        h = b.add("relu", [b.add("bn", [h], name="bn1")], name="act1")
+        h = b.add("conv", [h], name="c2", out=8, kernel=3, bias=False)
+        h = b.add("bn", [h], name="bn2")
+        y = b.add("relu", [b.add("add", [h, y], name="add")], name="act2")
+        y = b.add("maxpool", [y], name="pool", kernel=2)
+        y = b.add("flatten", [b.add("gap", [y], name="gap")], name="flat")
+        b.output("logits", b.add("linear", [y], name="fc", out=5))
+        nets.append(b.graph)
+    return nets
+
+
+@pytest.mark.parametrize("opt_level", [0, 1])
+@pytest.mark.parametrize("index", [0, 1], ids=["3d", "1d"])
+def test_small_nd_nets_through_every_backend(index, opt_level, tmp_path):
+    """BN folding and conv+act fusion (-O1) on 3-D and 1-D convs, through ONNX Runtime and TVM."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tvm")
+    from cnndsl.backend import optimize_for_inference
+
+    g = _small_nets()[index]
+    w = Weights(init_weights(g, 0, randomize_buffers=True))
+    xs = [np.random.default_rng(2).standard_normal(g.nodes["x"].attrs["shape"]).astype("float32")]
+    want = interp.run(g, w, xs)
+    backend = get_backend("onnx")
+    backend.compile(g, w, tmp_path / "m.onnx", CompileOptions(opt_level=opt_level))
+    _close(backend.run(tmp_path / "m.onnx", xs), want)
+    g1, w1 = optimize_for_inference(g, w) if opt_level else (g, w)
+    if opt_level:
+        assert "bn" not in {n.op for n in g1.nodes.values()} and "fused_conv" in {n.op for n in g1.nodes.values()}
+    _close(interp.run(g1, w1, xs), want)
+    _close(_tvm_run(g1, w1, xs), want)
