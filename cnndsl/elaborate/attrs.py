@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,9 @@ def _int(v: Any) -> str | None:
 
 
 def _float(v: Any) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) else f"must be a number, got {type_name(v)}"
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return f"must be a number, got {type_name(v)}"
+    return None if math.isfinite(v) else f"must be a finite number, got {v}"
 
 
 def _bool(v: Any) -> str | None:
@@ -34,13 +37,13 @@ def _str(v: Any) -> str | None:
 
 def _int2(v: Any) -> str | None:
     # one int per spatial axis (1-, 2- or 3-D); the op's normalize matches the count to the input's rank
-    if v is None or (_is_int(v) and v >= 0) or _ints(v, (1, 2, 3)):
+    if (_is_int(v) and v >= 0) or _ints(v, (1, 2, 3)):
         return None
     return f"must be an int or one int per spatial axis (2 for NCHW, 3 for NCDHW), got {type_name(v)} {v!r}"
 
 
 def _pad(v: Any) -> str | None:
-    if v is None or (_is_int(v) and v >= 0) or _ints(v, (1, 2, 3, 4, 6)) or v in ("same", "valid"):
+    if (_is_int(v) and v >= 0) or _ints(v, (1, 2, 3, 4, 6)) or v in ("same", "valid"):
         return None
     return (f"must be an int, one int per spatial axis, begins then ends (4 ints in 2-D), \"same\" or "
             f"\"valid\", got {type_name(v)} {v!r}")
@@ -73,16 +76,17 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
 }
 
 
-def check_attr(spec, value: Any) -> str | None:
-    """None if `value` fits `spec`, else the problem in words."""
+def check_type(spec, value: Any) -> str | None:
+    """None if `value` has `spec`'s type (None is fine where the default is None), else the problem."""
     if value is None and not spec.required and spec.default is None:
         return None
     if isinstance(value, list):
         value = tuple(value)
-    problem = CHECKS[spec.type](value)
-    if problem is None and spec.minimum is not None:
-        ints = value if isinstance(value, tuple) else (value,)
-        low = [v for v in ints if _is_int(v) and v < spec.minimum]
-        if low:
-            return f"must be at least {spec.minimum}, got {value!r}"
-    return problem
+    return CHECKS[spec.type](value)
+
+
+def check_attr(spec, value: Any) -> str | None:
+    """None if `value` fits `spec` (its type, then its declared constraints), else the problem in words."""
+    if isinstance(value, list):
+        value = tuple(value)
+    return check_type(spec, value) or spec.problem(value)

@@ -33,9 +33,10 @@ from cnndsl.diagnostics import (
     WrongType,
     did_you_mean,
 )
-from cnndsl.elaborate.attrs import check_attr
+from cnndsl.elaborate.attrs import check_type
 from cnndsl.elaborate.chain_heads import ChainHeads, is_tensors, tensor_list
 from cnndsl.elaborate.evaluator import BUILTINS, Evaluator, truthy
+from cnndsl.elaborate.hints import arg_spans, name_hint, unknown_attribute
 from cnndsl.elaborate.modules import Loader, Module
 from cnndsl.elaborate.tensor_expr import TensorOps
 from cnndsl.elaborate.values import Builtin, Layer, Shared, Tensor, type_name
@@ -88,7 +89,7 @@ class Elaborator(ChainHeads):
         candidates = list(BUILTINS) + list(REGISTRY) + list(module.blocks) + list(module.imported) + list(module.lets)
         if ctx is not None:
             candidates += list(ctx.env)
-        raise UnknownName(f"unknown name '{name}'{did_you_mean(name, candidates)}", span)
+        raise UnknownName(f"unknown name '{name}'{name_hint(name, candidates)}", span)
 
     def module_name(self, module: Module, name: str, span: Span) -> Any:
         if name in module.let_defs:
@@ -377,8 +378,8 @@ class Elaborator(ChainHeads):
             raise WrongType(f"'{layer.name}' is a network; networks cannot be used as blocks", s.stage.callee_span)
         args, kwargs = ((), ()) if s.stage.args is None else self.evaluator(ctx, ctx.module).eval_args(s.stage.args)
         bound = self.partial(layer, args, kwargs, s.stage.span)
-        if layer.kind == "op":
-            self.op_attrs(layer.target, bound.args, bound.kwargs, s.stage.span)  # its attributes, checked now
+        if layer.kind == "op":  # its attributes, checked now
+            self.op_attrs(layer.target, bound.args, bound.kwargs, s.stage.span, arg_spans(s.stage, len(layer.args)))
         if not NAME_RE.match(s.name) or "@" in s.name:
             raise InvalidValue(f"'{s.name}' cannot name a shared instance", s.name_span)
         if s.name in ctx.used_names:
@@ -497,10 +498,12 @@ class Elaborator(ChainHeads):
         if isinstance(layer, Shared):
             return self.apply_shared(ctx, layer, stage, inputs)
         args, kwargs = ((), ()) if stage.args is None else self.evaluator(ctx, ctx.module).eval_args(stage.args)
+        spans = arg_spans(stage, len(layer.args))
         args, kwargs = layer.args + args, tuple({**dict(layer.kwargs), **dict(kwargs)}.items())
         rename = self.rename(ctx, stage)
         if layer.kind == "op":
-            return self.make_op_outputs(ctx, layer, args, kwargs, inputs, rename, stage.span, stage.callee_span)
+            return self.make_op_outputs(ctx, layer, args, kwargs, inputs, rename, stage.span, stage.callee_span,
+                                        spans=spans)
         return self.call_block(ctx, layer, args, kwargs, inputs, rename, stage)
 
     def rename(self, ctx: Ctx, stage: A.Stage) -> str | None:
@@ -545,13 +548,13 @@ class Elaborator(ChainHeads):
 
     def make_op_outputs(self, ctx: Ctx, layer: Layer, args: tuple, kwargs: tuple, inputs: list[Tensor],
                         rename: str | None, span: Span, callee_span: Span, local: str | None = None,
-                        merge_name: bool = False) -> list[Tensor]:
+                        merge_name: bool = False, spans: dict | None = None) -> list[Tensor]:
         opdef = layer.target
         if opdef.name == "identity" and rename is None:
             if len(inputs) != 1:
                 raise WrongArity(f"identity takes one tensor, got {len(inputs)}", callee_span)
             return [inputs[0]]
-        attrs = self.op_attrs(opdef, args, kwargs, span)
+        attrs = self.op_attrs(opdef, args, kwargs, span, spans)
         merge = opdef.name if (merge_name or opdef.inputs[1] is None or opdef.inputs[1] > 1) else None
         local = local or self.local_name(ctx, rename, merge, span)
         name = ".".join(ctx.scope + (local,))
@@ -572,24 +575,33 @@ class Elaborator(ChainHeads):
         refs = [(node.name, i) for i in range(opdef.num_outputs(node.attrs))]
         return [Tensor(r, self.builder.graph.value_shape(r)) for r in refs]
 
-    def op_attrs(self, opdef, args: tuple, kwargs: tuple, span: Span) -> dict[str, Any]:
+    def op_attrs(self, opdef, args: tuple, kwargs: tuple, span: Span, spans: dict | None = None) -> dict[str, Any]:
+        """The op's attributes from a call, each checked (type, then the AttrSpec's declared constraints) at
+        its own argument's span (`spans`: positional index or keyword -> Span; the call's span otherwise)."""
+        spans = spans or {}
         specs = opdef.attrs
         if len(args) > min(opdef.positional, len(specs)):
             allowed = min(opdef.positional, len(specs))
             raise WrongArity(f"{opdef.name} takes at most {allowed} positional argument"
-                             f"{'' if allowed == 1 else 's'}, got {len(args)}", span)
+                             f"{'' if allowed == 1 else 's'}, got {len(args)}", spans.get(allowed, span))
         attrs = {spec.name: v for spec, v in zip(specs, args)}
+        where = {spec.name: spans.get(i, span) for i, spec in enumerate(specs[:len(args)])}
         for k, v in kwargs:
             if opdef.attr(k) is None:
-                raise UnknownKeyword(f"{opdef.name} has no attribute '{k}'{did_you_mean(k, opdef.attr_names)}", span)
+                raise UnknownKeyword(unknown_attribute(opdef, k), spans.get(k, span))
             if k in attrs:
-                raise WrongArity(f"{opdef.name}: '{k}' given twice", span)
+                raise WrongArity(f"{opdef.name}: '{k}' given twice", spans.get(k, span))
             attrs[k] = v
+            where[k] = spans.get(k, span)
         attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in attrs.items()}
         for k, v in attrs.items():
-            problem = check_attr(opdef.attr(k), v)
+            spec = opdef.attr(k)
+            problem = check_type(spec, v)
             if problem:
-                raise WrongType(f"{opdef.name}: {k} {problem}", span)
+                raise WrongType(f"{opdef.name}: {k} {problem}", where[k])
+            problem = spec.problem(v)  # the declared constraints: a value of the right type out of bounds
+            if problem:
+                raise InvalidValue(f"{opdef.name}: {k} {problem}", where[k])
         try:
             return complete_attrs(opdef, attrs)
         except AttrError as err:

@@ -33,9 +33,9 @@ def complete_attrs(opdef: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
     for spec in opdef.attrs:
         if spec.name in attrs:
             value = attrs[spec.name]
-            if spec.choices and value not in spec.choices:
-                choices = ", ".join(repr(c) for c in spec.choices)
-                raise AttrError(f"{opdef.name}: {spec.name} must be one of {choices}, not {value!r}")
+            problem = spec.problem(value)  # the declared constraints (cnndsl/ops/constraints.py)
+            if problem:
+                raise AttrError(f"{opdef.name}: {spec.name} {problem}")
             out[spec.name] = value
         elif spec.required:
             raise AttrError(f"{opdef.name}: missing required attribute {spec.name!r}")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape, per_sample
-from cnndsl.ops.registry import AttrSpec, OpDef, ShapeError
+from cnndsl.ops.constraints import one_of, positive
+from cnndsl.ops.registry import NO_MACS, NO_PARAMS, RF_POINTWISE, AttrSpec, OpDef, ShapeError
 
 
 def _same(_attrs: dict, shapes: list):
@@ -18,8 +19,8 @@ def _flops_per_element(n: int):
 
 
 def _act(name: str, flops: int, attrs: tuple = (), doc: str = "", **kw) -> OpDef:
-    return OpDef(name=name, attrs=attrs, shape=_same, category="activation", flops=_flops_per_element(flops),
-                 doc=doc, **kw)
+    return OpDef(name=name, attrs=attrs, shape=_same, category="activation", params=NO_PARAMS, macs=NO_MACS,
+                 flops=_flops_per_element(flops), rf=RF_POINTWISE, doc=doc, **kw)
 
 
 def _prelu_shape(attrs: dict, shapes: list):
@@ -44,9 +45,11 @@ OPS = (
     _act("hsigmoid", 1, doc="relu6(x + 3) / 6 (PyTorch's Hardsigmoid)"),
     _act("hswish", 1, doc="x * relu6(x + 3) / 6"),
     _act("silu", 1, doc="x * sigmoid(x), a.k.a. swish"),
-    _act("gelu", 1, (AttrSpec("approximate", "str", "none", choices=("none", "tanh")),), doc="Gaussian error linear unit"),
+    _act("gelu", 1, (AttrSpec("approximate", "str", "none", constraints=(one_of("none", "tanh"),)),), doc="Gaussian error linear unit"),
     _act("identity", 0, doc="returns its input; removed by cleanup passes"),
-    OpDef(name="prelu", attrs=(AttrSpec("num_parameters", "int", 1, doc="1 (shared) or the channel count"),),
-          shape=_prelu_shape, category="activation", params=_prelu_params, flops=_flops_per_element(1),
+    OpDef(name="prelu", attrs=(AttrSpec("num_parameters", "int", 1, doc="1 (shared) or the channel count",
+                                        constraints=(positive(),)),),
+          shape=_prelu_shape, category="activation", params=_prelu_params, macs=NO_MACS, flops=_flops_per_element(1),
+          rf=RF_POINTWISE,
           doc="x if x > 0 else weight[c] * x; weight [num_parameters] (PyTorch's PReLU, init 0.25)"),
 )

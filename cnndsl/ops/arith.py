@@ -12,8 +12,9 @@ reduction (stated in docs/reports.md).
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape, per_sample
+from cnndsl.ops.constraints import length, positive
 from cnndsl.ops.reduce import reduce_normalize, reduce_rf, reduce_shape
-from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
+from cnndsl.ops.registry import NO_MACS, NO_PARAMS, RF_POINTWISE, AttrSpec, OpDef, RFRule, ShapeError
 
 
 def broadcast(a: tuple, b: tuple, op: str) -> tuple:
@@ -61,7 +62,8 @@ def _binary(name: str, doc: str) -> OpDef:
     return OpDef(name=name, attrs=(AttrSpec("scalar", "float", None, doc="the number operand, with one tensor"),
                                    AttrSpec("reverse", "bool", False, doc="the number on the left: scalar OP x")),
                  shape=_binary_shape(name), category="elementwise", inputs=(1, 2), positional=1,
-                 normalize=_binary_normalize, flops=_per_output(1), doc=doc)
+                 normalize=_binary_normalize, params=NO_PARAMS, macs=NO_MACS, flops=_per_output(1), rf=RF_POINTWISE,
+                 doc=doc)
 
 
 def _same(_attrs: dict, shapes: list):
@@ -70,7 +72,7 @@ def _same(_attrs: dict, shapes: list):
 
 def _unary(name: str, doc: str, attrs: tuple = (), positional: int = 0, flops: int = 1) -> OpDef:
     return OpDef(name=name, attrs=attrs, shape=_same, category="elementwise", positional=positional,
-                 flops=_per_output(flops), doc=doc)
+                 params=NO_PARAMS, macs=NO_MACS, flops=_per_output(flops), rf=RF_POINTWISE, doc=doc)
 
 
 def _clamp_normalize(attrs: dict, _shapes: list) -> dict:
@@ -97,10 +99,12 @@ def _norm_normalize(attrs: dict, shapes: list) -> dict:
 
 
 def _reduction(name: str, doc: str, flops=_reduce_flops, extra: tuple = (), normalize=None) -> OpDef:
-    return OpDef(name=name, attrs=(AttrSpec("axes", "ints", (1,), doc="the reduced axes (not the batch)"),
+    return OpDef(name=name, attrs=(AttrSpec("axes", "ints", (1,), doc="the reduced axes (not the batch)",
+                                            constraints=(length(1),)),
                                    AttrSpec("keepdims", "bool", False)) + extra,
                  shape=reduce_shape(name), category="pool", positional=1,
-                 normalize=normalize or reduce_normalize(name), flops=flops, rf=reduce_rf, doc=doc)
+                 normalize=normalize or reduce_normalize(name), params=NO_PARAMS, macs=NO_MACS, flops=flops,
+                 rf=reduce_rf, doc=doc)
 
 
 def _pointwise(_attrs: dict) -> RFRule:
@@ -119,10 +123,11 @@ OPS = (
     _unary("log", "natural logarithm"),
     _unary("abs", "|x|"),
     OpDef(name="clamp", attrs=(AttrSpec("min", "float", None), AttrSpec("max", "float", None)), shape=_same,
-          category="elementwise", positional=2, normalize=_clamp_normalize, flops=_per_output(1), rf=_pointwise,
+          category="elementwise", positional=2, normalize=_clamp_normalize, params=NO_PARAMS, macs=NO_MACS,
+          flops=_per_output(1), rf=_pointwise,
           doc="min(max(x, min), max) (torch.clamp); either bound may be left out"),
     _reduction("sum", "sum over axes (channels by default)"),
     _reduction("max", "maximum over axes (channels by default)"),
     _reduction("norm", "p-norm over axes (channels by default): (sum |x|^p) ** (1/p), torch.linalg.vector_norm",
-               flops=_norm_flops, extra=(AttrSpec("p", "float", 2.0),), normalize=_norm_normalize),
+               flops=_norm_flops, extra=(AttrSpec("p", "float", 2.0, constraints=(positive(),)),), normalize=_norm_normalize),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from cnndsl.ops.common import fmt_shape, ntuple, numel, pad_nd, per_sample, spatial, spatial_dims, window_out
+from cnndsl.ops.constraints import MAX_SIZE, at_most, non_negative, positive, size, window
 from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
 
 
@@ -59,12 +60,13 @@ def _conv_rf(attrs: dict) -> RFRule:
 CONV = OpDef(
     name="conv",
     attrs=(
-        AttrSpec("out", "int", doc="output channels", minimum=1),
-        AttrSpec("kernel", "int2", 3, minimum=1),
-        AttrSpec("stride", "int2", 1, minimum=1),
-        AttrSpec("padding", "pad", None, doc="default dilation*(kernel-1)//2"),
-        AttrSpec("dilation", "int2", 1, minimum=1),
-        AttrSpec("groups", "int", 1, minimum=1),
+        AttrSpec("out", "int", doc="output channels", constraints=size()),
+        AttrSpec("kernel", "int2", 3, constraints=window()),
+        AttrSpec("stride", "int2", 1, constraints=(positive(), at_most(MAX_SIZE))),
+        AttrSpec("padding", "pad", None, doc="default dilation*(kernel-1)//2",
+                 constraints=(non_negative(), at_most(MAX_SIZE))),
+        AttrSpec("dilation", "int2", 1, constraints=(positive(), at_most(MAX_SIZE))),
+        AttrSpec("groups", "int", 1, constraints=(positive(), at_most(MAX_SIZE))),
         AttrSpec("bias", "bool", True),
     ),
     shape=_conv_shape,
@@ -127,13 +129,14 @@ def _convt_rf(attrs: dict) -> RFRule:
 CONV_T = OpDef(
     name="conv_t",
     attrs=(
-        AttrSpec("out", "int", minimum=1),
-        AttrSpec("kernel", "int2", 2, minimum=1),
-        AttrSpec("stride", "int2", 1, minimum=1),
-        AttrSpec("padding", "int2", 0),
-        AttrSpec("output_padding", "int2", 0),
-        AttrSpec("dilation", "int2", 1, minimum=1),
-        AttrSpec("groups", "int", 1, minimum=1),
+        AttrSpec("out", "int", doc="output channels", constraints=size()),
+        AttrSpec("kernel", "int2", 2, constraints=window()),
+        AttrSpec("stride", "int2", 1, constraints=(positive(), at_most(MAX_SIZE))),
+        AttrSpec("padding", "int2", 0, constraints=(non_negative(), at_most(MAX_SIZE))),
+        AttrSpec("output_padding", "int2", 0, doc="smaller than stride or dilation",
+                 constraints=(non_negative(), at_most(MAX_SIZE))),
+        AttrSpec("dilation", "int2", 1, constraints=(positive(), at_most(MAX_SIZE))),
+        AttrSpec("groups", "int", 1, constraints=(positive(), at_most(MAX_SIZE))),
         AttrSpec("bias", "bool", True),
     ),
     shape=_convt_shape,

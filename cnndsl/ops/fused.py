@@ -42,7 +42,7 @@ def _flops(attrs: dict, shapes: list, out) -> int:
 FUSED_CONV = OpDef(
     name="fused_conv",
     attrs=CONV.attrs + (AttrSpec("act", "str", "relu", doc="activation op applied to the conv output"),
-                        AttrSpec("act_attrs", "any", None, doc="the activation's attributes")),
+                        AttrSpec("act_attrs", "any", None, doc="the activation's attributes (a dict)")),
     shape=CONV.shape,
     category="conv",
     normalize=_normalize,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape, need_rank, pad_nd, per_sample, spatial_dims
-from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
+from cnndsl.ops.constraints import at_least, length, non_negative, one_of, positive, product_at_most
+from cnndsl.ops.registry import NO_FLOPS, NO_MACS, NO_PARAMS, RF_POINTWISE, AttrSpec, OpDef, RFRule, ShapeError
 
 
 def _reshape_normalize(attrs: dict, _shapes: list) -> dict:
@@ -61,6 +62,11 @@ def _chunk_shape(attrs: dict, shapes: list) -> list:
     return [part] * n
 
 
+def _chunk_rf(attrs: dict) -> RFRule:
+    # along channels each part keeps every position; along a spatial or flattened axis positions move
+    return RFRule("pointwise") if attrs["axis"] == 1 else RFRule("none")
+
+
 def _chunk_outputs(attrs: dict) -> int:
     return attrs["chunks"]
 
@@ -91,19 +97,27 @@ def _pad_rf(attrs: dict) -> RFRule:
 
 
 OPS = (
-    OpDef(name="reshape", attrs=(AttrSpec("shape", "ints", doc="the per-item shape; one -1 is inferred"),),
-          shape=_reshape_shape, category="shape", normalize=_reshape_normalize, rf=_none_rf,
+    OpDef(name="reshape", attrs=(AttrSpec("shape", "ints", doc="the per-item shape; one -1 is inferred",
+                                          constraints=(length(1), at_least(-1), product_at_most(2**62))),),
+          shape=_reshape_shape, category="shape", normalize=_reshape_normalize, params=NO_PARAMS, macs=NO_MACS,
+          flops=NO_FLOPS, rf=_none_rf,
           doc="reshape each batch item (row-major); the batch axis is kept"),
-    OpDef(name="channel_shuffle", attrs=(AttrSpec("groups", "int", minimum=1),), shape=_shuffle_shape, category="shape",
+    OpDef(name="channel_shuffle", attrs=(AttrSpec("groups", "int", constraints=(positive(),)),), shape=_shuffle_shape, category="shape",
+          params=NO_PARAMS, macs=NO_MACS, flops=NO_FLOPS, rf=RF_POINTWISE,
           doc="ShuffleNet's shuffle: view [N, g, C/g, H, W], swap axes 1 and 2, flatten back"),
-    OpDef(name="chunk", attrs=(AttrSpec("chunks", "int"), AttrSpec("axis", "int", 1)), shape=_chunk_shape,
-          category="shape", normalize=_chunk_normalize, outputs=_chunk_outputs,
+    OpDef(name="chunk", attrs=(AttrSpec("chunks", "int", doc="how many equal parts", constraints=(at_least(2),)),
+                               AttrSpec("axis", "int", 1)), shape=_chunk_shape,
+          category="shape", normalize=_chunk_normalize, outputs=_chunk_outputs, params=NO_PARAMS, macs=NO_MACS,
+          flops=NO_FLOPS, rf=_chunk_rf,
           doc="splits into `chunks` equal parts along an axis (channels by default); one output each"),
     OpDef(name="pad",
           attrs=(AttrSpec("padding", "pad", doc="one int, one per spatial axis, or begins then ends "
-                                                      "((top, left, bottom, right) in 2-D)"),
-                 AttrSpec("mode", "str", "constant", choices=_PAD_MODES), AttrSpec("value", "float", 0.0)),
-          shape=_pad_shape, category="shape", normalize=_pad_normalize, rf=_pad_rf,
+                                                      "((top, left, bottom, right) in 2-D)",
+                           constraints=(non_negative(),)),
+                 AttrSpec("mode", "str", "constant", constraints=(one_of(*_PAD_MODES),)),
+                 AttrSpec("value", "float", 0.0, doc="the fill of constant padding")),
+          shape=_pad_shape, category="shape", normalize=_pad_normalize, params=NO_PARAMS, macs=NO_MACS,
+          flops=NO_FLOPS, rf=_pad_rf,
           doc="spatial padding of NCL, NCHW or NCDHW: constant (value), reflect (mirror without the edge) or "
               "replicate (edge)"),
 )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape
-from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
+from cnndsl.ops.constraints import length, non_negative
+from cnndsl.ops.registry import NO_FLOPS, NO_MACS, NO_PARAMS, AttrSpec, OpDef, RFRule, ShapeError
 
 
 def _matmul_shape(_attrs: dict, shapes: list):
@@ -49,9 +50,11 @@ OPS = (
     # transpose has rf "permute": the receptive field is unchanged and the spatial axes
     # move with the permutation (ConvNeXt's NCHW -> NHWC -> NCHW blocks).
     OpDef(name="matmul", attrs=(), shape=_matmul_shape, category="linear", inputs=(2, 2),
-          macs=_matmul_macs, rf=_none_rf,
+          params=NO_PARAMS, macs=_matmul_macs, flops=NO_FLOPS, rf=_none_rf,
           doc="batched matrix product [N, a, b] x [N, b, c] -> [N, a, c] (a*b*c MACs per item)"),
-    OpDef(name="transpose", attrs=(AttrSpec("axes", "ints", doc="a permutation of all axes, batch (0) first"),),
-          shape=_transpose_shape, category="shape", normalize=_transpose_normalize, rf=_transpose_rf,
+    OpDef(name="transpose", attrs=(AttrSpec("axes", "ints", doc="a permutation of all axes, batch (0) first",
+                                            constraints=(length(2), non_negative())),),
+          shape=_transpose_shape, category="shape", normalize=_transpose_normalize, params=NO_PARAMS,
+          macs=NO_MACS, flops=NO_FLOPS, rf=_transpose_rf,
           doc="permutes the non-batch axes (torchvision's Permute); axes[0] must be 0"),
 )

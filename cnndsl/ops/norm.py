@@ -5,7 +5,8 @@ over one axis (channels: ConvNeXt's LayerNorm2d; the last: nn.LayerNorm), layer_
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape, need_rank, per_sample
-from cnndsl.ops.registry import SELF_PARAM, AttrSpec, OpDef, RFRule, ShapeError
+from cnndsl.ops.constraints import finite, in_range, positive
+from cnndsl.ops.registry import NO_MACS, RF_POINTWISE, SELF_PARAM, AttrSpec, OpDef, RFRule, ShapeError
 
 
 def _same_shape(_attrs: dict, shapes: list):
@@ -42,14 +43,17 @@ def _bn_flops(_attrs: dict, _shapes: list, out) -> int:
 
 BN = OpDef(
     name="bn",
-    attrs=(AttrSpec("eps", "float", 1e-5), AttrSpec("momentum", "float", 0.1), AttrSpec("affine", "bool", True),
+    attrs=(AttrSpec("eps", "float", 1e-5, constraints=(positive(),)),
+           AttrSpec("momentum", "float", 0.1, constraints=(in_range(0, 1),)), AttrSpec("affine", "bool", True),
            AttrSpec("frozen", "bool", False, doc="scale and shift held as buffers (torchvision's FrozenBatchNorm2d, "
                                                  "eps 1e-5): never trained, no num_batches_tracked")),
     shape=_same_shape,
     category="norm",
     normalize=_bn_normalize,
     params=_bn_params,
+    macs=NO_MACS,
     flops=_bn_flops,
+    rf=RF_POINTWISE,
     positional=0,
     doc="batch normalization over channels (axis 1)",
 )
@@ -83,12 +87,13 @@ def _ln_rf(attrs: dict) -> RFRule:
 
 LAYERNORM = OpDef(
     name="layernorm",
-    attrs=(AttrSpec("eps", "float", 1e-6), AttrSpec("affine", "bool", True),
+    attrs=(AttrSpec("eps", "float", 1e-6, constraints=(positive(),)), AttrSpec("affine", "bool", True),
            AttrSpec("axis", "int", 1, doc="the normalized axis: 1 (channels, LayerNorm2d) or -1 (the last, nn.LayerNorm)")),
     shape=_same_shape,
     category="norm",
     normalize=_ln_normalize,
     params=_ln_params,
+    macs=NO_MACS,
     flops=_ln_flops,
     rf=_ln_rf,
     positional=0,
@@ -115,11 +120,13 @@ def _ls_flops(_attrs: dict, _shapes: list, out) -> int:
 
 LAYER_SCALE = OpDef(
     name="layer_scale",
-    attrs=(AttrSpec("init", "float", 1e-6, doc="initial value of every gamma"),),
+    attrs=(AttrSpec("init", "float", 1e-6, doc="initial value of every gamma", constraints=(finite(),)),),
     shape=_ls_shape,
     category="norm",
     params=_ls_params,
+    macs=NO_MACS,
     flops=_ls_flops,
+    rf=RF_POINTWISE,
     positional=1,
     doc="x * gamma with a learnable gamma of shape [C, 1, 1], keyed by the node's own name "
         "(`features.1.0.layer_scale`, torchvision's CNBlock.layer_scale)",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 from cnndsl.ops.common import ntuple, pad_nd, per_sample, spatial, spatial_dims, window_out
-from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
+from cnndsl.ops.constraints import MAX_SIZE, at_most, non_negative, positive, size, window
+from cnndsl.ops.registry import NO_MACS, NO_PARAMS, AttrSpec, OpDef, RFRule, ShapeError
 
 
 def _pool_normalize(attrs: dict, shapes: list) -> dict:
@@ -50,17 +51,21 @@ def _pool_rf(attrs: dict) -> RFRule:
 
 
 _WINDOW = (
-    AttrSpec("kernel", "int2", minimum=1),
-    AttrSpec("stride", "int2", None, doc="defaults to kernel", minimum=1),
-    AttrSpec("padding", "pad", 0),
+    AttrSpec("kernel", "int2", constraints=window()),
+    AttrSpec("stride", "int2", None, doc="defaults to kernel", constraints=(positive(), at_most(MAX_SIZE))),
+    AttrSpec("padding", "pad", 0, doc="at most half the kernel",
+             constraints=(non_negative(), at_most(MAX_SIZE))),
 )
 
 MAXPOOL = OpDef(
     name="maxpool",
-    attrs=_WINDOW + (AttrSpec("dilation", "int2", 1, minimum=1), AttrSpec("ceil_mode", "bool", False)),
+    attrs=_WINDOW + (AttrSpec("dilation", "int2", 1, constraints=(positive(), at_most(MAX_SIZE))),
+                     AttrSpec("ceil_mode", "bool", False)),
     shape=_pool_shape,
     category="pool",
     normalize=_pool_normalize,
+    params=NO_PARAMS,
+    macs=NO_MACS,
     flops=_pool_flops,
     rf=_pool_rf,
     doc="max pooling",
@@ -72,6 +77,8 @@ AVGPOOL = OpDef(
     shape=_pool_shape,
     category="pool",
     normalize=_pool_normalize,
+    params=NO_PARAMS,
+    macs=NO_MACS,
     flops=_pool_flops,
     rf=_pool_rf,
     doc="average pooling; count_include_pad defaults to true as in PyTorch",
@@ -92,9 +99,11 @@ def _global_rf(_attrs: dict) -> RFRule:
     return RFRule("global")
 
 
-GAP = OpDef(name="gap", attrs=(), shape=_global_shape, category="pool", flops=_global_flops, rf=_global_rf,
+GAP = OpDef(name="gap", attrs=(), shape=_global_shape, category="pool", params=NO_PARAMS, macs=NO_MACS,
+            flops=_global_flops, rf=_global_rf,
             doc="global average pooling to [N, C, 1, 1] (1-D: [N, C, 1]; 3-D: [N, C, 1, 1, 1])")
-GMP = OpDef(name="gmp", attrs=(), shape=_global_shape, category="pool", flops=_global_flops, rf=_global_rf,
+GMP = OpDef(name="gmp", attrs=(), shape=_global_shape, category="pool", params=NO_PARAMS, macs=NO_MACS,
+            flops=_global_flops, rf=_global_rf,
             doc="global max pooling to [N, C, 1, 1] (1-D: [N, C, 1]; 3-D: [N, C, 1, 1, 1])")
 
 
@@ -104,11 +113,15 @@ def _lppool_flops(attrs: dict, _shapes: list, out) -> int:
 
 LPPOOL = OpDef(
     name="lppool",
-    attrs=(AttrSpec("p", "float", doc="the norm"), AttrSpec("kernel", "int2", minimum=1),
-           AttrSpec("stride", "int2", None, doc="defaults to kernel", minimum=1), AttrSpec("ceil_mode", "bool", False)),
+    attrs=(AttrSpec("p", "float", doc="the norm", constraints=(positive(),)),
+           AttrSpec("kernel", "int2", constraints=window()),
+           AttrSpec("stride", "int2", None, doc="defaults to kernel", constraints=(positive(), at_most(MAX_SIZE))),
+           AttrSpec("ceil_mode", "bool", False)),
     shape=_pool_shape,
     category="pool",
     normalize=_pool_normalize,
+    params=NO_PARAMS,
+    macs=NO_MACS,
     flops=_lppool_flops,
     rf=_pool_rf,
     doc="power-average pooling (sum x^p)^(1/p) over each window, PyTorch's LPPool1d/2d/3d (no padding)",
@@ -135,8 +148,10 @@ def _adaptive_rf(_attrs: dict) -> RFRule:
 
 
 def _adaptive(name: str, what: str) -> OpDef:
-    return OpDef(name=name, attrs=(AttrSpec("size", "int2", 1, doc="output size per spatial axis; an int for every axis"),),
-                 shape=_adaptive_shape, category="pool", normalize=_adaptive_normalize, flops=_global_flops,
+    return OpDef(name=name, attrs=(AttrSpec("size", "int2", 1, doc="output size per spatial axis; an int for every axis",
+                                            constraints=size()),),
+                 shape=_adaptive_shape, category="pool", normalize=_adaptive_normalize, params=NO_PARAMS,
+                 macs=NO_MACS, flops=_global_flops,
                  rf=_adaptive_rf,
                  doc=f"adaptive {what} pooling to a fixed output size; window i spans "
                      "floor(i*in/out) .. ceil((i+1)*in/out) as in PyTorch")

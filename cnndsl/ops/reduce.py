@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape, per_sample
-from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
+from cnndsl.ops.constraints import length
+from cnndsl.ops.registry import NO_MACS, NO_PARAMS, AttrSpec, OpDef, RFRule, ShapeError
 
 
 def _axis(axis: int, rank: int, op: str) -> int:
@@ -79,9 +80,12 @@ OPS = (
     # category "norm", not "activation": softmax is not elementwise, so it must not be fused
     # into a conv as an epilogue
     OpDef(name="softmax", attrs=(AttrSpec("axis", "int", 1),), shape=_softmax_shape, category="norm",
-          normalize=_softmax_normalize, flops=_softmax_flops, rf=_softmax_rf,
+          normalize=_softmax_normalize, params=NO_PARAMS, macs=NO_MACS, flops=_softmax_flops, rf=_softmax_rf,
           doc="softmax along an axis (channels by default), computed stably"),
-    OpDef(name="mean", attrs=(AttrSpec("axes", "ints", (2, 3)), AttrSpec("keepdims", "bool", False)),
-          shape=_mean_shape, category="pool", normalize=_mean_normalize, flops=_mean_flops, rf=reduce_rf,
+    OpDef(name="mean", attrs=(AttrSpec("axes", "ints", (2, 3), doc="the reduced axes (not the batch)",
+                                       constraints=(length(1),)),
+                              AttrSpec("keepdims", "bool", False)),
+          shape=_mean_shape, category="pool", normalize=_mean_normalize, params=NO_PARAMS, macs=NO_MACS,
+          flops=_mean_flops, rf=reduce_rf,
           doc="arithmetic mean over axes (default the spatial ones), optionally keeping them as size 1"),
 )

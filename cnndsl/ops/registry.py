@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnndsl.ops.constraints import Constraint, at_least, one_of
+
 Shape = tuple  # (N|int, C, H, W) etc.; batch may be the symbol "N"
 
 REQUIRED = object()
@@ -32,12 +34,17 @@ class ShapeError(Exception):
 
 @dataclass(frozen=True)
 class AttrSpec:
-    """One attribute: its word, its type, its default (REQUIRED if none).
+    """One attribute: its word, its type, its default (REQUIRED if none), and its constraints.
 
-    Types: int, float, bool, str, int2 (an int, or one int per spatial axis: 1, 2 or 3
+    Types: int, float (finite), bool, str, int2 (an int, or one int per spatial axis: 1, 2 or 3
     values, matched to the input's rank by the op's normalize), pad (an int, one per
     spatial axis, begins then ends -- 2, 4 or 6 ints --, "same" or "valid"), ints (tuple of
     ints), layer (an activation op value), any.
+
+    `constraints` (cnndsl/ops/constraints.py: positive(), non_negative(), at_least(n),
+    in_range(lo, hi), finite(), one_of(...), length(lo, hi), product_at_most(n)) are checked by
+    the elaborator at the attribute's own span before any rule sees the value; `choices` and
+    `minimum` are shorthands for one_of(*choices) and at_least(minimum). `checks` lists them all.
     """
 
     name: str
@@ -45,11 +52,33 @@ class AttrSpec:
     default: Any = REQUIRED
     choices: tuple = ()
     doc: str = ""
-    minimum: int | None = None  # every int in the value must be at least this (1: sizes, strides, groups)
+    minimum: int | None = None  # shorthand for at_least(minimum)
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+    @property
+    def checks(self) -> tuple[Constraint, ...]:
+        """Every constraint on the value: the declared ones, then `minimum` and `choices`."""
+        extra: tuple[Constraint, ...] = ()
+        if self.minimum is not None:
+            extra += (at_least(self.minimum),)
+        if self.choices:
+            extra += (one_of(*self.choices),)
+        return tuple(self.constraints) + extra
+
+    def problem(self, value: Any) -> str | None:
+        """None when `value` meets every constraint, else the first problem in words. None is
+        accepted where the default is None (an optional attribute left out)."""
+        if value is None and not self.required and self.default is None:
+            return None
+        for c in self.checks:
+            text = c.check(value)
+            if text:
+                return text
+        return None
 
 
 @dataclass(frozen=True)
@@ -88,16 +117,58 @@ class RFRule:
         return 0 if field == "padding" else 1
 
 
-def _zero(*_a) -> int:
-    return 0
+class MissingRule(Exception):
+    """An op was registered without declaring one of its rules (an internal error, never a user's)."""
 
 
-def _no_params(*_a) -> dict:
+class _Undeclared:
+    """The default of every counting rule: not a value but the absence of a choice. Calling it
+    raises MissingRule; `OpDef.missing_rules()` lists them and tests/ops/test_ops_registry.py
+    fails for any registered op that has one."""
+
+    def __init__(self, rule: str, op: str = "?"):
+        self.rule, self.op = rule, op
+
+    def __call__(self, *_a):
+        raise MissingRule(f"op {self.op!r} declares no {self.rule} rule (docs/internals.md, 'Declaring an op')")
+
+    def __repr__(self) -> str:
+        return f"<no {self.rule} rule declared>"
+
+
+# The declared "none" of each rule: an op says it has no parameters, no multiply-adds, no
+# other FLOPs, or positions that pass through unchanged, by naming one of these.
+def NO_PARAMS(*_a) -> dict:
+    """The op has no parameters or buffers."""
     return {}
 
 
-def _pointwise_rf(_attrs) -> RFRule:
+def NO_MACS(*_a) -> int:
+    """The op does no conv/linear multiply-adds."""
+    return 0
+
+
+def NO_FLOPS(*_a) -> int:
+    """The op does no arithmetic (data movement, graph inputs, identity at inference)."""
+    return 0
+
+
+def RF_POINTWISE(_attrs) -> RFRule:
+    """Each output position sees exactly its own input position."""
     return RFRule("pointwise")
+
+
+def RF_GLOBAL(_attrs) -> RFRule:
+    """Each output position sees every input position (global pooling, per-sample statistics)."""
+    return RFRule("global")
+
+
+def RF_NONE(_attrs) -> RFRule:
+    """Positions lose their meaning (flatten, reshape, matmul on flattened values)."""
+    return RFRule("none")
+
+
+RULES = ("params", "macs", "flops", "rf")  # every OpDef declares each one explicitly
 
 
 @dataclass(frozen=True)
@@ -109,14 +180,26 @@ class OpDef:
     inputs: tuple[int, int | None] = (1, 1)  # min, max (None: unbounded)
     positional: int = 2  # how many leading attributes may be given positionally
     normalize: Callable[[dict, list], dict] | None = None
-    params: Callable[[dict, list], dict] = _no_params  # name (or SELF_PARAM) -> (shape, trainable)
-    macs: Callable[[dict, list, Any], int] = _zero  # conv/linear multiply-adds only
-    flops: Callable[[dict, list, Any], int] = _zero  # non-MAC flops (BN, activations, pools, elementwise)
-    rf: Callable[[dict], RFRule] = _pointwise_rf
+    # The four counting rules have no default: each op names one (NO_PARAMS, NO_MACS, NO_FLOPS,
+    # RF_POINTWISE, ... when it has none); one left out is a MissingRule when called.
+    params: Callable[[dict, list], dict] = field(default_factory=lambda: _Undeclared("params"))  # name -> (shape, trainable)
+    macs: Callable[[dict, list, Any], int] = field(default_factory=lambda: _Undeclared("macs"))  # conv/linear MACs only
+    flops: Callable[[dict, list, Any], int] = field(default_factory=lambda: _Undeclared("flops"))  # non-MAC flops
+    rf: Callable[[dict], RFRule] = field(default_factory=lambda: _Undeclared("rf"))
     outputs: int | Callable[[dict], int] = 1  # or a rule on the normalized attrs (chunk)
     inference_identity: bool = False  # removable at inference (dropout, stochastic depth)
     doc: str = ""
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for rule in RULES:
+            value = getattr(self, rule)
+            if isinstance(value, _Undeclared) and value.op != self.name:
+                object.__setattr__(self, rule, _Undeclared(rule, self.name))
+
+    def missing_rules(self) -> list[str]:
+        """The counting rules (params, macs, flops, rf) this op did not declare."""
+        return [rule for rule in RULES if isinstance(getattr(self, rule), _Undeclared)]
 
     def attr(self, name: str) -> AttrSpec | None:
         for a in self.attrs:

@@ -5,7 +5,8 @@ scale keyed by the node's own name, as torchvision's `scale_weight`)."""
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape, per_sample
-from cnndsl.ops.registry import SELF_PARAM, AttrSpec, OpDef, RFRule, ShapeError
+from cnndsl.ops.constraints import positive
+from cnndsl.ops.registry import NO_MACS, SELF_PARAM, AttrSpec, OpDef, RFRule, ShapeError
 
 
 def _same_shape(_attrs: dict, shapes: list):
@@ -70,21 +71,23 @@ def _l2_rf(attrs: dict) -> RFRule:
 
 OPS = (
     OpDef(name="groupnorm",
-          attrs=(AttrSpec("groups", "int", minimum=1), AttrSpec("eps", "float", 1e-5), AttrSpec("affine", "bool", True)),
-          shape=_same_shape, category="norm", positional=1, normalize=_gn_normalize, params=_affine_params,
+          attrs=(AttrSpec("groups", "int", constraints=(positive(),)), AttrSpec("eps", "float", 1e-5, constraints=(positive(),)),
+                 AttrSpec("affine", "bool", True)),
+          shape=_same_shape, category="norm", positional=1, normalize=_gn_normalize, params=_affine_params, macs=NO_MACS,
           flops=_stat_flops, rf=_global_rf,
           doc="group normalization (nn.GroupNorm): mean and biased variance over each group of channels and "
               "all positions of one sample; weight, bias [C]"),
     OpDef(name="instancenorm",
-          attrs=(AttrSpec("eps", "float", 1e-5), AttrSpec("affine", "bool", False),
+          attrs=(AttrSpec("eps", "float", 1e-5, constraints=(positive(),)), AttrSpec("affine", "bool", False),
                  AttrSpec("track_running_stats", "bool", False,
                           doc="keep running statistics as buffers; inference then uses them, as nn.InstanceNorm2d")),
-          shape=_same_shape, category="norm", positional=0, params=_in_params, flops=_stat_flops, rf=_global_rf,
+          shape=_same_shape, category="norm", positional=0, params=_in_params, macs=NO_MACS, flops=_stat_flops,
+          rf=_global_rf,
           doc="instance normalization (nn.InstanceNorm1d/2d/3d): per sample and channel over all positions"),
     OpDef(name="l2norm",
-          attrs=(AttrSpec("axis", "int", 1), AttrSpec("eps", "float", 1e-12),
+          attrs=(AttrSpec("axis", "int", 1), AttrSpec("eps", "float", 1e-12, constraints=(positive(),)),
                  AttrSpec("scale", "float", None, doc="learned per-channel scale, initialized to this value")),
-          shape=_same_shape, category="norm", positional=0, normalize=_l2_normalize, params=_l2_params,
+          shape=_same_shape, category="norm", positional=0, normalize=_l2_normalize, params=_l2_params, macs=NO_MACS,
           flops=_l2_flops, rf=_l2_rf,
           doc="x / max(||x||_2 over axis, eps) (F.normalize); with scale, times a learned [C] weight keyed by the "
               "node's own name (SSD's L2Norm: torchvision's scale_weight, initialized to 20)"),

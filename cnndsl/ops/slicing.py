@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape
-from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
+from cnndsl.ops.constraints import length, positive
+from cnndsl.ops.registry import NO_FLOPS, NO_MACS, NO_PARAMS, AttrSpec, OpDef, RFRule, ShapeError
 
 
 def _axis(axis: int, shape: tuple, op: str) -> int:
@@ -78,11 +79,16 @@ def _split_rf(attrs: dict) -> RFRule:
 OPS = (
     OpDef(name="slice",
           attrs=(AttrSpec("axis", "int", 1), AttrSpec("start", "int", 0),
-                 AttrSpec("stop", "int", None, doc="exclusive; none: to the end"), AttrSpec("step", "int", 1)),
-          shape=_slice_shape, category="shape", positional=3, normalize=_slice_normalize, rf=_slice_rf,
+                 AttrSpec("stop", "int", None, doc="exclusive; none: to the end"),
+                 AttrSpec("step", "int", 1, constraints=(positive(),))),
+          shape=_slice_shape, category="shape", positional=3, normalize=_slice_normalize, params=NO_PARAMS,
+          macs=NO_MACS, flops=NO_FLOPS, rf=_slice_rf,
           doc="x[..., start:stop:step, ...] along one non-batch axis (Python's rules: negative bounds "
               "count from the end); `x[:, :a]` in an expression makes one"),
-    OpDef(name="split", attrs=(AttrSpec("sizes", "ints"), AttrSpec("axis", "int", 1)), shape=_split_shape,
-          category="shape", positional=2, normalize=_split_normalize, outputs=_split_outputs, rf=_split_rf,
+    OpDef(name="split", attrs=(AttrSpec("sizes", "ints", doc="the size of each part (two or more)",
+                                        constraints=(length(2), positive())),
+                               AttrSpec("axis", "int", 1)), shape=_split_shape,
+          category="shape", positional=2, normalize=_split_normalize, outputs=_split_outputs, params=NO_PARAMS,
+          macs=NO_MACS, flops=NO_FLOPS, rf=_split_rf,
           doc="splits into parts of the given sizes along an axis (torch.split with a list); one output each"),
 )

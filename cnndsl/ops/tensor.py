@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cnndsl.ops.common import SPATIAL_RANKS, fmt_shape, numel, per_sample, spatial_dims
-from cnndsl.ops.registry import AttrSpec, OpDef, RFRule, ShapeError
+from cnndsl.ops.constraints import finite, in_range, length, numeric, one_of, positive, product_at_most, size
+from cnndsl.ops.registry import NO_FLOPS, NO_MACS, NO_PARAMS, RF_POINTWISE, AttrSpec, OpDef, RFRule, ShapeError
 
 
 def _add_shape(_attrs: dict, shapes: list):
@@ -153,34 +154,47 @@ def _linear_rf(_attrs: dict) -> RFRule:
 
 
 OPS = (
-    OpDef(name="input", attrs=(AttrSpec("shape", "ints"), AttrSpec("dtype", "str", "float32")),
-          shape=_input_shape, category="io", inputs=(0, 0), doc="a graph input"),
-    OpDef(name="add", attrs=(), shape=_add_shape, category="elementwise", inputs=(2, None),
-          flops=_elementwise_flops, doc="elementwise sum of equal shapes (never broadcasts)"),
-    OpDef(name="mul", attrs=(), shape=_mul_shape, category="elementwise", inputs=(2, 2),
-          flops=_elementwise_flops, doc="elementwise product; broadcasts only a [N, C, 1, 1] gate"),
+    OpDef(name="input", attrs=(AttrSpec("shape", "ints", constraints=(length(1), positive(), product_at_most(2**62))),
+                               AttrSpec("dtype", "str", "float32")),
+          shape=_input_shape, category="io", inputs=(0, 0), params=NO_PARAMS, macs=NO_MACS, flops=NO_FLOPS,
+          rf=RF_POINTWISE, doc="a graph input"),
+    OpDef(name="add", attrs=(), shape=_add_shape, category="elementwise", inputs=(2, None), params=NO_PARAMS,
+          macs=NO_MACS, flops=_elementwise_flops, rf=RF_POINTWISE, doc="elementwise sum of equal shapes (never broadcasts)"),
+    OpDef(name="mul", attrs=(), shape=_mul_shape, category="elementwise", inputs=(2, 2), params=NO_PARAMS,
+          macs=NO_MACS, flops=_elementwise_flops, rf=RF_POINTWISE,
+          doc="elementwise product; broadcasts only a [N, C, 1, 1] gate"),
     OpDef(name="concat", attrs=(AttrSpec("axis", "int", 1),), shape=_concat_shape, category="shape",
-          inputs=(2, None), normalize=_concat_normalize, doc="concatenation along an axis (channels by default)"),
+          inputs=(2, None), normalize=_concat_normalize, params=NO_PARAMS, macs=NO_MACS, flops=NO_FLOPS,
+          rf=RF_POINTWISE, doc="concatenation along an axis (channels by default)"),
     OpDef(name="flatten", attrs=(AttrSpec("start", "int", 1),), shape=_flatten_shape, category="shape",
-          rf=_flatten_rf, doc="flattens axes start.. into one"),
-    OpDef(name="dropout", attrs=(AttrSpec("p", "float", 0.5),), shape=_same, category="regularize",
+          params=NO_PARAMS, macs=NO_MACS, flops=NO_FLOPS, rf=_flatten_rf, doc="flattens axes start.. into one"),
+    OpDef(name="dropout", attrs=(AttrSpec("p", "float", 0.5, doc="probability of zeroing an element",
+                                          constraints=(in_range(0, 1, high_open=True),)),),
+          shape=_same, category="regularize", params=NO_PARAMS, macs=NO_MACS, flops=NO_FLOPS, rf=RF_POINTWISE,
           inference_identity=True, doc="dropout; the identity at inference"),
     OpDef(name="stochastic_depth",
-          attrs=(AttrSpec("p", "float", doc="probability of dropping the branch"),
-                 AttrSpec("mode", "str", "row", choices=("row", "batch"))),
-          shape=_same, category="regularize", inference_identity=True,
+          attrs=(AttrSpec("p", "float", doc="probability of dropping the branch",
+                          constraints=(in_range(0, 1, high_open=True),)),
+                 AttrSpec("mode", "str", "row", constraints=(one_of("row", "batch"),))),
+          shape=_same, category="regularize", params=NO_PARAMS, macs=NO_MACS, flops=NO_FLOPS, rf=RF_POINTWISE,
+          inference_identity=True,
           doc="drops a residual branch per sample (row) or per batch while training "
               "(torchvision's StochasticDepth); the identity at inference"),
     OpDef(name="upsample",
-          attrs=(AttrSpec("scale", "any", 2),
-                 AttrSpec("mode", "str", "nearest", choices=("nearest", "linear", "bilinear", "trilinear"),
+          attrs=(AttrSpec("scale", "any", 2, doc="a number, or one per spatial axis",
+                          constraints=(numeric(), finite(), positive(), length(1, 3), product_at_most(2**20))),
+                 AttrSpec("mode", "str", "nearest", constraints=(one_of("nearest", "linear", "bilinear", "trilinear"),),
                           doc="nearest, or linear interpolation named as PyTorch does for the input's rank: "
                               "linear (NCL), bilinear (NCHW), trilinear (NCDHW)"),
-                 AttrSpec("align_corners", "bool", False), AttrSpec("size", "any", None)),
-          shape=_upsample_shape, category="shape", normalize=_upsample_normalize, rf=_upsample_rf,
+                 AttrSpec("align_corners", "bool", False),
+                 AttrSpec("size", "any", None, doc="the output size: an int, or one per spatial axis (overrides scale)",
+                          constraints=(numeric(integers=True),) + size() + (length(1, 3),))),
+          shape=_upsample_shape, category="shape", normalize=_upsample_normalize, params=NO_PARAMS, macs=NO_MACS,
+          rf=_upsample_rf,
           flops=_upsample_flops, doc="nearest or (bi/tri)linear resize by a scale or to a size, per spatial axis "
                                      "(one number for every axis or one per axis)"),
-    OpDef(name="linear", attrs=(AttrSpec("out", "int", minimum=1), AttrSpec("bias", "bool", True)), shape=_linear_shape,
+    OpDef(name="linear", attrs=(AttrSpec("out", "int", doc="output features", constraints=size()),
+                                AttrSpec("bias", "bool", True)), shape=_linear_shape,
           category="linear", params=_linear_params, macs=_linear_macs, flops=_linear_bias_flops,
           rf=_linear_rf, doc="fully connected layer on the last axis (nn.Linear): [N, ..., in] -> "
                              "[N, ..., out], weight [out, in]"),

@@ -18,10 +18,12 @@ def opdef_of(node: Node) -> OpDef | None:
 def rule_of(opdef: OpDef | None, rule: str) -> Any:
     """A rule callable (`params`, `macs`, `flops`, `rf`), or None when the op has none.
 
-    An op states "no rule" by leaving the field None; a rule may also raise
-    NotImplementedError for attribute combinations it cannot count.
+    An op states "cannot count" by setting the field to None (the report then says
+    "unsupported", never 0); a rule may also raise NotImplementedError for attribute
+    combinations it cannot count. A rule the op never declared (a registry bug, which
+    tests/ops/test_ops_registry.py catches) is treated the same way: flagged, not zero.
     """
-    if opdef is None:
+    if opdef is None or rule in opdef.missing_rules():
         return None
     return getattr(opdef, rule, None)
 

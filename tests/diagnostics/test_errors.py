@@ -69,8 +69,8 @@ def test_unknown_name_in_expression():
 
 
 def test_unknown_keyword():
-    err = err_of(net("conv(8, kernal=3)"))
-    assert type(err) is D.UnknownKeyword and at(err) == (2, 5) and "did you mean 'kernel'?" in err.message
+    err = err_of(net("conv(8, kernal=3)"))  # at the keyword's own column, not the stage's
+    assert type(err) is D.UnknownKeyword and at(err) == (2, 13) and "did you mean 'kernel'?" in err.message
 
 
 def test_unknown_block_parameter():
@@ -79,8 +79,8 @@ def test_unknown_block_parameter():
 
 
 def test_wrong_arity_positional():
-    err = err_of(net("conv(8, 3, 2)"))
-    assert type(err) is D.WrongArity and at(err) == (2, 5) and "at most 2 positional" in err.message
+    err = err_of(net("conv(8, 3, 2)"))  # at the first argument too many
+    assert type(err) is D.WrongArity and at(err) == (2, 16) and "at most 2 positional" in err.message
 
 
 def test_missing_required_attribute():
@@ -89,8 +89,8 @@ def test_missing_required_attribute():
 
 
 def test_wrong_type():
-    err = err_of(net('conv(8, bias=1)'))
-    assert type(err) is D.WrongType and at(err) == (2, 5) and "true or false" in err.message
+    err = err_of(net('conv(8, bias=1)'))  # at the attribute
+    assert type(err) is D.WrongType and at(err) == (2, 13) and "true or false" in err.message
 
 
 def test_duplicate_definitions_collected_and_sorted():

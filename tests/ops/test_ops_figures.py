@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnndsl.ir.builder import GraphBuilder
+from cnndsl.ir.builder import AttrError, GraphBuilder
 from cnndsl.ops import RFRule, ShapeError, get
 from cnndsl.ops.registry import SELF_PARAM, param_key
 
@@ -227,7 +227,7 @@ def test_chunk_has_one_output_per_chunk():
     assert b.graph.value_shape(refs[2]) == ("N", 12, 2, 4)
     with pytest.raises(ShapeError, match="evenly"):
         one("chunk", ("N", 10, 8, 8), chunks=3)
-    with pytest.raises(ShapeError, match="at least 2"):
+    with pytest.raises(AttrError, match="at least 2"):  # the declared constraint, before any shape rule
         one("chunk", ("N", 10, 8, 8), chunks=1)
     with pytest.raises(ShapeError, match="non-batch"):
         one("chunk", ("N", 10, 8, 8), chunks=2, axis=0)

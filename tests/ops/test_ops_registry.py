@@ -82,12 +82,28 @@ def test_every_op_has_a_sample():
 
 @pytest.mark.parametrize("name", sorted(all_ops()))
 def test_every_op_has_every_rule(name):
+    """No silent zeros (issue 12): params, MACs, FLOPs and RF are each an explicit choice."""
     op = all_ops()[name]
+    missing = op.missing_rules()
+    assert not missing, (
+        f"op {name!r} does not declare its {', '.join(missing)} rule{'s' if len(missing) > 1 else ''}: give "
+        f"OpDef({', '.join(f'{r}=...' for r in missing)}) -- a function of its own, or the declared none "
+        "(NO_PARAMS, NO_MACS, NO_FLOPS, RF_POINTWISE / RF_GLOBAL / RF_NONE from cnndsl.ops.registry); "
+        "see docs/internals.md, 'Declaring an op'")
     for rule in (op.shape, op.params, op.macs, op.flops, op.rf):
         assert callable(rule), f"{name}: missing rule"
     assert op.doc, f"{name}: no doc"
     assert len(set(op.attr_names)) == len(op.attrs)
     assert 0 <= op.positional
+
+
+def test_an_undeclared_rule_is_reported_not_zero():
+    from cnndsl.ops.registry import NO_PARAMS, MissingRule, OpDef
+
+    op = OpDef(name="probe", attrs=(), shape=lambda a, s: s[0], category="shape", params=NO_PARAMS)
+    assert op.missing_rules() == ["macs", "flops", "rf"]
+    with pytest.raises(MissingRule, match="'probe' declares no macs rule"):
+        op.macs({}, [(1, 2)], (1, 2))
 
 
 @pytest.mark.parametrize("name", sorted(n for n, s in SAMPLES.items() if s is not None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cnndsl.ir.builder import GraphBuilder
-from cnndsl.ops.registry import REGISTRY, OpDef
+from cnndsl.ops.registry import REGISTRY, RF_POINTWISE, OpDef
 from cnndsl.passes import ANALYSES, Convention, run_passes
 from cnndsl.report import build_report, render
 
@@ -57,9 +57,9 @@ def test_flops_follow_the_convention():
 
 @pytest.fixture
 def mystery_op(monkeypatch):
-    """A registered op with a shape rule but no MAC/FLOP/param rules."""
+    """A registered op with a shape rule that declares it cannot count MACs, FLOPs or params (None)."""
     opdef = OpDef(name="mystery", attrs=(), shape=lambda _a, s: tuple(s[0]), category="activation",
-                  macs=None, flops=None, params=None)
+                  macs=None, flops=None, params=None, rf=RF_POINTWISE)
     monkeypatch.setitem(REGISTRY, "mystery", opdef)
     return opdef
 
@@ -82,3 +82,17 @@ def test_op_without_rule_is_unsupported_not_zero(mystery_op):
     assert "unsupported" in table and "+?" in table
     row = next(r for r in rep.to_json()["layers"] if r["name"] == "odd")
     assert row["macs"] is None and row["params"] is None
+
+
+def test_an_undeclared_rule_is_flagged_not_zero(monkeypatch):
+    """An op registered without a rule (a registry bug the registry test names) is reported as
+    unsupported by the passes, never as 0 or a 1x1 receptive field."""
+    opdef = OpDef(name="forgetful", attrs=(), shape=lambda _a, s: tuple(s[0]), category="activation")
+    monkeypatch.setitem(REGISTRY, "forgetful", opdef)
+    b = GraphBuilder("m")
+    h = b.add("forgetful", [b.input("x", (1, 3, 8, 8))], name="odd")
+    b.output("y", h)
+    g = run_passes(b.graph, ANALYSES).graph
+    odd = g.nodes["odd"].meta
+    assert odd["macs"] is None and odd["params"] is None and odd["flops"] is None
+    assert set(odd["unsupported"]) >= {"params", "macs", "flops"}
