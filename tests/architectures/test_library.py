@@ -78,6 +78,10 @@ TORCHVISION = {
     # detection, up to the raw head outputs; GFLOPS at 800x800 (RetinaNet_ResNet50_FPN_Weights.COCO_V1)
     "retinanet_resnet50_fpn": (34_014_999, 151.54, None),
     "ssd300_vgg16": (35_641_826, 34.86, None),  # SSD300_VGG16_Weights.COCO_V1, at 300x300
+    # video (models/video/resnet.py), one 3x16x112x112 clip (R3D_18_Weights.KINETICS400_V1 etc.)
+    "r3d_18": (33_371_472, 40.697, None),
+    "mc3_18": (11_695_440, 43.343, None),
+    "r2plus1d_18": (31_505_325, 40.519, None),
 }
 
 # Networks torchvision lacks: trainable params of the reference implementation named.
@@ -189,6 +193,10 @@ KEYS = {
                      "AuxLogits.fc.weight", "fc.weight"],
     "fcn_resnet50": ["backbone.layer4.2.conv2.weight", "classifier.0.weight", "classifier.4.bias",
                      "aux_classifier.4.weight"],
+    "r3d_18": ["stem.0.weight", "stem.1.running_var", "layer1.0.conv1.0.weight", "layer1.0.conv2.1.bias",
+               "layer2.0.downsample.0.weight", "layer4.1.conv2.0.weight", "fc.weight"],
+    "r2plus1d_18": ["stem.3.weight", "stem.4.weight", "layer1.0.conv1.0.0.weight", "layer1.0.conv1.0.1.running_mean",
+                    "layer1.0.conv1.0.3.weight", "layer3.0.downsample.1.weight", "fc.bias"],
     "deeplabv3_resnet50": ["backbone.conv1.weight", "classifier.0.convs.0.0.weight", "classifier.0.convs.4.1.weight",
                            "classifier.0.project.0.weight", "classifier.4.weight", "aux_classifier.0.weight"],
 }
