@@ -47,15 +47,18 @@ def code_lines(path: Path) -> int:
 def rf_at_last_feature_map(graph) -> str:
     graph = run_passes(graph, ["rf"]).graph
     needed = graph.ancestors(graph.outputs[0][1][0])
+    inp = graph.nodes[graph.input_names[0]].meta["shape"]
     best = None
     for node in graph.topo():
         shape = node.meta.get("shape")
-        if node.name in needed and shape and len(shape) == 4 and shape[2] > 1 and node.meta.get("rf"):
+        # the graph's spatial rank (NCL, NCHW, NCDHW: 1, 2 or 3 RF sizes)
+        if (node.name in needed and shape and len(shape) == len(inp) and len(shape) >= 3 and shape[2] > 1
+                and node.meta.get("rf")):
             best = node
     if best is None:
         return "-"
     size = best.meta["rf"]["size"]
-    return str(size[0]) if size[0] == size[1] else f"{size[0]}x{size[1]}"
+    return str(size[0]) if len(set(size)) == 1 else "x".join(str(v) for v in size)
 
 
 def collect() -> list[dict]:
@@ -122,6 +125,14 @@ def architectures_md(rows: list[dict]) -> str:
          "(and `dpn92`, `dpn98`, `dpn131`) are timm 1.0.31's modules (params, MACs and every state_dict key equal timm's; DPN's dual path is "
          "written with the slices `x[:, :res]` / `x[:, res:]`, Inception-ResNet's residuals as "
          "`x + branch * 0.17`, as timm computes them; `tests/architectures/test_dpn_inception_resnet.py`)."),
+        "",
+        ("3-D and 1-D networks (NCDHW and NCL inputs; RF per spatial axis, d x h x w): torchvision's video ResNets "
+         "`r3d_18`, `mc3_18`, `r2plus1d_18` (Kinetics-400 heads, one 16x112x112 clip; params, MACs and every "
+         "state_dict key equal torchvision's, `tests/architectures/test_video_resnet_torchvision.py`), the 3-D U-Net "
+         "of Cicek et al. 2016 (`unet3d`: unpadded convolutions and centre-cropped skips, a 116x132x132 tile to "
+         "28x44x44; 19,069,955 parameters, the paper's figure) and the 1-D ResNet for time series of Wang et al. "
+         "2017 (`resnet1d`, as Fawaz et al.'s reference implementation builds it; "
+         "`tests/architectures/test_unet3d_resnet1d.py`)."),
         "",
         table(rows, with_file=True),
         "",

@@ -96,6 +96,10 @@ OTHER_REFERENCES = {
     # resnet18 11,689,512 + one embedded-Gaussian block on 256 channels (Wang et al. Fig. 2):
     # theta/phi/g 3 * (256*128 + 128) + W (128*256 + 256) + BN 2*256 = 132,224
     "nonlocal_resnet18": 11_821_736,
+    # Cicek et al. 2016, Sec. 2: "19069955 parameters in total" (3-D U-Net, tests/architectures/test_unet3d_resnet1d.py)
+    "unet3d": 19_069_955,
+    # Wang et al. 2017 ResNet as Fawaz et al.'s Keras reference builds it, 1 channel in, 10 classes (by hand: same test)
+    "resnet1d": 505_290,
 }
 
 INDEX = library_index()
