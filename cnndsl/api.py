@@ -20,7 +20,11 @@ def is_path(source: str) -> bool:
 
 def load(source: str, network: str | None = None, defines: dict[str, str] | None = None,
          input_shape: tuple[int, ...] | None = None, batch: int | None = None,
-         include_dirs: tuple[str, ...] = ()) -> Graph:
+         include_dirs: tuple[str, ...] = (), params: dict[str, Any] | None = None) -> Graph:
+    """A `.cnn` path or library name as a shape-inferred Graph (the public API is `cnndsl.load`, docs/api.md).
+
+    `defines` override network parameters with .cnn expression text (`-D`), `params` with values.
+    """
     loader = Loader(include_dirs)
     if is_path(source):
         module = loader.load_file(Path(source))
@@ -35,19 +39,23 @@ def load(source: str, network: str | None = None, defines: dict[str, str] | None
         entry_let = source if entry.name != entry.network else None
         network = network or entry.network
         source = entry.name
-    return elaborate_module(loader, module, network, entry_let, defines or {}, input_shape, batch, source)
+    return elaborate_module(loader, module, network, entry_let, defines or {}, input_shape, batch, source,
+                            params=params)
 
 
-def load_text(text: str, name: str = "<string>", **kwargs: Any) -> Graph:
-    """Elaborate `.cnn` source text (tests, notebooks)."""
-    loader = Loader(tuple(kwargs.pop("include_dirs", ())))
+def load_text(text: str, name: str = "<string>", *, network: str | None = None,
+              defines: dict[str, str] | None = None, input_shape: tuple[int, ...] | None = None,
+              batch: int | None = None, include_dirs: tuple[str, ...] = (),
+              params: dict[str, Any] | None = None) -> Graph:
+    """Elaborate `.cnn` source text (tests, notebooks); the options are `load`'s (a misspelled one is a TypeError)."""
+    loader = Loader(tuple(include_dirs))
     module = loader.load_text(text, name)
-    return elaborate_module(loader, module, kwargs.pop("network", None), None, kwargs.pop("defines", {}) or {},
-                            kwargs.pop("input_shape", None), kwargs.pop("batch", None), name)
+    return elaborate_module(loader, module, network, None, defines or {}, input_shape, batch, name, params=params)
 
 
 def elaborate_module(loader: Loader, module: Module, network: str | None, entry_let: str | None,
-                     defines: dict[str, str], input_shape, batch, source_label: str) -> Graph:
+                     defines: dict[str, str], input_shape, batch, source_label: str,
+                     params: dict[str, Any] | None = None) -> Graph:
     networks = [i for i in module.ast.items if isinstance(i, A.BlockDef) and i.is_network]
     elab = Elaborator(loader, "graph")
     args: tuple = ()
@@ -75,6 +83,7 @@ def elaborate_module(loader: Loader, module: Module, network: str | None, entry_
                                   f"{did_you_mean(network, [n.name for n in networks])}", span)
             netdef = found[0]
     overrides = {k: parse_define(k, v) for k, v in defines.items()}
+    overrides.update(params or {})
     graph = elab.network(netdef, module, args, kwargs, overrides, input_shape, batch, span)
     graph.name = entry_let or netdef.name
     graph.meta.update(source=str(module.path), display=module.display, library_name=entry_let or None)

@@ -83,6 +83,7 @@ class CompileOptions:
     tuning_db: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific knobs
     force: bool = False  # replace an existing output file cnndsl did not write (cnndsl.output)
+    save_weights: bool = False  # pytorch: also write the weights beside the source (`--save-weights`, `--weights`)
 
 
 @dataclass
@@ -128,8 +129,8 @@ class Backend:
     artefact_suffix: str = ""
     lowerings: ClassVar[dict[str, Lowering | Refused]] = {}
 
-    def extra_outputs(self, out_path: str | Path) -> list[Path]:
-        """Files `compile` writes besides `out_path` (checked by the CLI before any work starts)."""
+    def extra_outputs(self, out_path: str | Path, options: CompileOptions | None = None) -> list[Path]:
+        """Files `compile` writes besides `out_path` with `options` (checked before any work starts)."""
         return []
 
     # -- 1. check ---------------------------------------------------------------

@@ -215,7 +215,9 @@ def run(args: argparse.Namespace) -> int:
         if k in outs and k != name:
             ref = np.asarray(outs[k])
             v["max_abs_diff_vs_ours"] = float(np.abs(ref - np.asarray(outs[name])).max())
-    report = {"network": graph.name, "input_shape": list(x.shape), "machine": machine(), "runtimes": results,
+    from cnndsl import __version__
+
+    report = {"schema": "cnndsl.bench/1", "cnndsl_version": __version__, "network": graph.name, "input_shape": list(x.shape), "machine": machine(), "runtimes": results,
               "ratio_vs": ratio}
     for k, v in results.items():
         if "median_ms" in v:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnndsl.cli.common import add_source_arguments, load_from_args
+from cnndsl.cli.common import add_source_arguments, model_from_args
 from cnndsl.ops.common import fmt_shape
 
 HELP = "parse, elaborate and infer shapes; print diagnostics (exit 0 when clean, 2 on errors)"
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = load_from_args(args)
+    graph = model_from_args(args).graph
     if not args.quiet:
         inputs = ", ".join(f"{n.name}{fmt_shape(n.attrs['shape'])}" for n in graph.input_nodes())
         outputs = ", ".join(f"{name}{fmt_shape(graph.value_shape(ref))}" for name, ref in graph.outputs)

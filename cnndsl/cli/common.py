@@ -47,9 +47,9 @@ def parse_defines(items: list[str]) -> dict[str, str]:
     return out
 
 
-def load_from_args(args: argparse.Namespace):
-    """FILE|NAME plus the shared options -> an elaborated, shape-inferred Graph."""
-    from cnndsl.api import load
+def model_from_args(args: argparse.Namespace):
+    """FILE|NAME plus the shared options -> a `cnndsl.Model` (the Python API every verb is built on)."""
+    from cnndsl.model import load
 
     return load(
         args.source,
@@ -59,6 +59,11 @@ def load_from_args(args: argparse.Namespace):
         batch=args.batch,
         include_dirs=tuple(args.include),
     )
+
+
+def load_from_args(args: argparse.Namespace):
+    """FILE|NAME plus the shared options -> an elaborated, shape-inferred Graph."""
+    return model_from_args(args).graph
 
 
 def print_json(obj) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnndsl.cli.common import add_force_argument, add_source_arguments, load_from_args
+from cnndsl.cli.common import add_force_argument, add_source_arguments, model_from_args
 
 HELP = "compile a network for a target (onnx, pytorch, llvm, cuda) with seeded or loaded weights"
 
@@ -14,6 +14,8 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", metavar="FILE",
                    help="weights keyed <node>.<param> (.npz; .safetensors; .pt/.pth state_dict); default: seeded init")
     p.add_argument("--seed", type=int, default=0, help="seed of the default initialization (default 0)")
+    p.add_argument("--save-weights", action="store_true",
+                   help="pytorch: also write the seeded weights beside the module as .npz (always with --weights)")
     p.add_argument("-O", dest="opt_level", type=int, choices=(0, 1), default=0, metavar="LEVEL",
                    help="-O0: the network as written (default); -O1: inference cleanups first "
                         "(drop no-ops, fold batch norm, fuse conv+activation)")
@@ -34,15 +36,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tuning-db", metavar="DIR", help="tuning database directory (read and extended)")
 
 
-def options_from_args(args: argparse.Namespace):
-    from cnndsl.backend import CompileOptions
-
-    return CompileOptions(opt_level=args.opt_level, opset=args.opset, seed=args.seed,
-                          tune=getattr(args, "tune", False), trials=getattr(args, "trials", 0),
-                          tuning_db=getattr(args, "tuning_db", None), extra=parse_extra(args.extra),
-                          force=args.force)
-
-
 def parse_extra(items: list[str]) -> dict:
     """-X KEY=VALUE pairs; integer-looking values become ints."""
     from cnndsl.diagnostics import CnnError
@@ -57,41 +50,38 @@ def parse_extra(items: list[str]) -> dict:
     return out
 
 
-def check_output_path(path: str, target: str, force: bool) -> None:
+def check_output_path(path: str, target: str, force: bool, save_weights: bool = False) -> None:
     """Refuse an output that cannot or may not be written before any work starts (cnndsl.output)."""
-    from cnndsl.backend import get_backend
+    from cnndsl.backend import CompileOptions, get_backend
     from cnndsl.output import check_destination
 
     backend = get_backend(target)
     check_destination(path, directory=not backend.artefact_suffix, force=force)
-    for extra in backend.extra_outputs(path):
+    for extra in backend.extra_outputs(path, CompileOptions(force=force, save_weights=save_weights)):
         check_destination(extra, force=force)
 
 
-def compile_source(args: argparse.Namespace, target: str, out: str):
-    """Load, weigh, prepare, check and compile; returns (backend, artefact, graph)."""
-    from cnndsl.backend import get_backend, missing_dependency
-    from cnndsl.weights import weights_for
+def compile_source(args: argparse.Namespace, target: str, out: str, save_weights: bool | None = None):
+    """Load and compile through the API (`Model.compile`); returns (backend, artefact, graph).
+
+    `save_weights` (pytorch): write the weights beside the module; default: when given or asked for.
+    """
+    from cnndsl.backend import get_backend
 
     backend = get_backend(target)  # unknown / uninstalled target: fail before loading anything
-    if args.opset is not None and target != "onnx":
-        from cnndsl.diagnostics import CnnError
-
-        raise CnnError(f"--opset applies to --target onnx only, not {target}")
-    graph = load_from_args(args)
-    options = options_from_args(args)
-    weights = weights_for(graph, args.weights, args.seed)
-    graph, weights = backend.prepare(graph, weights, options)
-    backend.check(graph)
-    try:
-        artefact = backend.compile(graph, weights, out, options)
-    except ImportError as err:  # a backend's lazy heavy import: the extra is not installed
-        raise missing_dependency(target, err) from None
-    return backend, artefact, graph
+    model = model_from_args(args)
+    artefact = model.compile(target, out, weights=args.weights, seed=args.seed, optimize=args.opt_level == 1,
+                             opset=args.opset, tune=getattr(args, "tune", False), trials=getattr(args, "trials", 64),
+                             tuning_db=getattr(args, "tuning_db", None), options=parse_extra(args.extra),
+                             force=args.force,
+                             save_weights=save_weights if save_weights is not None else
+                             bool(args.weights or getattr(args, "save_weights", False)))
+    return backend, artefact, model.graph
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output_path(args.output, args.target, args.force)
+    save = bool(args.weights or args.save_weights)
+    check_output_path(args.output, args.target, args.force, save)
     _backend, artefact, _graph = compile_source(args, args.target, args.output)
     print(artefact.summary())
     return 0

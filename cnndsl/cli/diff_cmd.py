@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-HELP = "compare two networks: structure, parameters, MACs, FLOPs, memory and receptive fields"
+HELP = ("compare two networks: structure, parameters, MACs, FLOPs, memory and receptive fields "
+        "(exit 0 identical, 1 different)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,20 +23,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnndsl.cli.common import load_from_args
+    """Exit 0 when the networks are identical, 1 when they differ (as diff(1)), 2 on errors."""
+    from cnndsl.cli.common import model_from_args
     from cnndsl.cli.report_cmd import convention_from_args
-    from cnndsl.passes.manager import run_standard
-    from cnndsl.report.diff import diff_graphs, render_diff
+    from cnndsl.report.diff import render_diff
 
-    graphs = []
+    models = []
     for source, network in ((args.source, args.network), (args.other, args.network_b or args.network)):
         one = argparse.Namespace(**vars(args))
         one.source, one.network = source, network
-        graph = load_from_args(one)
-        graphs.append(run_standard(graph, optimize=args.optimize, convention=convention_from_args(args)).graph)
-    d = diff_graphs(*graphs)
+        models.append(model_from_args(one))
+    d = models[0].diff(models[1], optimize=args.optimize, convention=convention_from_args(args))
     if args.format == "json":
         print(json.dumps(d, indent=2))
     else:
         sys.stdout.write(render_diff(d))
-    return 0
+    return 0 if d["identical"] else 1

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from cnndsl.cli.common import add_force_argument, add_source_arguments, load_from_args
+from cnndsl.cli.common import add_force_argument, add_source_arguments, model_from_args
 from cnndsl.diagnostics import CnnError
 
 HELP = "print the Graph IR (text, json, dot or svg), optionally after a pass"
@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = load_from_args(args)
+    graph = model_from_args(args).graph
     if args.after:
         try:
             from cnndsl.passes.manager import run_pipeline
@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "text":
         out = graph.to_text()
     elif args.format == "json":
-        out = json.dumps(graph.to_json(), indent=2) + "\n"
+        from cnndsl import __version__
+
+        out = json.dumps({"schema": "cnndsl.ir/1", "cnndsl_version": __version__, **graph.to_json()}, indent=2) + "\n"
     else:
         from cnndsl.ir.printer import to_dot
 

@@ -16,13 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _figures(name: str) -> dict:
-    from cnndsl.api import load
-    from cnndsl.passes.manager import annotate
-    from cnndsl.report.model import build_report
+    from cnndsl.model import load
 
-    g = annotate(load(name))
-    totals = build_report(g).totals
-    shape = list(g.input_nodes()[0].attrs["shape"])
+    model = load(name)
+    totals = model.report()["totals"]
+    shape = list(model.graph.input_nodes()[0].attrs["shape"])
     return {"params": totals["params"], "macs": totals["macs"], "input": shape}
 
 
@@ -42,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
                 row["error"] = err.message
         rows.append(row)
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        from cnndsl import __version__
+
+        print(json.dumps({"schema": "cnndsl.list/1", "cnndsl_version": __version__, "networks": rows}, indent=2))
         return 0
     header = f"{'name':<24} {'network':<20} {'params':>14} {'MACs':>16}  input"
     print(header)

@@ -39,13 +39,11 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --optimize: print why each rewrite rule declined where it did not fire")
 
 
-def run_analyses(graph, args: argparse.Namespace):
-    """The pipeline a report needs, honouring --optimize/--print-after/--time-passes."""
-    from cnndsl.passes.manager import run_standard
-
-    return run_standard(graph, optimize=getattr(args, "optimize", False), convention=convention_from_args(args),
-                        print_after=tuple(getattr(args, "print_after", ()) or ()),
-                        time_passes=getattr(args, "time_passes", False), stream=sys.stderr)
+def run_analyses(model, args: argparse.Namespace):
+    """The pipeline a report needs (`Model.analyze`), honouring --optimize/--print-after/--time-passes."""
+    return model.analyze(optimize=getattr(args, "optimize", False), convention=convention_from_args(args),
+                         print_after=tuple(getattr(args, "print_after", ()) or ()),
+                         time_passes=getattr(args, "time_passes", False), stream=sys.stderr)
 
 
 def stage_name(args: argparse.Namespace) -> str:
@@ -58,6 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_source_arguments(p)
     p.add_argument("--depth", type=int, metavar="N", help="collapse layers to blocks of N name components")
     p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table")
+    p.add_argument("--convention", choices=("cnndsl", "torchinfo", "fvcore", "ptflops", "thop"), default="cnndsl",
+                   help="also count as this tool does (a column and a total; see docs/reports.md)")
     p.add_argument("-o", "--output", help="write to a file instead of standard output")
     add_force_argument(p)
     add_convention_arguments(p)
@@ -65,22 +65,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnndsl.cli.common import load_from_args
+    from cnndsl.cli.common import model_from_args
     from cnndsl.diagnostics import CnnError
     from cnndsl.output import write_file
-    from cnndsl.report import build_report, render
+    from cnndsl.report import render
 
     if args.depth is not None and args.depth < 1:
         raise CnnError(f"--depth must be at least 1, got {args.depth}")
-    graph = load_from_args(args)
-    result = run_analyses(graph, args)
+    model = model_from_args(args)
+    result = run_analyses(model, args)
     for w in result.warnings:
         print(f"cnndsl: warning: {w}", file=sys.stderr)
     if args.explain:
         for reason in result.declined or ["every rewrite rule fired where it matched"]:
             print(f"cnndsl: note: {reason}", file=sys.stderr)
-    rep = build_report(result.graph, depth=args.depth, convention=convention_from_args(args),
-                       stage=stage_name(args), passes=result.ran)
+    rep = model.build_report(depth=args.depth, convention=args.convention, flops=convention_from_args(args),
+                             optimize=getattr(args, "optimize", False), result=result)
     text = render(rep, args.format)
     if args.output:
         write_file(args.output, text, force=args.force)

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
             suffix = get_backend(target).artefact_suffix
             out = str(Path(tmp) / f"model{suffix}")
-            backend, _artefact, graph = compile_source(args, target, out)
+            backend, _artefact, graph = compile_source(args, target, out, save_weights=True)  # the seeded weights, as every target
             outputs = run_backend(backend, out, inputs)
         names = [name for name, _ref in graph.outputs]
     print(save_outputs(args.output, outputs, names, args.force))

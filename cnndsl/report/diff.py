@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnndsl import __version__
 from cnndsl.ir.graph import Graph
 from cnndsl.report.model import build_report
 
+SCHEMA = "cnndsl.diff/1"
 TOTALS = ("params", "buffers", "macs", "flops", "memory", "peak_memory", "layers")
 
 
@@ -27,7 +29,23 @@ def _rf_key(rf: dict | None) -> Any:
     return None if rf is None else {k: list(rf[k]) for k in ("size", "stride", "padding")}
 
 
+def _label(g: Graph) -> str:
+    """What the user named: the library name or the file (with the network when it differs from the name)."""
+    lib = g.meta.get("library_name")
+    net = g.meta.get("network", g.name)
+    if lib:
+        return f"{lib} ({net})" if lib != net else str(lib)
+    where = g.meta.get("display") or g.meta.get("source")
+    return f"{where}: {net}" if where else str(net)
+
+
+def _side(g: Graph, rep) -> dict[str, Any]:
+    return {"label": _label(g), "network": rep.network, "source": g.meta.get("display") or g.meta.get("source"),
+            "inputs": [{"name": n, "shape": list(s)} for n, s, _d in rep.inputs]}
+
+
 def diff_graphs(a: Graph, b: Graph) -> dict[str, Any]:
+    """The `cnndsl diff --format json` object (schema `cnndsl.diff/1`); `identical` is false when anything differs."""
     ra, rb = build_report(a), build_report(b)
     names_a, names_b = set(a.nodes), set(b.nodes)
     added = [n for n in b.nodes if n not in names_a]
@@ -72,9 +90,17 @@ def diff_graphs(a: Graph, b: Graph) -> dict[str, Any]:
         outputs.append({"a": name_a, "b": name_b, "shape": [_jsonable(na.meta.get("shape")),
                                                               _jsonable(nb.meta.get("shape"))],
                         "rf": [_rf_key(na.meta.get("rf")), _rf_key(nb.meta.get("rf"))]})
+    side_a, side_b = _side(a, ra), _side(b, rb)
+    identical = (not (added or removed or changed or rf_changes)
+                 and all(t["delta"] in (0, None) and t["a"] == t["b"] for t in totals.values())
+                 and all(o["shape"][0] == o["shape"][1] for o in outputs) and len(a.outputs) == len(b.outputs)
+                 and side_a["inputs"] == side_b["inputs"])
     return {
-        "a": {"network": ra.network, "inputs": [[n, list(s)] for n, s, _d in ra.inputs]},
-        "b": {"network": rb.network, "inputs": [[n, list(s)] for n, s, _d in rb.inputs]},
+        "schema": SCHEMA,
+        "cnndsl_version": __version__,
+        "a": side_a,
+        "b": side_b,
+        "identical": identical,
         "same_structure": not (added or removed or any(set(c) & {"op", "attrs", "inputs"} for c in changed)),
         "totals": totals,
         "added": [{"name": n, "op": b.nodes[n].op} for n in added],
@@ -95,19 +121,35 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _dims(v: Any, sep: str = ", ") -> str:
+    if v is None:
+        return "-"
+    text = sep.join(str(x) for x in v)
+    return text if sep == "x" else f"[{text}]"
+
+
 def render_diff(d: dict[str, Any], limit: int = 50) -> str:
-    out = [f"a: {d['a']['network']} {d['a']['inputs']}", f"b: {d['b']['network']} {d['b']['inputs']}",
-           "structure: " + ("same" if d["same_structure"] else "differs"), ""]
+    def inputs(side: dict) -> str:
+        return ", ".join(f"{i['name']}[{', '.join(str(d) for d in i['shape'])}]" for i in side["inputs"])
+
+    verdict = "identical" if d["identical"] else "structure: " + ("same" if d["same_structure"] else "differs")
+    out = [f"a: {d['a']['label']}, input {inputs(d['a'])}", f"b: {d['b']['label']}, input {inputs(d['b'])}",
+           verdict, ""]
     width = max(len(k) for k in d["totals"])
-    out.append(f"{'':<{width}}  {'a':>16}  {'b':>16}  {'delta':>16}  {'ratio':>8}")
+    same = d["a"]["label"] == d["b"]["label"]  # the same name twice: the columns are "a" and "b"
+    head_a, head_b = ("a", "b") if same else (d["a"]["label"], d["b"]["label"])
+    col = max(16, len(head_a), len(head_b))
+    out.append(f"{'':<{width}}  {head_a:>{col}}  {head_b:>{col}}  {'delta':>16}  {'ratio':>8}")
     for key, t in d["totals"].items():
         sign = "+" if t["delta"] and t["delta"] > 0 else ""
         delta = "-" if t["delta"] is None else f"{sign}{t['delta']:,}"
         ratio = "-" if t["ratio"] is None else f"{t['ratio']:.4f}"
-        out.append(f"{key:<{width}}  {_fmt(t['a']):>16}  {_fmt(t['b']):>16}  {delta:>16}  {ratio:>8}")
+        out.append(f"{key:<{width}}  {_fmt(t['a']):>{col}}  {_fmt(t['b']):>{col}}  {delta:>16}  {ratio:>8}")
     for o in d["outputs"]:
-        out.append(f"output {o['a']}/{o['b']}: shape {o['shape'][0]} -> {o['shape'][1]}; "
-                   f"rf {(o['rf'][0] or {}).get('size')} -> {(o['rf'][1] or {}).get('size')}")
+        name = o["a"] if o["a"] == o["b"] else f"{o['a']}/{o['b']}"
+        out.append(f"output '{name}': shape {_dims(o['shape'][0])} -> {_dims(o['shape'][1])}; "
+                   f"receptive field {_dims((o['rf'][0] or {}).get('size'), 'x')} -> "
+                   f"{_dims((o['rf'][1] or {}).get('size'), 'x')}")
 
     def section(title: str, items: list[str]) -> None:
         if not items:
@@ -122,10 +164,15 @@ def render_diff(d: dict[str, Any], limit: int = 50) -> str:
                                       "counted once" for s in d["shared"][side]])
     section("only in a", [f"{r['name']} ({r['op']})" for r in d["removed"]])
     section("only in b", [f"{r['name']} ({r['op']})" for r in d["added"]])
-    section("changed", [c["name"] + ": " + "; ".join(f"{k} {v[0]} -> {v[1]}" if k != "attrs" else
+    def change(k: str, v: list) -> str:
+        if k == "shape":
+            return f"shape {_dims(v[0])} -> {_dims(v[1])}"
+        return f"{k} {_fmt(v[0])} -> {_fmt(v[1])}"
+
+    section("changed", [c["name"] + ": " + "; ".join(change(k, v) if k != "attrs" else
                                                       "attrs " + ", ".join(f"{ak} {av[0]} -> {av[1]}"
                                                                            for ak, av in v.items())
                                                       for k, v in c.items() if k != "name") for c in d["changed"]])
-    section("receptive field changed", [f"{c['name']}: {(c['a'] or {}).get('size')} -> {(c['b'] or {}).get('size')}"
-                                        for c in d["rf_changed"]])
+    section("receptive field changed", [f"{c['name']}: {_dims((c['a'] or {}).get('size'), 'x')} -> "
+                                        f"{_dims((c['b'] or {}).get('size'), 'x')}" for c in d["rf_changed"]])
     return "\n".join(out) + "\n"

@@ -65,9 +65,24 @@ def test_run_agrees_with_onnx(tmp_path):
     np.testing.assert_allclose(outs["pytorch"], outs["onnx"], rtol=1e-4, atol=1e-4)
 
 
+def test_weights_are_written_only_when_asked(tmp_path):
+    out = tmp_path / "model.py"
+    r = cnndsl("compile", "lenet5", "--target", "pytorch", "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and not (tmp_path / "model.npz").exists()
+    r = cnndsl("compile", "lenet5", "--target", "pytorch", "--save-weights", "-o", tmp_path / "saved.py")
+    assert r.returncode == 0 and (tmp_path / "saved.npz").exists(), r.stderr
+    # --weights given: they travel with the module (written beside it, keyed like its state_dict)
+    r = cnndsl("compile", "lenet5", "--target", "pytorch", "--weights", tmp_path / "saved.npz", "-o",
+               tmp_path / "again.py")
+    assert r.returncode == 0 and (tmp_path / "again.npz").exists(), r.stderr
+    a, b = np.load(tmp_path / "saved.npz"), np.load(tmp_path / "again.npz")
+    assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
 def test_compiled_weights_load_into_the_module(tmp_path):
     out = tmp_path / "model.py"
-    r = cnndsl("compile", "lenet5", "--target", "pytorch", "--seed", "5", "-o", out)
+    r = cnndsl("compile", "lenet5", "--target", "pytorch", "--seed", "5", "--save-weights", "-o", out)
     assert r.returncode == 0, r.stderr
     from cnndsl.backends.pytorch.runtime import build_model
 

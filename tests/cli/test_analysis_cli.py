@@ -85,15 +85,21 @@ def test_rf_json_and_node_region(tiny):
 def test_diff(tiny, cnn_file):
     wider = str(cnn_file(NET.replace("width=8", "width=16"), "wide.cnn"))
     proc = cnndsl("diff", tiny, wider, "--format", "json")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # the networks differ (diff(1)'s convention)
     d = json.loads(proc.stdout)
+    assert d["schema"] == "cnndsl.diff/1" and d["identical"] is False
+    assert d["a"]["label"].endswith(": Tiny") and d["a"]["label"] != d["b"]["label"]
+    assert d["a"]["inputs"] == [{"name": "image", "shape": ["N", 3, 32, 32]}]
     assert d["totals"]["params"]["a"] == 906
     assert d["totals"]["params"]["delta"] == d["totals"]["params"]["b"] - 906 > 0
     changed = {c["name"]: c for c in d["changed"]}
     assert changed["conv1"]["attrs"]["out"] == [8, 16]
     assert d["same_structure"] is False and not d["added"] and not d["removed"]
     proc = cnndsl("diff", tiny, wider)
-    assert proc.returncode == 0 and "params" in proc.stdout and "conv1" in proc.stdout
+    assert proc.returncode == 1 and "params" in proc.stdout and "conv1" in proc.stdout
+    assert "['N'" not in proc.stdout and "[N, 8, 16, 16] -> [N, 16, 16, 16]" in proc.stdout
+    same = cnndsl("diff", tiny, tiny)
+    assert same.returncode == 0 and "identical" in same.stdout, same.stdout
 
 
 def test_ir_after_a_pass_and_annotated_dot(tiny):

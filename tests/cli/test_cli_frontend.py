@@ -73,7 +73,9 @@ def test_ir_formats(tmp_path):
 def test_list_names_only():
     proc = cnndsl("list", "--no-figures", "--format", "json")
     assert proc.returncode == 0
-    names = {row["name"] for row in json.loads(proc.stdout)}
+    data = json.loads(proc.stdout)
+    assert data["schema"] == "cnndsl.list/1" and data["cnndsl_version"]
+    names = {row["name"] for row in data["networks"]}
     assert {"resnet18", "resnet50"} <= names
 
 

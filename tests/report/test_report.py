@@ -91,8 +91,10 @@ def test_csv_parses():
 def test_markdown_is_a_table():
     g, ran = blocky()
     text = render(build_report(g, passes=ran), "markdown")
-    assert "| name | op | output shape | params | MACs | FLOPs | memory | RF |" in text
-    assert "| `stem.conv` | conv | [1, 4, 16, 16] | 108 | 27,648 |" in text
+    assert ("| name | op | input shape | output shape | kernel/stride | params | params % | buffers | MACs | MACs % "
+            "| FLOPs | memory | RF |") in text
+    # 108 of 411 params = 26.28%; 27,648 of 101,388 MACs = 27.27%
+    assert "| `stem.conv` | conv | [1, 3, 16, 16] | [1, 4, 16, 16] | 3x3/1x1 | 108 | 26.28% | 0 | 27,648 | 27.27% |" in text
 
 
 def test_resnet50_exact_totals():
