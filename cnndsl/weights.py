@@ -38,13 +38,45 @@ OPTIONAL_PARAMS = ("num_batches_tracked",)
 
 
 class WeightsMismatch(CnnError):
-    """A checkpoint's keys or shapes do not match the graph's parameters."""
+    """A checkpoint's keys, shapes or values do not fit the graph's parameters."""
 
-    def __init__(self, message: str, missing=(), unexpected=(), wrong_shape=()):
+    def __init__(self, message: str, missing=(), unexpected=(), wrong_shape=(), bad_values=()):
         super().__init__(message)
         self.missing = list(missing)
         self.unexpected = list(unexpected)
         self.wrong_shape = list(wrong_shape)
+        self.bad_values = list(bad_values)  # (key, why): a dtype that is not a real float, non-finite values
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def value_problem(arr: np.ndarray, integer: bool = False) -> str | None:
+    """Why an array cannot be a parameter's value, or None. Parameters take real floating dtypes only
+    (float16/32/64; bfloat16 arrives as float32); integer buffers (`OPTIONAL_PARAMS`, the
+    num_batches_tracked counters the ops declare) take integers, or floats holding whole numbers.
+    Numeric strings, complex, bool, datetime and object arrays are refused, never converted, and so
+    are NaN, infinity and values past float32's range (1e300 would become inf)."""
+    kind = arr.dtype.kind
+    if integer:
+        if kind in "iu":
+            return None
+        if kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all():
+            return None
+        return f"is {arr.dtype}; this buffer holds an integer count"
+    if kind != "f":
+        names = {"U": "a string array", "S": "a byte-string array", "c": "complex", "b": "bool",
+                 "M": "datetime", "m": "timedelta", "O": "an object array", "i": "integer", "u": "unsigned integer",
+                 "V": "a structured array"}
+        return f"is {names.get(kind, str(arr.dtype))} ({arr.dtype}); weights must be real floating point"
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = arr[~finite]
+        kinds = sorted({"nan" if np.isnan(v) else "inf" if v > 0 else "-inf" for v in bad[:1000]})
+        return f"holds {bad.size:,} non-finite value{'s' if bad.size > 1 else ''} ({', '.join(kinds)})"
+    if arr.size and arr.dtype.itemsize > 4 and float(np.abs(arr).max()) > _FLOAT32_MAX:
+        return f"holds values beyond float32's range (largest magnitude {float(np.abs(arr).max()):.3g})"
+    return None
 
 
 class Weights(dict):
@@ -109,7 +141,7 @@ def validate(graph: Graph, weights: dict[str, np.ndarray], what: str = "weights"
     """
     table = _param_table(graph)
     expected = {key: (shape, trainable) for key, (_param, shape, trainable) in table.items()}
-    missing, wrong = [], []
+    missing, wrong, bad = [], [], []
     out = Weights(source=getattr(weights, "source", what))
     for key, (param, shape, _trainable) in table.items():
         if key not in weights:
@@ -122,20 +154,24 @@ def validate(graph: Graph, weights: dict[str, np.ndarray], what: str = "weights"
         if tuple(arr.shape) != shape:
             wrong.append((key, tuple(arr.shape), shape))
             continue
+        problem = value_problem(arr, integer=param in OPTIONAL_PARAMS)
+        if problem:
+            bad.append((key, problem))
+            continue
         if param in OPTIONAL_PARAMS:
             out[key] = arr.astype(np.int64)
         else:
             out[key] = np.ascontiguousarray(arr, dtype=np.float32)
     unexpected = [k for k in weights if k not in expected]
-    if missing or unexpected or wrong:
-        raise WeightsMismatch(_mismatch_message(what, missing, unexpected, wrong, expected, weights),
-                              missing, unexpected, wrong)
+    if missing or unexpected or wrong or bad:
+        raise WeightsMismatch(_mismatch_message(what, missing, unexpected, wrong, expected, weights, bad),
+                              missing, unexpected, wrong, bad)
     return out
 
 
-def _mismatch_message(what, missing, unexpected, wrong, expected, given) -> str:
+def _mismatch_message(what, missing, unexpected, wrong, expected, given, bad=()) -> str:
     head = (f"{what} do not match the network: {len(missing)} missing, {len(unexpected)} unexpected, "
-            f"{len(wrong)} wrongly shaped")
+            f"{len(wrong)} wrongly shaped" + (f", {len(bad)} with unusable values" if bad else ""))
     lines = [head]
     limit = 20
 
@@ -151,6 +187,7 @@ def _mismatch_message(what, missing, unexpected, wrong, expected, given) -> str:
     back = {u: m for m, u in pairs.items()}
     section("unexpected", [f"{k}{_hint(back.get(k))}" for k in unexpected])
     section("wrong shape", [f"{k}: got {_fmt(got)}, expected {_fmt(want)}" for k, got, want in wrong])
+    section("unusable values", [f"{k}: {why}" for k, why in bad])
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ no index; `identity` makes no node. Shapes are inferred as nodes are made, so
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from cnndsl.diagnostics import (
@@ -42,6 +42,8 @@ from cnndsl.elaborate.tensor_expr import TensorOps
 from cnndsl.elaborate.values import Builtin, Layer, Shared, Tensor, type_name
 from cnndsl.ir.builder import AttrError, GraphBuilder, complete_attrs
 from cnndsl.ir.graph import Graph
+from cnndsl.ops.constraints import MAX_SIZE
+from cnndsl.ops.reference import NAME_SPELLINGS
 from cnndsl.ops.registry import REGISTRY, ShapeError
 from cnndsl.syntax import ast as A
 
@@ -110,6 +112,7 @@ class Elaborator(ChainHeads):
 
     def module_let(self, module: Module, name: str) -> Any:
         if name not in module.lets:
+            self.lets_first(module, name)
             let = module.let_defs[name]
             module.lets[name] = _EVALUATING
             module.lets[name] = self.evaluator(None, module).eval(let.value)
@@ -166,6 +169,33 @@ class Elaborator(ChainHeads):
             raise Shadowing(f"'{name}' would shadow {what} of the same name; pick another name", span)
         ctx.env[name] = value
 
+    def lets_first(self, module: Module, name: str) -> None:
+        """Evaluate the module lets that `name` names, deepest first, in a loop: a chain of any length
+        (`let a150 = a149 + 1`) then needs no deeper Python recursion than one let. A let that fails
+        here is left for its real use to report (it may sit in a branch that is never taken)."""
+        order: list[str] = []
+        seen = {name}
+        stack = [(name, iter(_names_in(module.let_defs[name].value)))]
+        while stack:
+            current, deps = stack[-1]
+            for dep in deps:
+                if dep in module.let_defs and dep not in module.lets and dep not in seen:
+                    seen.add(dep)
+                    stack.append((dep, iter(_names_in(module.let_defs[dep].value))))
+                    break
+            else:
+                stack.pop()
+                if current != name:
+                    order.append(current)
+        for dep in order:
+            if dep in module.lets:
+                continue
+            module.lets[dep] = _EVALUATING
+            try:
+                module.lets[dep] = self.evaluator(None, module).eval(module.let_defs[dep].value)
+            except CnnError:
+                del module.lets[dep]
+
     # ------------------------------------------------------------ networks
     def network(self, netdef: A.BlockDef, module: Module, args: tuple, kwargs: tuple, overrides: dict[str, Any],
                 input_shape: tuple[int, ...] | None, batch: int | None, span: Span) -> Graph:
@@ -210,7 +240,14 @@ class Elaborator(ChainHeads):
                                    f"has {len(dims) - 1} besides the batch", tin.span)
             dims[1:] = override
         if batch is not None:
+            if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+                raise InvalidValue(f"--batch must be a positive int, got {batch!r}", tin.span)
             dims[0] = batch
+        for i, d in enumerate(dims):
+            if isinstance(d, int) and d > MAX_SIZE:
+                what = "--batch" if i == 0 else f"dimension {i} of input '{tin.name}'"
+                raise LimitExceeded(f"{what} is {d:,}; one dimension holds at most {MAX_SIZE:,}",
+                                    tin.dims[i].span if i < len(tin.dims) and override is None else tin.span)
         for d, node in zip(dims[1:], tin.dims[1:]):
             if isinstance(d, str):
                 raise InvalidValue(f"input '{tin.name}' has symbolic size '{d}'; give it with --input-shape",
@@ -476,6 +513,15 @@ class Elaborator(ChainHeads):
             if len(cur) > 1 and stages:
                 self.check_fan_in(ctx, head.callee[0], len(cur), stages[0])
         else:
+            if head.args is None and len(head.callee) == 1 and stages and head.callee[0] not in ctx.env \
+                    and self.module_name(ctx.module, head.callee[0], head.callee_span) is _MISSING:
+                name = head.callee[0]  # `y -> relu` with no `y`: a tensor used before it is bound, not an op
+                tensors = [k for k, v in ctx.env.items() if is_tensors(v)]
+                layers = list(REGISTRY) + list(ctx.module.blocks) + list(ctx.module.imported)
+                if name in NAME_SPELLINGS or not did_you_mean(name, tensors) and did_you_mean(name, layers):
+                    raise UnknownOp(f"unknown layer or block '{name}'{name_hint(name, layers)}", head.callee_span)
+                raise UnboundTensor(f"tensor '{name}' is used before it is bound (bind it first: "
+                                    f"'{name} = ...'){did_you_mean(name, tensors)}", head.callee_span)
             cur = self.head_call(ctx, head)
             if cur is None:
                 cur = [self.need_flow(ctx, head.span)]
@@ -570,7 +616,9 @@ class Elaborator(ChainHeads):
             msg = str(err) if str(err).startswith(f"{opdef.name}:") else f"{opdef.name}: {err}"
             raise ShapeMismatch(msg, callee_span) from None
         except AttrError as err:
-            raise InvalidValue(str(err), span) from None
+            named = {opdef.attrs[k].name if isinstance(k, int) and k < len(opdef.attrs) else k: v
+                     for k, v in (spans or {}).items()}
+            raise InvalidValue(str(err), named.get(err.attr, span)) from None
         node = self.builder.graph.nodes[ref[0]]
         refs = [(node.name, i) for i in range(opdef.num_outputs(node.attrs))]
         return [Tensor(r, self.builder.graph.value_shape(r)) for r in refs]
@@ -646,3 +694,17 @@ def _short(v: Any) -> str:
 
 _MISSING = object()
 _EVALUATING = object()
+
+
+def _names_in(expr: Any) -> list[str]:
+    """Every name an expression reads (A.Var), in order, found without recursion."""
+    names, stack = [], [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, A.Var):
+            names.append(node.name)
+        elif isinstance(node, (list, tuple)):
+            stack.extend(reversed(node))
+        elif is_dataclass(node) and not isinstance(node, type) and not isinstance(node, Span):
+            stack.extend(reversed([getattr(node, f.name) for f in fields(node)]))
+    return names

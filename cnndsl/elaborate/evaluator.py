@@ -21,13 +21,30 @@ MAX_SEQUENCE = 100_000
 Lookup = Callable[[str, Span], Any]
 
 
-def _check_num(v: Any, span: Span) -> Any:
+def _check_num(v: Any, span: Span, what: str = "arithmetic") -> Any:
     if isinstance(v, bool):
         return v
     if isinstance(v, int) and abs(v) >= MAX_INT:
         raise LimitExceeded("integer value too large (limit 2**63)", span)
     if isinstance(v, float) and (math.isinf(v) or math.isnan(v)):
-        raise InvalidValue(f"arithmetic gives {v}", span)
+        raise InvalidValue(f"{what} gives {v}", span)
+    return v
+
+
+def _check_value(v: Any, span: Span, what: str) -> Any:
+    """A builtin's result, bounded like arithmetic: every number in it (lists and tuples too) an
+    int within 2**63 or a finite float."""
+    if isinstance(v, (int, float)):
+        return _check_num(v, span, what)
+    seen, stack = set(), [v]
+    while stack:  # no recursion, and a list shared many times over is visited once
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            if id(item) not in seen:
+                seen.add(id(item))
+                stack.extend(item)
+        elif isinstance(item, (int, float)):
+            _check_num(item, span, what)
     return v
 
 
@@ -153,7 +170,7 @@ class Evaluator:
             if isinstance(acc, Tensor) or isinstance(right, Tensor):
                 acc = self.tensor_ops(here).binary(op, acc, right, here)
             else:
-                acc = _arith(op, acc, right, operand.span if op in "/%" else e.span)
+                acc = _arith(op, acc, right, operand.span if op in ("/", "//", "%") else e.span)
         return acc
 
     def e_Pow(self, e: A.Pow) -> Any:
@@ -281,7 +298,7 @@ class Evaluator:
             return self.tensors.call(fn, args, kwargs, e.span)
         if isinstance(fn, Builtin):
             try:
-                return fn.fn(*args, **dict(kwargs))
+                return _check_value(fn.fn(*args, **dict(kwargs)), e.span, f"{fn.name}()")
             except CnnError as err:
                 if err.span is None:
                     err.span = e.span
@@ -375,6 +392,8 @@ def _range(*args: Any) -> list:
     for a in args:
         if not isinstance(a, int) or isinstance(a, bool):
             raise WrongType(f"range() needs ints, got {type_name(a)}")
+    if len(args) == 3 and args[2] == 0:
+        raise InvalidValue("range() step cannot be zero")
     r = range(*args)
     if len(r) > MAX_SEQUENCE:
         raise LimitExceeded(f"range of {len(r):,} items; the limit is {MAX_SEQUENCE:,}")
@@ -383,9 +402,12 @@ def _range(*args: Any) -> list:
 
 def _make_div(v: Any, divisor: int = 8, min_value: Any = None) -> int:
     """torchvision's _make_divisible: round to a multiple of divisor, never below 90%."""
-    _num(v, "make_div")
+    _finite(v, "make_div")
+    if not _is_count(divisor) or divisor <= 0:
+        raise InvalidValue(f"make_div() needs a positive int divisor, got {divisor!r}")
     if min_value is None:
         min_value = divisor
+    _finite(min_value, "make_div")
     new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
     if new_v < 0.9 * v:
         new_v += divisor
@@ -404,22 +426,43 @@ def _minmax(fn: Callable, name: str) -> Callable:
     return inner
 
 
+MAX_ROUND_DIGITS = 400  # past this many digits either side of the point, round() changes nothing
+
+
+def _finite(v: Any, fn: str) -> Any:
+    """A number that is not NaN or infinite (an int is needed from it, or arithmetic on it)."""
+    _num(v, fn)
+    if isinstance(v, float) and not math.isfinite(v):
+        raise InvalidValue(f"{fn}() needs a finite number, got {v}")
+    return v
+
+
 def _round(v: Any, ndigits: Any = None) -> Any:
-    _num(v, "round")
-    return round(v) if ndigits is None else round(v, ndigits)
+    _finite(v, "round")
+    if ndigits is None:
+        return round(v)
+    if not _is_count(ndigits):
+        raise WrongType(f"round() needs an int number of digits, got {type_name(ndigits)}")
+    if abs(ndigits) > MAX_ROUND_DIGITS:
+        raise InvalidValue(f"round() to {ndigits} digits; the limit is {MAX_ROUND_DIGITS} either side of the point")
+    return round(v, ndigits)
 
 
 def _int(v: Any) -> int:
     if isinstance(v, str):
+        if len(v) > 40:
+            raise LimitExceeded(f"int() of a {len(v)}-character string")
         try:
             return int(v)
         except ValueError:
             raise InvalidValue(f"int() cannot read {v!r}") from None
-    return int(_num(v, "int"))
+    return int(_finite(v, "int"))
 
 
 def _float(v: Any) -> float:
     if isinstance(v, str):
+        if len(v) > 400:
+            raise LimitExceeded(f"float() of a {len(v)}-character string")
         try:
             return float(v)
         except ValueError:
@@ -463,8 +506,8 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("sum", lambda s: sum(_num(v, "sum") for v in _seq(s, "sum"))),
         Builtin("abs", lambda v: abs(_num(v, "abs"))),
         Builtin("round", _round),
-        Builtin("floor", lambda v: math.floor(_num(v, "floor"))),
-        Builtin("ceil", lambda v: math.ceil(_num(v, "ceil"))),
+        Builtin("floor", lambda v: math.floor(_finite(v, "floor"))),
+        Builtin("ceil", lambda v: math.ceil(_finite(v, "ceil"))),
         Builtin("int", _int),
         Builtin("float", _float),
         Builtin("str", _str),

@@ -21,7 +21,11 @@ Ref = tuple[str, int]
 
 
 class AttrError(Exception):
-    """A bad attribute, before positions are attached by the caller."""
+    """A bad attribute, before positions are attached by the caller; `attr` names it when one is to blame."""
+
+    def __init__(self, message: str, attr: str | None = None):
+        super().__init__(message)
+        self.attr = attr
 
 
 def complete_attrs(opdef: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -35,13 +39,24 @@ def complete_attrs(opdef: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
             value = attrs[spec.name]
             problem = spec.problem(value)  # the declared constraints (cnndsl/ops/constraints.py)
             if problem:
-                raise AttrError(f"{opdef.name}: {spec.name} {problem}")
+                raise AttrError(f"{opdef.name}: {spec.name} {problem}", spec.name)
             out[spec.name] = value
         elif spec.required:
             raise AttrError(f"{opdef.name}: missing required attribute {spec.name!r}")
         else:
             out[spec.name] = spec.default
     return out
+
+
+def check_volumes(opdef: OpDef, attrs: dict[str, Any]) -> None:
+    """The `product_at_most` constraints again on the normalized values: `kernel=100000` is one int
+    until the input's rank makes it one per axis, and the window's volume is that of all of them."""
+    for spec in opdef.attrs:
+        for c in spec.checks:
+            if c.kind == "product_at_most" and spec.name in attrs:
+                problem = c.check(attrs[spec.name])
+                if problem:
+                    raise AttrError(f"{opdef.name}: {spec.name} {problem}", spec.name)
 
 
 def infer_node(opdef: OpDef, attrs: dict[str, Any], in_shapes: list) -> tuple[dict[str, Any], Any]:
@@ -52,6 +67,7 @@ def infer_node(opdef: OpDef, attrs: dict[str, Any], in_shapes: list) -> tuple[di
         raise ShapeError(f"{opdef.name} takes {want} input tensors, got {len(in_shapes)}")
     if opdef.normalize is not None:
         attrs = opdef.normalize(attrs, in_shapes)
+        check_volumes(opdef, attrs)
     shape = opdef.shape(attrs, in_shapes)
     n_out = opdef.num_outputs(attrs)
     if n_out > 1 and not (isinstance(shape, list) and len(shape) == n_out):

@@ -5,7 +5,7 @@ scale keyed by the node's own name, as torchvision's `scale_weight`)."""
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape, per_sample
-from cnndsl.ops.constraints import positive
+from cnndsl.ops.constraints import non_negative, positive
 from cnndsl.ops.registry import NO_MACS, SELF_PARAM, AttrSpec, OpDef, RFRule, ShapeError
 
 
@@ -71,14 +71,14 @@ def _l2_rf(attrs: dict) -> RFRule:
 
 OPS = (
     OpDef(name="groupnorm",
-          attrs=(AttrSpec("groups", "int", constraints=(positive(),)), AttrSpec("eps", "float", 1e-5, constraints=(positive(),)),
+          attrs=(AttrSpec("groups", "int", constraints=(positive(),)), AttrSpec("eps", "float", 1e-5, constraints=(non_negative(),)),
                  AttrSpec("affine", "bool", True)),
           shape=_same_shape, category="norm", positional=1, normalize=_gn_normalize, params=_affine_params, macs=NO_MACS,
           flops=_stat_flops, rf=_global_rf,
           doc="group normalization (nn.GroupNorm): mean and biased variance over each group of channels and "
               "all positions of one sample; weight, bias [C]"),
     OpDef(name="instancenorm",
-          attrs=(AttrSpec("eps", "float", 1e-5, constraints=(positive(),)), AttrSpec("affine", "bool", False),
+          attrs=(AttrSpec("eps", "float", 1e-5, constraints=(non_negative(),)), AttrSpec("affine", "bool", False),
                  AttrSpec("track_running_stats", "bool", False,
                           doc="keep running statistics as buffers; inference then uses them, as nn.InstanceNorm2d")),
           shape=_same_shape, category="norm", positional=0, params=_in_params, macs=NO_MACS, flops=_stat_flops,
