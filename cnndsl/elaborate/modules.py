@@ -7,7 +7,10 @@ importing file, then the `-I` directories, then the bundled library.
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,7 +27,7 @@ from cnndsl.diagnostics import (
     did_you_mean,
 )
 from cnndsl.syntax import ast as A
-from cnndsl.syntax.parser import decode_source, parse
+from cnndsl.syntax.parser import MAX_SOURCE_BYTES, decode_source, parse
 
 
 def library_dir() -> Path:
@@ -58,12 +61,31 @@ def display_name(path: Path) -> str:
 
 
 def read_source(path: Path, span: Span | None = None) -> str:
-    if not path.exists():
-        raise InputError(f"{path}: no such file", span)
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a .cnn file", span)
+    """A `.cnn` file's text. The file is checked with `stat` before a byte is read: only a
+    regular file within the source budget (`MAX_SOURCE_BYTES`) is opened, so a FIFO, a
+    device (`/dev/zero`) or a huge file is an error, never a hang or a MemoryError."""
     try:
-        data = path.read_bytes()
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file", span) from None
+    except RuntimeError:  # pathlib's symlink-loop error (Python < 3.13)
+        raise InputError(f"{path}: symbolic link loop", span) from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise InputError(f"{path}: symbolic link loop", span) from None
+        raise InputError(f"{path}: cannot read ({err.strerror})", span) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{path}: is a directory, not a .cnn file", span)
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{path}: not a regular file (a pipe, socket or device); cnndsl reads only files", span)
+    if st.st_size > MAX_SOURCE_BYTES:
+        raise InputError(f"{path}: file is {st.st_size:,} bytes; the limit is {MAX_SOURCE_BYTES:,}", span)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped between stat and open
+                raise InputError(f"{path}: not a regular file", span)
+            data = f.read(MAX_SOURCE_BYTES + 1)  # a file that grew since stat still cannot exceed the budget
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror})", span) from None
     return decode_source(data, display_name(path))
@@ -76,7 +98,10 @@ class Loader:
         self.loading: list[Path] = []
 
     def load_file(self, path: Path, span: Span | None = None) -> Module:
-        path = path.resolve()
+        try:
+            path = path.resolve()
+        except (RuntimeError, OSError):  # a symbolic link loop (RuntimeError before Python 3.13)
+            raise InputError(f"{path}: symbolic link loop", span) from None
         if path in self.loading:
             cycle = self.loading[self.loading.index(path):] + [path]
             names = " -> ".join(display_name(p) for p in cycle)
@@ -109,7 +134,7 @@ class Loader:
             candidates.extend(d / rel for d in self.include_dirs)
             candidates.append(library_dir() / rel)
         for c in candidates:
-            if c.is_file():
+            if c.is_file() or os.path.lexists(c):  # a FIFO or a link loop there: read_source says which
                 return c
         where = ", ".join(display_name(c.parent) for c in candidates)
         raise ImportNotFound(f"cannot find module '{'.'.join(dotted)}' (looked for {rel} in {where})", span)
