@@ -23,6 +23,7 @@ VERBS: dict[str, str] = {
     "compile": "cnndsl.cli.compile_cmd",
     "run": "cnndsl.cli.run_cmd",
     "bench": "cnndsl.cli.bench_cmd",
+    "ops": "cnndsl.cli.ops_cmd",
 }
 
 EXIT_USER_ERROR = 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnndsl.diagnostics import Span, WrongArity, WrongType
+from cnndsl.diagnostics import Span, UnknownName, UnknownOp, WrongArity, WrongType
 from cnndsl.elaborate.tensor_expr import TensorOps
 from cnndsl.elaborate.values import Builtin, Layer, Tensor, type_name
 from cnndsl.ops.registry import REGISTRY
@@ -35,7 +35,10 @@ class ChainHeads:
         as c`); None when the head is a layer applied to the flow (`conv(64)`)."""
         if head.args is None or head.expr is None:
             return None
-        layer = self.lookup(ctx, ctx.module, head.callee[0], head.callee_span) if len(head.callee) == 1 else None
+        try:
+            layer = self.lookup(ctx, ctx.module, head.callee[0], head.callee_span) if len(head.callee) == 1 else None
+        except UnknownName as err:  # `Conv2d(8)`: a head written as a call names a layer, or a tensor function
+            raise UnknownOp(err.message.replace("unknown name", "unknown layer or block", 1), err.span) from None
         if isinstance(layer, Builtin) and layer.name not in REGISTRY:  # `len(xs)`: not a tensor; says so
             return self.tensor_value(self.evaluator(ctx, ctx.module).eval(head.expr), head.span)
         if not isinstance(layer, (Builtin, Layer)) or isinstance(layer, Layer) and layer.kind != "op":

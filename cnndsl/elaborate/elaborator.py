@@ -36,7 +36,7 @@ from cnndsl.diagnostics import (
 from cnndsl.elaborate.attrs import check_type
 from cnndsl.elaborate.chain_heads import ChainHeads, is_tensors, tensor_list
 from cnndsl.elaborate.evaluator import BUILTINS, Evaluator, truthy
-from cnndsl.elaborate.hints import arg_spans, name_hint, unknown_attribute
+from cnndsl.elaborate.hints import arg_spans, dotted_hint, name_hint, unknown_attribute
 from cnndsl.elaborate.modules import Loader, Module
 from cnndsl.elaborate.tensor_expr import TensorOps
 from cnndsl.elaborate.values import Builtin, Layer, Shared, Tensor, type_name
@@ -143,7 +143,8 @@ class Elaborator(ChainHeads):
         try:
             value = self.lookup(ctx, ctx.module, first, stage.callee_span)
         except UnknownName as err:
-            raise UnknownOp(err.message.replace("unknown name", "unknown layer or block", 1),
+            raise UnknownOp(f"unknown layer or block '{stage.dotted}'{dotted_hint(stage.callee)}" if dotted_hint(stage.callee)
+                            else err.message.replace("unknown name", "unknown layer or block", 1),
                             stage.callee_span) from None
         for part in rest:
             if not isinstance(value, Module):

@@ -44,6 +44,17 @@ def unknown_attribute(opdef: Any, name: str) -> str:
     return text
 
 
+def dotted_hint(callee: tuple) -> str:
+    """`nn.Conv2d`, `torch.cat`, `F.relu`: the cnndsl op for the PyTorch name after the prefix."""
+    if len(callee) > 1 and callee[0] in ("nn", "torch", "F", "functional", "torchvision", "ops"):
+        spelled = NAME_SPELLINGS.get(callee[-1])
+        if spelled is None and callee[-1].lower() in NAME_SPELLINGS.values():
+            spelled = f"'{callee[-1].lower()}'"
+        if spelled is not None:
+            return f"; cnndsl spells it {spelled}"
+    return ""
+
+
 def name_hint(name: str, candidates: Any) -> str:
     """The cnndsl spelling of a PyTorch / Python name (`BatchNorm2d` -> `bn`, `False` -> `false`), else
     the closest known name."""
@@ -53,4 +64,4 @@ def name_hint(name: str, candidates: Any) -> str:
     return did_you_mean(name, candidates)
 
 
-__all__ = ["arg_spans", "name_hint", "unknown_attribute"]
+__all__ = ["arg_spans", "dotted_hint", "name_hint", "unknown_attribute"]

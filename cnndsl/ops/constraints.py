@@ -46,7 +46,7 @@ def numbers(value: Any) -> list:
     return []
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -54,7 +54,7 @@ def _show(value: Any) -> str:
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, (tuple, list)):
-        return "(" + ", ".join(_show(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+        return "(" + ", ".join(show_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return repr(value)
 
 
@@ -63,7 +63,7 @@ def _each(kind: str, text: str, ok: Callable[[Any], bool], says: str) -> Constra
         bad = [n for n in numbers(value) if not ok(n)]
         if not bad:
             return None
-        got = _show(value) if isinstance(value, (tuple, list)) else _show(bad[0])
+        got = show_value(value) if isinstance(value, (tuple, list)) else show_value(bad[0])
         return f"must be {says}, got {got}"
 
     return Constraint(kind, text, test)
@@ -119,17 +119,17 @@ def numeric(integers: bool = False) -> Constraint:
         items = value if isinstance(value, (tuple, list)) else (value,)
         if value is None or (items and all(ok(v) for v in items)):
             return None
-        return f"must be {what}, got {_show(value)}"
+        return f"must be {what}, got {show_value(value)}"
 
     return Constraint("numeric", "ints" if integers else "numbers", test)
 
 
 def one_of(*values: Any) -> Constraint:
     """The value is one of `values` (strings such as a mode; compared by equality)."""
-    shown = ", ".join(_show(v) for v in values)
+    shown = ", ".join(show_value(v) for v in values)
 
     def test(value: Any) -> str | None:
-        return None if value is None or value in values else f"must be one of {shown}, got {_show(value)}"
+        return None if value is None or value in values else f"must be one of {shown}, got {show_value(value)}"
 
     return Constraint("one_of", f"one of {shown}", test)
 
@@ -145,7 +145,7 @@ def length(low: int, high: int | None = None) -> Constraint:
             return None
         n = len(value) if isinstance(value, (tuple, list)) else 1
         if n < low or (high is not None and n > high):
-            return f"must have {text}, got {n}: {_show(value)}"
+            return f"must have {text}, got {n}: {show_value(value)}"
         return None
 
     return Constraint("length", text, test)
@@ -160,7 +160,7 @@ def product_at_most(bound: int) -> Constraint:
         for n in numbers(value):
             total *= abs(n)
             if total > bound:
-                return f"is too large: the product of {_show(value)} exceeds {bound:,}"
+                return f"is too large: the product of {show_value(value)} exceeds {bound:,}"
         return None
 
     return Constraint("product_at_most", f"product <= {bound:,}", test)

@@ -76,13 +76,62 @@ EQUIVALENTS: dict[str, Equivalent] = {
     "clamp": Equivalent("torch.clamp", "Clip"),
     "sum": Equivalent("torch.sum(x, dim, keepdim)", "ReduceSum"),
     "max": Equivalent("torch.amax(x, dim, keepdim)", "ReduceMax"),
-    "norm": Equivalent("torch.linalg.vector_norm(x, ord=p, dim, keepdim)", "ReduceL2 / ReduceL1 or Pow + ReduceSum"),
+    "norm": Equivalent("torch.linalg.vector_norm(x, ord=p, dim, keepdim)", "ReduceL2 (p=2), else Abs, Pow, ReduceSum, Pow"),
     "slice": Equivalent("x[:, a:b:s] (indexing)", "Slice"),
     "split": Equivalent("torch.split(x, [sizes], dim)", "Split"),
-    "groupnorm": Equivalent("nn.GroupNorm", "GroupNormalization or its Reduce formula"),
-    "instancenorm": Equivalent("nn.InstanceNorm1d / 2d / 3d", "InstanceNormalization"),
-    "l2norm": Equivalent("nn.functional.normalize (SSD's L2Norm with scale)", "ReduceL2, Max, Div (+ Mul)"),
+    "groupnorm": Equivalent("nn.GroupNorm", "Reshape, ReduceMean, Sub, Mul, Div, Sqrt (+ Mul, Add)"),
+    "instancenorm": Equivalent("nn.InstanceNorm1d / 2d / 3d",
+                                "InstanceNormalization (BatchNormalization with running statistics)"),
+    "l2norm": Equivalent("nn.functional.normalize (SSD's L2Norm with scale)", "ReduceL2, Max, Div (+ Reshape, Mul)"),
 }
+
+# One small use of each op, run through its own rules for the reference's "example" line (cnndsl ops
+# NAME, docs/ops.md): attributes, and input shapes when the default [1, 8, 16, 16] does not suit.
+X = (1, 8, 16, 16)
+EXAMPLES: dict[str, tuple[dict, tuple]] = {
+    "input": ({"shape": (1, 3, 224, 224)}, ()),
+    "conv": ({"out": 16, "kernel": 3}, (X,)),
+    "conv_t": ({"out": 4, "kernel": 2, "stride": 2}, (X,)),
+    "fused_conv": ({"out": 16, "kernel": 3, "act": "relu"}, (X,)),
+    "linear": ({"out": 10}, ((1, 512),)),
+    "bn": ({}, (X,)),
+    "layernorm": ({}, (X,)),
+    "layer_scale": ({}, (X,)),
+    "leaky_relu": ({"slope": 0.1}, (X,)),
+    "prelu": ({"num_parameters": 8}, (X,)),
+    "maxpool": ({"kernel": 3, "stride": 2, "padding": 1}, (X,)),
+    "avgpool": ({"kernel": 2}, (X,)),
+    "lppool": ({"p": 2.0, "kernel": 2}, (X,)),
+    "adaptive_avgpool": ({"size": 4}, (X,)),
+    "adaptive_maxpool": ({"size": 4}, (X,)),
+    "add": ({}, (X, X)),
+    "mul": ({}, (X, (1, 8, 1, 1))),
+    "concat": ({}, (X, X)),
+    "reshape": ({"shape": (8, 256)}, (X,)),
+    "channel_shuffle": ({"groups": 2}, (X,)),
+    "chunk": ({"chunks": 2}, (X,)),
+    "pad": ({"padding": 1}, (X,)),
+    "upsample": ({"scale": 2}, (X,)),
+    "dropout": ({"p": 0.2}, (X,)),
+    "stochastic_depth": ({"p": 0.1}, (X,)),
+    "matmul": ({}, ((1, 4, 6), (1, 6, 5))),
+    "transpose": ({"axes": (0, 2, 3, 1)}, (X,)),
+    "sub": ({}, (X, (1, 8, 1, 1))),
+    "div": ({"scalar": 2.0}, (X,)),
+    "pow": ({"scalar": 2.0}, (X,)),
+    "mul_scalar": ({"factor": 0.17}, (X,)),
+    "add_scalar": ({"offset": 1.0}, (X,)),
+    "clamp": ({"min": 0.0, "max": 6.0}, (X,)),
+    "sum": ({"axes": (2, 3)}, (X,)),
+    "max": ({"axes": (1,), "keepdims": True}, (X,)),
+    "norm": ({"keepdims": True}, (X,)),
+    "slice": ({"axis": 1, "start": 0, "stop": 4}, (X,)),
+    "split": ({"sizes": (3, 5)}, (X,)),
+    "groupnorm": ({"groups": 2}, (X,)),
+    "instancenorm": ({"affine": True}, (X,)),
+    "l2norm": ({"scale": 20.0}, (X,)),
+}
+DEFAULT_EXAMPLE: tuple[dict, tuple] = ({}, (X,))  # ops whose defaults make a complete use (relu, gap, ...)
 
 # PyTorch / Python names written where a cnndsl name belongs -> the cnndsl spelling, said in words.
 NAME_SPELLINGS: dict[str, str] = {
@@ -138,4 +187,4 @@ ATTR_SPELLINGS: dict[str, str | tuple[str, ...]] = {
     "epsilon": "eps", "size": "out", "mode": "approximate",
 }
 
-__all__ = ["ATTR_SPELLINGS", "EQUIVALENTS", "NAME_SPELLINGS", "Equivalent"]
+__all__ = ["ATTR_SPELLINGS", "DEFAULT_EXAMPLE", "EQUIVALENTS", "EXAMPLES", "NAME_SPELLINGS", "Equivalent"]

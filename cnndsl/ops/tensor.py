@@ -92,7 +92,11 @@ def _upsample_shape(attrs: dict, shapes: list):
     if attrs["size"] is not None:
         return (x[0], x[1]) + tuple(int(v) for v in per_axis(attrs["size"], nd, "size"))
     scale = per_axis(attrs["scale"], nd, "scale")
-    return (x[0], x[1]) + tuple(int(x[2 + i] * scale[i]) for i in range(nd))
+    out = tuple(x[2 + i] if isinstance(x[2 + i], str) else int(x[2 + i] * scale[i]) for i in range(nd))
+    if any(isinstance(n, int) and n < 1 for n in out):
+        raise ShapeError(f"upsample: scale {attrs['scale']} makes {fmt_shape(x)} an empty "
+                         f"{fmt_shape((x[0], x[1]) + out)}")
+    return (x[0], x[1]) + out
 
 
 def _upsample_normalize(attrs: dict, shapes: list) -> dict:
