@@ -332,7 +332,7 @@ LOWERINGS: dict[str, Any] = {
     "input": Refused("graph inputs are function parameters, not lowered"),
     # spatial ops: 1-D and 3-D (NCL, NCDHW) values lower through nd.py
     "conv": nd.by_rank(_conv, nd.conv),
-    "fused_conv": _fused_conv,
+    "fused_conv": nd.by_rank(_fused_conv, nd.fused_conv),
     "conv_t": nd.by_rank(_conv_t, nd.conv_t),
     "bn": _bn,
     "layernorm": _layernorm,

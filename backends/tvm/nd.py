@@ -3,11 +3,20 @@ pools, global and adaptive pooling, upsample and pad. `lower.py`'s table picks t
 rank of the node's output (`by_rank`); 2-D nodes keep their own lowerings (and the packed
 NCHWc path of `packed.py`).
 
-Relax has native 1-D and 3-D convolutions and pools; their legalized kernels get cnndsl's
-default CPU schedule (`cpu_schedule.py`: parallel outer loops, the innermost spatial loop
-register-blocked and vectorized), the same as 2-D's plain kernels. Two ops have no Relax
-form in 1-D or 3-D and are composed: adaptive max pooling (one max per window, as in 2-D)
-and 1-D resizing (a 2-D resize of [N, C, L, 2]).
+Convolutions (`conv`, `fused_conv`; dense, groups 1) run on the packed 2-D kernel of
+`packed.py` (`conv2d_nchwc`, which the default CPU schedule register-tiles over output
+columns x one channel vector): a 3-D conv with kernel (kd, kh, kw) is a 2-D conv over
+frames whose input channels are the kd frames its window spans -- X'[n*Do + t, i*C + c] =
+X[n, c, t*sd + i*dd - pd] with the weight [O, kd*C, kh, kw] -- and a 1-D conv is a 2-D conv
+over [N, C, 1, L]. The copy of the input (kd frames per output frame, packed in channel
+blocks) costs memory traffic, not FLOPs; bias and a fused activation are applied in the
+packed layout, so they fuse into the conv kernel. Convolutions whose channels have no block
+(and grouped ones) use Relax's conv1d/conv3d with the default CPU schedule's generic
+reduction schedule (parallel, register-blocked along the innermost axis).
+
+The pools and the rest are Relax's 1-D and 3-D ops. Two ops have no Relax form in 1-D or
+3-D and are composed: adaptive max pooling (one max per window, as in 2-D) and 1-D
+resizing (a 2-D resize of [N, C, L, 2]).
 """
 
 from __future__ import annotations
@@ -44,11 +53,121 @@ def _bias(ctx, node, y):
 
 
 def conv(ctx, node, xs):
+    folded = _folded_conv(ctx, node, xs[0], act=False)
+    if folded is not None:
+        return folded
     a = node.attrs
     fn = ctx.nn.conv1d if _nd(node) == 1 else ctx.nn.conv3d
     y = ctx.emit(fn(xs[0], ctx.param(node, "weight"), strides=tuple(a["stride"]), padding=tuple(a["padding"]),
                     dilation=tuple(a["dilation"]), groups=a["groups"]))
     return _bias(ctx, node, y)
+
+
+def fused_conv(ctx, node, xs):
+    """act(conv(x)) (-O1's fuse_conv_act): the activation in the packed layout, inside the conv kernel."""
+    from .lower import fused_activation
+
+    folded = _folded_conv(ctx, node, xs[0], act=True)
+    return folded if folded is not None else fused_activation(ctx, node, conv(ctx, node, xs))
+
+
+def _as_3d(a: dict, nd: int) -> tuple:
+    """(kernel, stride, dilation, begins, ends) as three axes (d, h, w): 1-D is [N, C, 1, 1, L]."""
+    p = tuple(a["padding"])
+    if nd == 3:
+        return tuple(a["kernel"]), tuple(a["stride"]), tuple(a["dilation"]), p[:3], p[3:]
+    return ((1, 1) + tuple(a["kernel"]), (1, 1) + tuple(a["stride"]), (1, 1) + tuple(a["dilation"]),
+            (0, 0, p[0]), (0, 0, p[1]))
+
+
+def _folded_conv(ctx, node, x, act: bool):
+    """The conv as the packed 2-D conv over output frames (module docstring); None when its
+    channels have no block or it is grouped (the caller lowers it natively)."""
+    from .packed import CONV_BLOCK, MAX_ODD_INPUT, block_of, conv2d_nchwc
+
+    a = node.attrs
+    nd = _nd(node)
+    op = ctx.op
+    c_in, c_out = int(x.ty.shape[1]), int(a["out"])
+    kernel, stride, dilation, begins, ends = _as_3d(a, nd)
+    kd, kh, kw = kernel
+    ob, cols = block_of(c_out), kd * c_in
+    ib = block_of(cols) or (cols if cols <= MAX_ODD_INPUT else None)
+    if a["groups"] != 1 or ob is None or ib is None:
+        return None
+    n = x.ty.shape[0]  # may be symbolic
+    if nd == 1:
+        x = ctx.emit(op.reshape(x, (n, c_in, 1, 1, int(x.ty.shape[2]))))
+    out = tuple(node.meta["shape"][2:]) if nd == 3 else (1, 1, int(node.meta["shape"][2]))
+    frames, (d_in, h, w) = out[0], (int(x.ty.shape[2]) if nd == 3 else 1, *_hw(x, nd))
+    # the kd input frames of every output frame, side by side as channels: [N, kd*C, Do, H, W]
+    if begins[0] or ends[0]:
+        x = op.nn.pad(x, [0, 0, 0, 0, begins[0], ends[0], 0, 0, 0, 0])
+        d_in += begins[0] + ends[0]
+    taps = []
+    for i in range(kd):
+        first = i * dilation[0]
+        if first == 0 and stride[0] == 1 and frames == d_in:
+            taps.append(x)
+        else:
+            taps.append(op.strided_slice(x, axes=[2], begin=[first], end=[first + (frames - 1) * stride[0] + 1],
+                                         strides=[stride[0]]))
+    x = op.concat(taps, axis=1) if kd > 1 else taps[0]
+    # [N, kd*C, Do, H, W] -> [N*Do, kd*C/ib, H, W, ib] (or plain [N*Do, kd*C, H, W] for one odd chunk)
+    if block_of(cols) is not None:
+        x = op.reshape(x, (n, cols // ib, ib, frames, h, w))
+        xin = ctx.emit(op.reshape(op.permute_dims(x, [0, 3, 1, 4, 5, 2]), (n * frames, cols // ib, h, w, ib)))
+    else:
+        xin = ctx.emit(op.reshape(op.permute_dims(x, [0, 2, 1, 3, 4]), (n * frames, cols, h, w)))
+    oc, cc = c_out // ob, cols // ib
+
+    def np_pack(wt):  # [O, C, (kd,) (kh,) kw] -> [Oc, Cc, KH, KW, ib, ob] over the kd*C input channels
+        wt = wt.reshape(c_out, c_in, kd, kh, kw).transpose(0, 2, 1, 3, 4).reshape(c_out, cols, kh, kw)
+        return wt.reshape(oc, ob, cc, ib, kh, kw).transpose(0, 2, 4, 5, 3, 1)
+
+    def relax_pack(rop, wt):
+        wt = rop.reshape(rop.permute_dims(rop.reshape(wt, (c_out, c_in, kd, kh, kw)), [0, 2, 1, 3, 4]),
+                         (oc, ob, cc, ib, kh, kw))
+        return rop.permute_dims(wt, [0, 2, 4, 5, 3, 1])
+
+    weight = _packed_param(ctx, node, "weight", np_pack, relax_pack)
+    y = ctx.bb.emit_te(conv2d_nchwc, xin, weight, stride[1:], (begins[1], begins[2], ends[1], ends[2]), dilation[1:],
+                       primfunc_name_hint=CONV_BLOCK)
+    if a["bias"]:
+        bias = _packed_param(ctx, node, "bias", lambda v: v.reshape(1, oc, 1, 1, ob),
+                             lambda rop, v: rop.reshape(v, (1, oc, 1, 1, ob)))
+        y = ctx.emit(op.add(y, bias))
+    if act:
+        from .lower import fused_activation
+
+        y = fused_activation(ctx, node, y)
+    # [N*Do, Oc, Ho, Wo, ob] -> [N, O, Do, Ho, Wo]
+    ho, wo = out[1], out[2]
+    y = op.permute_dims(op.reshape(y, (n, frames, oc, ho, wo, ob)), [0, 2, 5, 1, 3, 4])
+    return ctx.emit(op.reshape(y, ctx.dims(node.meta["shape"])))
+
+
+def _hw(x, nd: int) -> tuple[int, int]:
+    return int(x.ty.shape[3]), int(x.ty.shape[4])
+
+
+def _packed_param(ctx, node, name: str, pack_np, pack_relax):
+    """A parameter in the folded, packed form: a numpy-packed constant, or a Relax transform of `main`'s
+    parameter (as packed.Packing.weight)."""
+    import numpy as np
+
+    from cnndsl.ops.registry import param_key
+
+    key = param_key(node.params_of, name)
+    if ctx.param_vars is not None:
+        return ctx.emit(pack_relax(ctx.op, ctx.param_vars[key]))
+    if key not in ctx.weights:
+        raise BackendError(f"missing weight '{key}' for node {node.name} [{node.op}]")
+    packed = np.ascontiguousarray(pack_np(np.asarray(ctx.weights[key], dtype="float32")))
+    form = (key, "folded", packed.shape)
+    if form not in ctx.consts:
+        ctx.consts[form] = ctx.relax.const(packed)
+    return ctx.consts[form]
 
 
 def conv_t(ctx, node, xs):

@@ -198,3 +198,25 @@ def test_small_nd_nets_through_every_backend(index, opt_level, tmp_path):
         assert "bn" not in {n.op for n in g1.nodes.values()} and "fused_conv" in {n.op for n in g1.nodes.values()}
     _close(interp.run(g1, w1, xs), want)
     _close(_tvm_run(g1, w1, xs), want)
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["3d", "1d"])
+def test_tvm_folds_nd_convs_onto_the_packed_kernel_with_weights_as_params(index):
+    """1-D and 3-D convs run as the packed 2-D conv (backends/tvm/nd.py); the same with the weights
+    as `main`'s parameters (packed by Relax ops instead of numpy) and a symbolic batch."""
+    tvm = pytest.importorskip("tvm")
+    from cnndsl.backends.tvm.lower import build_module
+
+    from cnndsl.backend import optimize_for_inference
+
+    g = _small_nets()[index]
+    g, w = optimize_for_inference(g, Weights(init_weights(g, 0, randomize_buffers=True)))
+    mod, _keys = build_module(g, w)
+    assert mod["main"].script().count("conv2d_nchwc") == 3, "every conv lowered onto the packed kernel"
+    assert "conv3d" not in mod["main"].script() and "conv1d" not in mod["main"].script()
+    xs = [np.random.default_rng(2).standard_normal(g.nodes["x"].attrs["shape"]).astype("float32")]
+    want = interp.run(g, w, xs)
+    ex, _manifest, params = get_backend("llvm").build(g, w, CompileOptions(extra={"weights": "params", "batch": "N"}))
+    vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
+    got = vm["main"](tvm.runtime.tensor(xs[0]), *[tvm.runtime.tensor(np.asarray(v)) for v in params.values()])
+    _close([got.numpy()], want)
