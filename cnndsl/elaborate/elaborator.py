@@ -307,6 +307,10 @@ class Elaborator(ChainHeads):
         if isinstance(value, Tensor):
             raise WrongType(f"'let' binds values; bind a tensor with '{s.name} = ...'", s.span)
         self.bind_local(ctx, s.name, value, s.name_span)
+        if s.name == "init":  # the instance's weight-initialization recipe (init_recipe.py)
+            from cnndsl.elaborate.init_recipe import check_recipe, record
+
+            record(self.builder.graph.meta, ctx.scope, check_recipe(value, s.value.span), s.span)
 
     def s_AssertStmt(self, ctx: Ctx, s: A.AssertStmt) -> None:
         ev = self.evaluator(ctx, ctx.module)
