@@ -142,9 +142,9 @@ def _adaptive_shape(attrs: dict, shapes: list):
 
 
 def _adaptive_rf(_attrs: dict) -> RFRule:
-    # windows vary with the input size, which the rule does not see; "global" is the
-    # upper bound (exact for output size 1)
-    return RFRule("global")
+    # windows follow the input size, which the rf pass sees: exact (a window of in/out at
+    # stride in/out) where in divides by out, the identity where they are equal, "global" otherwise
+    return RFRule("adaptive")
 
 
 def _adaptive(name: str, what: str) -> OpDef:

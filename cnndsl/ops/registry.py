@@ -91,8 +91,10 @@ class RFRule:
     meaning: flatten, reshape), "along" (mixes every position along the tensor axes
     `axes`, negative from the end, pointwise elsewhere: linear on the last axis,
     layernorm over one axis), or "permute" (`axes` is a permutation of all axes: the
-    values move, no position sees anything new; the spatial axes move with it).
-    "local", "global" and "resample" act on the spatial axes 2.. (NCL, NCHW, NCDHW).
+    values move, no position sees anything new; the spatial axes move with it), or "adaptive"
+    (adaptive pooling: the rf pass reads the input and output extents; uniform windows -- input
+    divisible by output -- are exact, others "global").
+    "local", "global", "resample" and "adaptive" act on the spatial axes 2.. (NCL, NCHW, NCDHW).
     kernel, stride, padding (the begins), dilation and scale hold one value per spatial
     axis; a field of one value applies to every axis.
     """

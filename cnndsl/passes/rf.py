@@ -29,7 +29,10 @@ output sees everything) act as a window over the whole input
 extent H: r' = r + (H-1)S, and S' = 0 because the region no longer moves with the output
 position (later windows keep r and P: 0 * anything); "along" (linear on the last axis,
 layernorm over one axis) is "global" on a spatial axis it mixes and "pointwise" on the
-others; "permute" (transpose) keeps (r, S, P) and moves the spatial axes.
+others; "permute" (transpose) keeps (r, S, P) and moves the spatial axes. "adaptive"
+(adaptive pooling) is exact where its windows are uniform -- an input extent H divisible by
+the output extent h is a window of H/h at stride H/h without padding (H == h: the identity)
+-- and "global" on an axis where they are not.
 "resample" (upsample, conv_t) with scale f and
 kernel k: r' = r + (k-1)S, S' = S / f (fractional; approximate for the rounding of
 nearest and bilinear). A broadcast input (a [N, C, 1, 1] gate multiplied into an
@@ -98,7 +101,7 @@ def _out_axes(rule, in_axes: list, shapes: list, out_shape, nd: int = 2) -> tupl
     tracked = {a for a in in_axes if a is not None}
     if len(tracked) > 1:
         raise NotImplementedError("inputs with their spatial axes at different positions")
-    if rule.kind in ("local", "global", "resample") and tracked - {_default_axes((0,) * (nd + 2), nd)}:
+    if rule.kind in ("local", "global", "resample", "adaptive") and tracked - {_default_axes((0,) * (nd + 2), nd)}:
         raise NotImplementedError(f"a {rule.kind} window over axes 2.. of a value whose spatial axes are elsewhere")
     pos = next(iter(tracked), None)
     if rule.kind == "permute":
@@ -138,10 +141,21 @@ def _step(rule, axis: int, paths: set, in_shape, out_shape, in_pos, out_pos) -> 
         kind = "global" if mixed else "pointwise"
     elif kind == "permute":
         kind = "pointwise"
+    adaptive_k = None
+    if kind == "adaptive":  # adaptive pooling: uniform windows are a local window, the others "global"
+        n_in = None if in_sp is None else in_sp[axis]
+        n_out = None if out_sp is None else out_sp[axis]
+        if isinstance(n_in, int) and isinstance(n_out, int) and n_out > 0 and n_in % n_out == 0:
+            adaptive_k = n_in // n_out
+            kind = "local"
+        else:
+            kind = "global"
     if kind in ("global", "none") and in_sp is None:
         kind = "pointwise"  # already non-spatial: every feature sees what its input saw
     for r, s, p in paths:
-        if kind == "local":
+        if kind == "local" and adaptive_k is not None:  # window and stride in/out, no padding
+            _add(out, r + (adaptive_k - 1) * s, s * adaptive_k, p)
+        elif kind == "local":
             k = rule.on_axis("dilation", axis) * (rule.on_axis("kernel", axis) - 1) + 1
             _add(out, r + (k - 1) * s, s * rule.on_axis("stride", axis), p + rule.on_axis("padding", axis) * s)
         elif kind in ("global", "none"):

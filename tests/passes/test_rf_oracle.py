@@ -68,7 +68,21 @@ def linear_on_w(b, x):
     return b.add("linear", [h], name="mix_w", out=4)
 
 
-@pytest.mark.parametrize("make", [chain, residual, inception, misaligned, nhwc, linear_on_w])
+def adaptive_uniform(b, x):
+    # adaptive pooling with uniform windows (10 -> 5: a window of 2 at stride 2) is exact, not "sees all"
+    h = b.add("conv", [x], name="c1", out=2, kernel=3, stride=2, padding=1)
+    h = b.add("adaptive_avgpool", [h], name="pool", size=5)
+    return b.add("conv", [h], name="after", out=1, kernel=3, padding=1)
+
+
+def adaptive_identity(b, x):
+    # an adaptive pool whose output size is its input's is the identity
+    h = b.add("conv", [x], name="c1", out=2, kernel=3, stride=2, padding=1)
+    return b.add("adaptive_maxpool", [h], name="pool", size=10)
+
+
+@pytest.mark.parametrize("make", [chain, residual, inception, misaligned, nhwc, linear_on_w, adaptive_uniform,
+                                  adaptive_identity])
 def test_rf_matches_actual_dependencies(make):
     b = GraphBuilder(make.__name__)
     x = b.input("x", ("N", 1, H, W))
@@ -92,3 +106,31 @@ def test_rf_matches_actual_dependencies(make):
             for edge, got in ((r0, rows.min()), (r1, rows.max()), (c0, cols.min()), (c1, cols.max())):
                 if 0 <= edge < H:
                     assert got == edge, (i, j)
+
+
+def test_adaptive_rf_uniform_windows_and_the_global_bound():
+    b = GraphBuilder("adaptive")
+    x = b.input("x", ("N", 1, 12, 12))
+    h = b.add("conv", [x], name="c1", out=2, kernel=3, padding=1)
+    b.add("adaptive_avgpool", [h], name="even", size=4)       # 12 / 4: a window of 3 at stride 3
+    b.add("adaptive_avgpool", [h], name="same", size=12)      # the identity
+    b.add("adaptive_avgpool", [h], name="uneven", size=(5, 4))  # 12 / 5 is not uniform: "global" on h only
+    b.output("y", ("even", 0))
+    g = run_passes(b.graph, ANALYSES).graph
+    c1 = g.nodes["c1"].meta["rf"]
+    assert g.nodes["even"].meta["rf"]["size"] == [3 + 2, 3 + 2] and g.nodes["even"].meta["rf"]["stride"] == [3, 3]
+    assert g.nodes["same"].meta["rf"]["size"] == c1["size"] and g.nodes["same"].meta["rf"]["stride"] == [1, 1]
+    uneven = g.nodes["uneven"].meta["rf"]
+    assert uneven["size"] == [3 + 11, 5] and uneven["stride"][1] == 3
+
+
+@pytest.mark.parametrize("name,size", [("vgg16", 212), ("vgg11", 150), ("alexnet", 195)])
+def test_identity_adaptive_pool_keeps_the_published_receptive_field(name, size):
+    """torchvision's VGG and AlexNet end their features with an adaptive average pool to 6x6 / 7x7 that,
+    at 224x224, is the identity: the field there is pool5's (Araujo et al., Distill 2019: VGG-16 212,
+    AlexNet 195), not the whole image."""
+    from cnndsl.api import load
+
+    g = run_passes(load(name), ANALYSES).graph
+    pool = next(n for n in g.nodes.values() if n.op == "adaptive_avgpool")
+    assert pool.meta["rf"]["size"] == [size, size]
