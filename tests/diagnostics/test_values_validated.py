@@ -182,6 +182,18 @@ def test_chain_from_an_unbound_tensor_says_so():
     assert type(err) is D.UnknownOp and "did you mean 'relu'?" in err.message
 
 
+def test_an_upsample_to_nothing_is_a_positioned_error():
+    err = err_of(net("upsample(scale=0.01)"))  # [N, 3, 8, 8] -> [N, 3, 0, 0]: refused, not "ok"
+    assert type(err) is D.ShapeMismatch and (err.span.line, err.span.col) == (2, 5) and "empty" in err.message
+
+
+@pytest.mark.parametrize("dims,col", [("N, 0, 8, 8", 28), ("N, 3, -8, 8", 31)])
+def test_zero_and_negative_input_sizes(dims, col):
+    err = err_of(f"network T() (image: f32[{dims}]) {{\n    conv(8)\n}}\n")
+    assert type(err) is D.WrongType and (err.span.line, err.span.col) == (1, col)
+    assert "must be a positive int" in err.message
+
+
 def test_input_dimensions_are_bounded():
     err = err_of("network T() (image: f32[N, 3, 99999999999, 8]) {\n    conv(8)\n}\n")
     assert type(err) is D.LimitExceeded and (err.span.line, err.span.col) == (1, 31)
