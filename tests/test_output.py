@@ -128,11 +128,11 @@ def test_unrelated_file_at_o_is_an_error_unless_force(tiny, tmp_path):
 def test_pytorch_does_not_overwrite_an_unrelated_npz_beside_it(tiny, tmp_path):
     np.savez(tmp_path / "model.npz", data=np.arange(3))
     before = (tmp_path / "model.npz").read_bytes()
-    user_error(cnndsl("compile", tiny, "--target", "pytorch", "-o", tmp_path / "model.py"),
+    user_error(cnndsl("compile", tiny, "--target", "pytorch", "-o", tmp_path / "model.py", "--save-weights"),
                "model.npz", "not written by cnndsl")
     assert (tmp_path / "model.npz").read_bytes() == before
     assert not (tmp_path / "model.py").exists()  # checked before anything was written
-    proc = cnndsl("compile", tiny, "--target", "pytorch", "-o", tmp_path / "model2.py")
+    proc = cnndsl("compile", tiny, "--target", "pytorch", "-o", tmp_path / "model2.py", "--save-weights")
     assert proc.returncode == 0 and "weights model2.npz" in proc.stdout  # the extra file is named
 
 
@@ -231,7 +231,7 @@ def test_markers(tmp_path, tiny):
     assert not is_own_file(tmp_path / "plain.npz")
     (tmp_path / "x.py").write_text("print('hi')\n")
     assert not is_own_file(tmp_path / "x.py")
-    assert cnndsl("compile", tiny, "--target", "pytorch", "-o", tmp_path / "gen.py").returncode == 0
+    assert cnndsl("compile", tiny, "--target", "pytorch", "-o", tmp_path / "gen.py", "--save-weights").returncode == 0
     assert is_own_file(tmp_path / "gen.py") and is_own_file(tmp_path / "gen.npz")
     with pytest.raises(OutputError, match="is a directory"):
         check_destination(tmp_path)
