@@ -196,7 +196,7 @@ def _backend_outputs(g, w, xs, target, tmp_path):
 
     backend = get_backend(target)
     path = tmp_path / f"model{backend.artefact_suffix}"
-    backend.compile(g, w, path, CompileOptions())
+    backend.compile(g, w, path, CompileOptions(save_weights=True))  # pytorch: run loads the .npz beside it
     return backend.run(path, xs)
 
 
