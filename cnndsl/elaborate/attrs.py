@@ -7,6 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from cnndsl.elaborate.values import Layer, type_name
+from cnndsl.ops.constraints import show_value
+
+
+def _got(v: Any) -> str:
+    """What was given, for a message: its type, and its value shortened (none is just "none")."""
+    return type_name(v) if v is None else f"{type_name(v)} {show_value(v)}"
 
 
 def _is_int(v: Any) -> bool:
@@ -18,7 +24,7 @@ def _ints(v: Any, counts: tuple[int, ...]) -> bool:
 
 
 def _int(v: Any) -> str | None:
-    return None if _is_int(v) else f"must be an int, got {type_name(v)} {v!r}"
+    return None if _is_int(v) else f"must be an int, got {_got(v)}"
 
 
 def _float(v: Any) -> str | None:
@@ -28,7 +34,7 @@ def _float(v: Any) -> str | None:
 
 
 def _bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else f"must be true or false, got {type_name(v)} {v!r}"
+    return None if isinstance(v, bool) else f"must be true or false, got {_got(v)}"
 
 
 def _str(v: Any) -> str | None:
@@ -39,14 +45,14 @@ def _int2(v: Any) -> str | None:
     # one int per spatial axis (1-, 2- or 3-D); the op's normalize matches the count to the input's rank
     if (_is_int(v) and v >= 0) or _ints(v, (1, 2, 3)):
         return None
-    return f"must be an int or one int per spatial axis (2 for NCHW, 3 for NCDHW), got {type_name(v)} {v!r}"
+    return f"must be an int or one int per spatial axis (2 for NCHW, 3 for NCDHW), got {_got(v)}"
 
 
 def _pad(v: Any) -> str | None:
     if (_is_int(v) and v >= 0) or _ints(v, (1, 2, 3, 4, 6)) or v in ("same", "valid"):
         return None
     return (f"must be an int, one int per spatial axis, begins then ends (4 ints in 2-D), \"same\" or "
-            f"\"valid\", got {type_name(v)} {v!r}")
+            f"\"valid\", got {_got(v)}")
 
 
 def _int_list(v: Any) -> str | None:

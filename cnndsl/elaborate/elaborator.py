@@ -11,6 +11,7 @@ no index; `identity` makes no node. Shapes are inferred as nodes are made, so
 from __future__ import annotations
 
 import re
+import reprlib
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ from cnndsl.elaborate.hints import arg_spans, dotted_hint, name_hint, unknown_at
 from cnndsl.elaborate.modules import Loader, Module
 from cnndsl.elaborate.tensor_expr import TensorOps
 from cnndsl.elaborate.values import Builtin, Layer, Shared, Tensor, type_name
+from cnndsl.ir.budgets import BudgetExceeded
 from cnndsl.ir.builder import AttrError, GraphBuilder, complete_attrs
 from cnndsl.ir.graph import Graph
 from cnndsl.ops.constraints import MAX_SIZE
@@ -209,7 +211,10 @@ class Elaborator(ChainHeads):
             dtype = DTYPES.get(tin.dtype or "f32")
             if dtype is None:
                 raise WrongType(f"unknown tensor type '{tin.dtype}'{did_you_mean(tin.dtype, DTYPES)}", tin.span)
-            ref = self.builder.input(tin.name, shape, dtype, span=tin.span)
+            try:
+                ref = self.builder.input(tin.name, shape, dtype, span=tin.span)
+            except BudgetExceeded as err:
+                raise LimitExceeded(str(err), tin.span) from None
             t = Tensor(ref, shape)
             ctx.env[tin.name] = t
             inputs.append(t)
@@ -617,6 +622,8 @@ class Elaborator(ChainHeads):
             ref = self.builder.add(opdef.name, [t.ref for t in inputs], name, span=callee_span,
                                    scope=tuple(f.label for f in ctx.chain[1:]),
                                    meta={"scope_spans": tuple(f.span for f in ctx.chain[1:])}, **attrs)
+        except BudgetExceeded as err:
+            raise LimitExceeded(str(err), callee_span) from None
         except ShapeError as err:
             msg = str(err) if str(err).startswith(f"{opdef.name}:") else f"{opdef.name}: {err}"
             raise ShapeMismatch(msg, callee_span) from None
@@ -692,8 +699,15 @@ class Elaborator(ChainHeads):
         return [t for _n, t in self.run_body(inner, block.body)]
 
 
+_SHORT_REPR = reprlib.Repr()  # keyword arguments need Python 3.12
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxtuple = 3, 8, 8
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 30
+
+
 def _short(v: Any) -> str:
-    text = repr(v) if not isinstance(v, bool) else ("true" if v else "false")
+    """A value for a block-instance label, shortened without printing it whole (a list value may hold a
+    million items)."""
+    text = _SHORT_REPR.repr(v) if not isinstance(v, bool) else ("true" if v else "false")
     return text if len(text) <= 24 else text[:21] + "..."
 
 

@@ -48,6 +48,46 @@ def _check_value(v: Any, span: Span, what: str) -> Any:
     return v
 
 
+MAX_VALUE_ITEMS = 1_000_000  # items in one list value, nested lists counted every time they appear
+_SIZE_MEMO: dict[int, tuple[Any, int]] = {}  # id -> (the list, its size); holds the list so the id stays its own
+_SIZE_MEMO_CAP = 4096
+
+
+def _items(v: Any) -> int:
+    """How many items a value holds, counting a nested list once per place it appears: what
+    comparing, printing or walking it costs. `[a, a]` is 2 + 2 * items(a), found from the memo in
+    constant time, so doubling a list in a loop is caught at about 2**20, never walked 2**40 times."""
+    if not isinstance(v, (list, tuple)):
+        return 0
+    hit = _SIZE_MEMO.get(id(v))
+    if hit is not None and hit[0] is v:
+        return hit[1]
+    total, stack = 0, [v]
+    while stack and total <= MAX_VALUE_ITEMS:  # walked with an early stop: at most MAX_VALUE_ITEMS visits
+        item = stack.pop()
+        total += len(item)
+        for child in item:
+            if isinstance(child, (list, tuple)):
+                known = _SIZE_MEMO.get(id(child))
+                if known is not None and known[0] is child:
+                    total += known[1]
+                else:
+                    stack.append(child)
+    if len(_SIZE_MEMO) >= _SIZE_MEMO_CAP:
+        _SIZE_MEMO.pop(next(iter(_SIZE_MEMO)))
+    _SIZE_MEMO[id(v)] = (v, total)
+    return total
+
+
+def _bounded(v: Any, span: Span) -> Any:
+    """A list or tuple value within MAX_VALUE_ITEMS (see `_items`)."""
+    n = _items(v)
+    if n > MAX_VALUE_ITEMS:
+        raise LimitExceeded(f"a list value holding more than {MAX_VALUE_ITEMS:,} items (nested lists counted "
+                            "each time they appear)", span)
+    return v
+
+
 def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -58,7 +98,7 @@ def _repeat(seq: Any, n: Any, span: Span) -> Any:
         raise InvalidValue(f"cannot repeat a sequence {n} times", span)
     if len(seq) * n > MAX_SEQUENCE:
         raise LimitExceeded(f"sequence longer than {MAX_SEQUENCE:,} items", span)
-    return seq * n
+    return _bounded(seq * n, span)
 
 
 def _is_count(v: Any) -> bool:
@@ -73,7 +113,7 @@ def _arith(op: str, a: Any, b: Any, span: Span) -> Any:
     if op == "+" and isinstance(a, (list, tuple, str)) and type(a) is type(b):
         if len(a) + len(b) > MAX_SEQUENCE:
             raise LimitExceeded(f"sequence longer than {MAX_SEQUENCE:,} items", span)
-        return a + b
+        return _bounded(a + b, span)
     if not (_is_num(a) and _is_num(b)):
         raise WrongType(f"'{op}' needs numbers, got {type_name(a)} and {type_name(b)}", span)
     try:
@@ -225,10 +265,10 @@ class Evaluator:
         return self.eval(e.then) if truthy(self.eval(e.cond), e.cond.span) else self.eval(e.otherwise)
 
     def e_TupleLit(self, e: A.TupleLit) -> Any:
-        return tuple(self.eval(i) for i in e.items)
+        return _bounded(tuple(self.eval(i) for i in e.items), e.span)
 
     def e_ListLit(self, e: A.ListLit) -> Any:
-        return [self.eval(i) for i in e.items]
+        return _bounded([self.eval(i) for i in e.items], e.span)
 
     def e_ListComp(self, e: A.ListComp) -> Any:
         seq = self.eval(e.iterable)
@@ -254,7 +294,7 @@ class Evaluator:
                     out.append(self.eval(e.elt))
         finally:
             self.lookup = outer
-        return out
+        return _bounded(out, e.span)
 
     def slice_bounds(self, s: A.Slice) -> tuple:
         """(start, stop, step) of a slice, each an int or None."""
@@ -298,7 +338,7 @@ class Evaluator:
             return self.tensors.call(fn, args, kwargs, e.span)
         if isinstance(fn, Builtin):
             try:
-                return _check_value(fn.fn(*args, **dict(kwargs)), e.span, f"{fn.name}()")
+                return _bounded(_check_value(fn.fn(*args, **dict(kwargs)), e.span, f"{fn.name}()"), e.span)
             except CnnError as err:
                 if err.span is None:
                     err.span = e.span

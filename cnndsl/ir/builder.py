@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from cnndsl.diagnostics import Span
+from cnndsl.ir import budgets
 from cnndsl.ir.graph import Graph, Node
-from cnndsl.ops.registry import OpDef, ShapeError, get
+from cnndsl.ops.registry import MissingRule, OpDef, ShapeError, get
 
 Ref = tuple[str, int]
 
@@ -86,8 +87,10 @@ def shape_meta(shape: Any) -> dict[str, Any]:
 class GraphBuilder:
     def __init__(self, name: str = "graph"):
         self.graph = Graph(name)
+        self.param_total = 0  # parameters of the nodes added so far (the MAX_PARAMS budget)
 
     def input(self, name: str, shape: tuple, dtype: str = "float32", span: Span | None = None) -> Ref:
+        budgets.check_shape(shape, f"input '{name}'")
         node = Node(name, "input", {"shape": tuple(shape), "dtype": dtype}, [],
                     {"shape": tuple(shape), "dtype": dtype, "span": span, "scope": ()})
         self.graph.add_node(node)
@@ -99,11 +102,26 @@ class GraphBuilder:
         attrs = complete_attrs(opdef, attrs)
         in_shapes = [self.graph.value_shape(r) for r in inputs]
         attrs, shape = infer_node(opdef, attrs, in_shapes)
+        self.check_budgets(opdef, attrs, in_shapes, shape, meta)
         name = self.graph.unique_name(name or op)
         m = {**shape_meta(shape), "dtype": "float32", "span": span, "scope": scope}
         m.update(meta or {})
         self.graph.add_node(Node(name, op, attrs, list(inputs), m))
         return (name, 0)
+
+    def check_budgets(self, opdef: OpDef, attrs: dict[str, Any], in_shapes: list, shape: Any,
+                      meta: dict | None) -> None:
+        """Elements per tensor and parameters per network (cnndsl/ir/budgets.py), before the node exists."""
+        budgets.check_output_shapes(opdef.name, shape)
+        if meta and "params_of" in meta:
+            return  # a shared instance's later application: its parameters were counted at the first
+        try:
+            params = opdef.params(attrs, in_shapes)
+        except MissingRule:
+            return  # an op without a params rule: the registry test names it; passes flag it unsupported
+        total = self.param_total + budgets.param_count(opdef.name, params)
+        budgets.check_total_params(total)
+        self.param_total = total
 
     def add_multi(self, op: str, inputs: list[Ref], name: str | None = None, **kw: Any) -> list[Ref]:
         """Like `add`, for ops with several outputs (chunk): one ref per output."""

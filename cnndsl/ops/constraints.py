@@ -46,16 +46,22 @@ def numbers(value: Any) -> list:
     return []
 
 
-def show_value(value: Any) -> str:
+def show_value(value: Any, depth: int = 0) -> str:
+    """A value as `.cnn` writes it (true, none, "s", (1, 2)), shortened: 8 items and 3 levels of nesting
+    at most, so a hostile value never makes a long message or a deep recursion."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "none"
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{value}"' if len(value) <= 40 else f'"{value[:37]}..."'
     if isinstance(value, (tuple, list)):
-        return "(" + ", ".join(show_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return repr(value)
+        if depth >= 3:
+            return "(...)"
+        items = [show_value(v, depth + 1) for v in value[:8]] + (["..."] if len(value) > 8 else [])
+        return "(" + ", ".join(items) + ("," if len(value) == 1 else "") + ")"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _each(kind: str, text: str, ok: Callable[[Any], bool], says: str) -> Constraint:

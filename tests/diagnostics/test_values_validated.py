@@ -276,3 +276,12 @@ def test_integer_buffers_take_counts():
     weights[key] = np.array(True)
     with pytest.raises(WeightsMismatch, match="integer count"):
         validate(g, weights)
+
+
+@pytest.mark.parametrize("stage, shown", [("conv(8, bias=a)", True), ("upsample(scale=a)", True),
+                                           ("conv(a)", True), ("reshape(a)", False)])
+def test_a_deeply_nested_value_is_a_short_positioned_message(stage, shown):
+    """A list nested 5,000 deep in an attribute: the message shows a shortened value; no RecursionError."""
+    err = err_of(net("let a = [1]", "for i in range(5000) {", "    let a = [a]", "}", stage))
+    assert type(err) in (D.WrongType, D.InvalidValue) and err.span.line == 6
+    assert ("(...)" in err.message) == shown and len(err.message) < 200
