@@ -103,7 +103,7 @@ def test_safetensors(tmp_path):
 
 
 def test_torch_state_dict(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     g = small_graph()
     w = init_weights(g, 0)
     sd = {f"module.{k}": torch.from_numpy(np.array(v)) for k, v in w.items()}

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from cnndsl import interp
 from cnndsl.api import load, load_text
 from cnndsl.weights import expected_params
 from cnndsl.weights_init import init_weights
 
-torch = pytest.importorskip("torch")
 nn = torch.nn
 
 # timm 1.0.31, counted from its modules: trainable parameters, conv + linear MACs per image, keys

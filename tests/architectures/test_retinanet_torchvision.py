@@ -13,9 +13,8 @@ and the generated PyTorch module as the hand-written forward.
 from __future__ import annotations
 
 import numpy as np
-import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 

@@ -15,9 +15,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 

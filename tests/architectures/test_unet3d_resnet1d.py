@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
@@ -127,7 +127,7 @@ def _same_everywhere(g, w, x, want, tmp_path):
         go, wo = onnx.prepare(g, w, options)
         onnx.compile(go, wo, tmp_path / f"m{opt}.onnx", options)
         _close(onnx.run(tmp_path / f"m{opt}.onnx", [x])[0], want)
-    tvm = pytest.importorskip("tvm")
+    import tvm
     from cnndsl.backends.tvm import LLVM_BACKEND
 
     g1, w1 = optimize_for_inference(g, w)
@@ -136,7 +136,7 @@ def _same_everywhere(g, w, x, want, tmp_path):
 
 
 def test_unet3d_runs_the_same_as_the_torch_module_everywhere(tmp_path):
-    pytest.importorskip("onnxruntime")
+    import onnxruntime  # noqa: F401
     g = load("unet3d", **SMALL)
     assert g.output_shapes()[0][2:] == (4, 4, 4)
     w = Weights(init_weights(g, 0, randomize_buffers=True))
@@ -208,7 +208,7 @@ def test_resnet1d_counts_by_hand_and_keys_equal_the_torch_module():
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 def test_resnet1d_runs_the_same_as_the_torch_module_everywhere(tmp_path):
-    pytest.importorskip("onnxruntime")
+    import onnxruntime  # noqa: F401
     g = load("resnet1d", input_shape=(1, 300))  # any length: "same" padding, then global pooling
     w = Weights(init_weights(g, 0, randomize_buffers=True))
     model = ResNet1D()

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from cnndsl import interp
@@ -229,7 +229,8 @@ def test_generated_pytorch_module_loads_the_state_dict(checkpoint, tmp_path):
 
 
 def test_onnx_export_agrees(checkpoint, tmp_path):
-    pytest.importorskip("onnxruntime")
+    import onnxruntime  # noqa: F401
+
     from cnndsl.backend import CompileOptions, get_backend
 
     name, graph, weights, x, want, _path = checkpoint
@@ -245,7 +246,7 @@ def test_onnx_export_agrees(checkpoint, tmp_path):
 
 @pytest.mark.slow
 def test_tvm_llvm_agrees(checkpoint):
-    tvm = pytest.importorskip("tvm")
+    import tvm
     from cnndsl.backends.tvm import LLVM_BACKEND
 
     from cnndsl.backend import optimize_for_inference

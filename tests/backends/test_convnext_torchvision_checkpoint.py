@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
@@ -173,8 +173,9 @@ def test_generated_pytorch_module_loads_the_state_dict(checkpoint, tmp_path):
 
 
 def test_onnx_export_agrees(checkpoint, tmp_path):
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
+    import onnx  # noqa: F401
+    import onnxruntime  # noqa: F401
+
     from cnndsl.backend import CompileOptions, get_backend
 
     graph, weights, x, want, _path = checkpoint

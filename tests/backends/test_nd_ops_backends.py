@@ -86,7 +86,7 @@ def _close(got, want):
 @pytest.mark.parametrize("opset", [13, 18])
 @pytest.mark.parametrize("op,attrs,shape", CASES, ids=IDS)
 def test_onnxruntime_matches_interpreter(op, attrs, shape, opset, tmp_path):
-    pytest.importorskip("onnxruntime")
+    import onnxruntime  # noqa: F401
     g = _graph(op, attrs, shape, batch="N")
     w = Weights(init_weights(g, 0, randomize_buffers=True))
     xs = _inputs(op, shape)
@@ -98,7 +98,7 @@ def test_onnxruntime_matches_interpreter(op, attrs, shape, opset, tmp_path):
 
 @pytest.mark.parametrize("op,attrs,shape", CASES, ids=IDS)
 def test_generated_pytorch_matches_interpreter(op, attrs, shape, tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     from _pytorch_util import generate, write_and_build
 
     text, _info, g, w = generate(_graph(op, attrs, shape))
@@ -122,7 +122,7 @@ def _tvm_run(g, w, xs):
 
 @pytest.mark.parametrize("op,attrs,shape", CASES, ids=IDS)
 def test_tvm_llvm_matches_interpreter(op, attrs, shape):
-    pytest.importorskip("tvm")
+    import tvm  # noqa: F401
     g = _graph(op, attrs, shape)
     w = Weights(init_weights(g, 0, randomize_buffers=True))
     xs = _inputs(op, shape)
@@ -182,8 +182,9 @@ def _small_nets():
 @pytest.mark.parametrize("index", [0, 1], ids=["3d", "1d"])
 def test_small_nd_nets_through_every_backend(index, opt_level, tmp_path):
     """BN folding and conv+act fusion (-O1) on 3-D and 1-D convs, through ONNX Runtime and TVM."""
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("tvm")
+    import onnxruntime  # noqa: F401
+    import tvm  # noqa: F401
+
     from cnndsl.backend import optimize_for_inference
 
     g = _small_nets()[index]
@@ -204,7 +205,7 @@ def test_small_nd_nets_through_every_backend(index, opt_level, tmp_path):
 def test_tvm_folds_nd_convs_onto_the_packed_kernel_with_weights_as_params(index):
     """1-D and 3-D convs run as the packed 2-D conv (backends/tvm/nd.py); the same with the weights
     as `main`'s parameters (packed by Relax ops instead of numpy) and a symbolic batch."""
-    tvm = pytest.importorskip("tvm")
+    import tvm
     from cnndsl.backends.tvm.lower import build_module
 
     from cnndsl.backend import optimize_for_inference

@@ -7,10 +7,9 @@ import sys
 import textwrap
 
 import numpy as np
+import onnx
+import onnxruntime  # noqa: F401
 import pytest
-
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
 
 TINY = """
 network Tiny(num_classes=10) (image: f32[N, 3, 16, 16]) {

@@ -4,11 +4,9 @@ ONNX Runtime and the onnx reference evaluator against the numpy interpreter."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
-
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-
 from _onnx_nets import NETS
 
 from cnndsl import interp

@@ -9,10 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import onnx
 import pytest
-
-onnx = pytest.importorskip("onnx")
-
 from _onnx_nets import layoutnet, tiny_resnet
 
 from cnndsl.backend import CompileOptions, get_backend

@@ -11,11 +11,10 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
+import onnx  # noqa: F401
+import onnxruntime  # noqa: F401
+import torch
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
 nn = torch.nn
 
 

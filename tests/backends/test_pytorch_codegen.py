@@ -118,7 +118,7 @@ def test_names_never_shadow_builtins():
 
 
 def test_state_dict_keys_are_ir_names(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     from _pytorch_util import write_and_build
 
     for name in ["resnet18", "mobilenet_v2", "densenet121", "efficientnet_b0"]:
@@ -159,8 +159,8 @@ network Odd(num_classes=3) (input: f32[N, 3, 16, 16]) {
 
 def test_odd_names_run_and_keep_their_keys(tmp_path):
     """Block and layer names that are builtins or digits still give the IR's state_dict keys."""
-    torch = pytest.importorskip("torch")
     import numpy as np
+    import torch
     from _pytorch_util import rel_err, write_and_build
 
     from cnndsl import interp
@@ -209,8 +209,8 @@ network Scales() (x: f32[N, 3, 8, 8]) {
 def test_a_parameter_keyed_by_the_node_name_is_an_nn_parameter(tmp_path):
     """layer_scale: the enclosing module holds `nn.Parameter`s named like the nodes (torchvision's
     CNBlock.layer_scale); positional names go through register_parameter / getattr."""
-    torch = pytest.importorskip("torch")
     import numpy as np
+    import torch
     from _pytorch_util import rel_err, write_and_build
 
     from cnndsl import interp

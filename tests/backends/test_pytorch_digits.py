@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-datasets = pytest.importorskip("sklearn.datasets")
+import torch
+from sklearn import datasets
 
 import cnndsl
 

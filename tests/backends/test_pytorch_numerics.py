@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-
+import torch
 from _onnx_nets import convnet, layoutnet, nhwcnet
 from _pytorch_util import generate, rel_err, tiny_res, write_and_build
 
@@ -39,8 +37,8 @@ def _run_torch(model, xs):
 
 
 def _run_onnx(graph, weights, xs, tmp_path):
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
+    import onnx  # noqa: F401
+    import onnxruntime  # noqa: F401
     backend = get_backend("onnx")
     path = tmp_path / "model.onnx"
     backend.compile(graph, weights, path, CompileOptions())

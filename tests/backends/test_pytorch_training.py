@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-
+import torch
 from _pytorch_util import generate, tiny_res, write_and_build
 
 from cnndsl.api import load

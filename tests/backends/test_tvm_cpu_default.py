@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.importorskip("tvm")
-
+import tvm
 from _chains import chain
 
 from cnndsl import interp
@@ -45,7 +43,6 @@ def test_default_schedule_matches_interpreter(case):
     w = Weights(init_weights(g, 0, randomize_buffers=True))
     x = np.random.default_rng(1).standard_normal((1, cin, hw, hw)).astype("float32")
     ref = interp.run(g, w, [x])[0]
-    import tvm
 
     ex, manifest, _ = get_backend("llvm").build(g, w, CompileOptions(extra={"batch": 1}))
     assert manifest["schedule"] == "default"

@@ -8,13 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-
-from cnndsl.backend import CompileOptions, get_backend
-from cnndsl.ir.builder import GraphBuilder
-
-pytest.importorskip("tvm")
+import tvm
 
 from cnndsl import interp
+from cnndsl.backend import CompileOptions, get_backend
+from cnndsl.ir.builder import GraphBuilder
 from cnndsl.weights import Weights
 from cnndsl.weights_init import init_weights
 
@@ -104,7 +102,6 @@ def test_wrong_input_shape_is_a_clear_error(net, tmp_path):
 
 
 def test_fixed_batch_and_naive_schedule_agree(net):
-    import tvm
 
     g, w = net
     x = np.random.default_rng(5).standard_normal((2, 3, 24, 24)).astype("float32")

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.importorskip("tvm")
+import tvm
 
 # In the default run: one network per family of layouts the llvm target packs (residual,
 # depthwise + SE-free inverted residual, dense concat + pre-activation BN); every library
@@ -23,7 +22,6 @@ def _every_library_network() -> list[str]:
 @pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow)
                                   for n in _every_library_network()])
 def test_library_network_matches_interpreter(name):
-    import tvm
 
     from cnndsl import interp
     from cnndsl.api import load

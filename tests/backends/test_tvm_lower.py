@@ -6,18 +6,15 @@ import sys
 
 import numpy as np
 import pytest
+import tvm
 from _math_cases import CASES as MATH_CASES
 from _math_cases import POSITIVE
-
-from cnndsl.backend import Refused
-from cnndsl.ir.builder import GraphBuilder
-from cnndsl.ops import all_ops
-
-pytest.importorskip("tvm")
-
 from cnndsl.backends.tvm import LLVM_BACKEND, LOWERINGS
 
 from cnndsl import interp
+from cnndsl.backend import Refused
+from cnndsl.ir.builder import GraphBuilder
+from cnndsl.ops import all_ops
 from cnndsl.weights import Weights
 from cnndsl.weights_init import init_weights
 
@@ -145,7 +142,6 @@ def test_op_matches_numpy_interpreter(op, attrs, shapes):
         xs = [np.abs(x) + 0.1 for x in xs]
     ref = interp.run(g, w, xs)
     ex, _manifest, _params = LLVM_BACKEND.build(g, w)
-    import tvm
 
     vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
     res = vm["main"](*[tvm.runtime.tensor(x) for x in xs])
@@ -182,7 +178,6 @@ def test_bn_is_inference_mode_and_fuses_with_conv_and_activation():
 
 
 def test_symbolic_batch_and_fixed_batch():
-    import tvm
     from cnndsl.backends.tvm.lower import build_module
 
     b = GraphBuilder("sym")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.importorskip("tvm")
-
+import tvm
 from _chains import chain
 
 from cnndsl import interp
@@ -112,7 +110,6 @@ def _count_calls(mod, name: str) -> int:
 
 
 def _run(ex, x):
-    import tvm
 
     vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
     return vm["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
@@ -144,7 +141,6 @@ def test_symbolic_batch_and_separate_weights(case):
     w = _weights(g)
     ex, manifest, params = get_backend("llvm").build(g, w, CompileOptions(extra={"batch": "N", "weights": "params"}))
     assert manifest["layout"] == "NCHWc" and manifest["param_order"]
-    import tvm
 
     vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
     for batch in (1, 3):

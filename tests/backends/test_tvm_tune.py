@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
+import tvm  # noqa: F401
+import xgboost  # noqa: F401
 
 from cnndsl.backend import CompileOptions, get_backend
 from cnndsl.ir.builder import GraphBuilder
-
-pytest.importorskip("tvm")
-pytest.importorskip("xgboost")
 
 
 def tiny():

@@ -106,7 +106,7 @@ def test_interpreter_equals_the_copies(nets):
 
 
 def test_onnx_one_initializer_and_same_outputs(nets, tmp_path):
-    onnx = pytest.importorskip("onnx")
+    import onnx
     from cnndsl.backends.onnx.runtime import run_onnx
 
     g, w, _copies, _wc = nets
@@ -159,7 +159,7 @@ network N() (image: f32[N, 3, 8, 8]) {
 
 
 def test_generated_pytorch_has_one_submodule_called_per_application(nets, tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     from cnndsl.backends.pytorch.runtime import build_model
 
     g, w, _copies, _wc = nets
@@ -180,7 +180,7 @@ def test_generated_pytorch_has_one_submodule_called_per_application(nets, tmp_pa
 
 
 def test_tvm_one_constant_and_same_outputs(nets):
-    tvm = pytest.importorskip("tvm")
+    import tvm
     g, w, _copies, _wc = nets
     want = interp.run(g, w, [X])
     backend = get_backend("llvm")

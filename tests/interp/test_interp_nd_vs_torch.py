@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from cnndsl.interp import run
 from cnndsl.ir.builder import GraphBuilder
@@ -13,7 +14,6 @@ from cnndsl.ops import ShapeError
 from cnndsl.weights import Weights
 from cnndsl.weights_init import init_weights
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 

@@ -4,7 +4,7 @@ conv_t, max/avg pooling, whatever the stride, dilation, padding, groups and ceil
 from __future__ import annotations
 
 import numpy as np
-import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +13,6 @@ from cnndsl.ir.builder import GraphBuilder
 from cnndsl.ops import ShapeError
 from cnndsl.weights_init import init_weights
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 

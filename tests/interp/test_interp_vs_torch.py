@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from cnndsl.interp import run
 from cnndsl.ir.builder import GraphBuilder
@@ -12,7 +13,6 @@ from cnndsl.ops.registry import SELF_PARAM
 from cnndsl.weights import Weights
 from cnndsl.weights_init import init_weights
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 

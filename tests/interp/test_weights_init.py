@@ -6,14 +6,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
+import torch
 
 from cnndsl.ir.builder import GraphBuilder
 from cnndsl.ops import get
 from cnndsl.ops.registry import param_key
 from cnndsl.weights_init import init_weights
-
-torch = pytest.importorskip("torch")
 
 
 def _layers():

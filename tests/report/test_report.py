@@ -98,13 +98,9 @@ def test_markdown_is_a_table():
 
 
 def test_resnet50_exact_totals():
-    api = pytest.importorskip("cnndsl.api")
-    from cnndsl.diagnostics import UnknownName
+    from cnndsl.api import load
 
-    try:
-        g = api.load("resnet50")
-    except UnknownName:
-        pytest.skip("resnet50 is not in the library yet")
+    g = load("resnet50")
     res = run_passes(g, ANALYSES)
     totals = build_report(res.graph).totals
     assert totals["params"] == 25_557_032      # torchvision's published count
