@@ -24,6 +24,7 @@ VERBS: dict[str, str] = {
     "run": "cnndsl.cli.run_cmd",
     "bench": "cnndsl.cli.bench_cmd",
     "ops": "cnndsl.cli.ops_cmd",
+    "import": "cnndsl.cli.import_cmd",
 }
 
 EXIT_USER_ERROR = 2

@@ -43,6 +43,7 @@ class OModel:
     initializer_names: set[str] = field(default_factory=set)
     opset: int = 0
     graph_name: str = "net"
+    const_sources: dict[str, str] = field(default_factory=dict)  # folded constant -> the initializer it reshapes
 
 
 def _dims(type_proto) -> tuple | None:
@@ -71,13 +72,13 @@ def load(path: str | Path):
     return model
 
 
-def read_model(model) -> OModel:
+def read_model(model, source: str = "<model>") -> OModel:
     import onnx
     from onnx import numpy_helper
 
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 11:
-        raise InputError(f"ONNX opset {opset} is not supported: import needs opset 11 or newer")
+        raise InputError(f"{source}: ONNX opset {opset} is not supported: import needs opset 11 or newer")
     try:
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception:  # noqa: BLE001 -- inference is an aid; without it shapes come from the model's own value_info
@@ -114,8 +115,12 @@ def _elem(vi) -> str:
         return "float32"
 
 
+_RESHAPING = frozenset(["Reshape", "Unsqueeze", "Squeeze", "Flatten", "Cast", "Identity"])
+
+
 def _fold_constants(om: OModel, model) -> None:
-    from onnx import helper, numpy_helper
+    """Every node whose inputs are all constants becomes a constant (onnx's reference evaluator)."""
+    from onnx import helper, numpy_helper, onnx_pb
     from onnx.reference import ReferenceEvaluator
 
     opset = [helper.make_opsetid("", om.opset)]
@@ -129,22 +134,30 @@ def _fold_constants(om: OModel, model) -> None:
                 key = next(iter(n.attrs))
                 om.consts[n.outputs[0]] = np.asarray(n.attrs[key])
             continue
+        if n.op == "Identity" and n.inputs[0] in om.consts:
+            om.consts[n.outputs[0]] = om.consts[n.inputs[0]]  # torch.onnx's shared initializers
+            continue  # (the output is named like the parameter it stands for: keep that name)
         if n.op == "Shape" and n.inputs[0] in om.shapes and all(isinstance(d, int) for d in om.shapes[n.inputs[0]]):
             dims = np.array(om.shapes[n.inputs[0]], np.int64)
             om.consts[n.outputs[0]] = dims[n.attrs.get("start", 0):n.attrs.get("end", len(dims))]
             continue
         ins = [i for i in n.inputs if i]
-        if n.op not in ("Shape", "Dropout") and ins and all(i in om.consts for i in ins) and not n.op.count("."):
+        if n.op not in ("Shape", "Dropout") and ins and all(i in om.consts for i in ins) and "." not in n.op:
             node = helper.make_node(n.op, n.inputs, n.outputs, **n.attrs)
-            graph = helper.make_graph([node], "fold", [], [helper.make_tensor_value_info(o, 0, None) for o in n.outputs])
+            graph = helper.make_graph([node], "fold", [onnx_pb.ValueInfoProto(name=i) for i in dict.fromkeys(ins)],
+                                      [onnx_pb.ValueInfoProto(name=o) for o in n.outputs if o])
             try:
                 sess = ReferenceEvaluator(helper.make_model(graph, opset_imports=opset))
-                vals = sess.run(None, {})
-            except Exception:  # noqa: BLE001 -- a node the evaluator cannot fold stays a node
+                vals = sess.run(None, {i: om.consts[i] for i in ins})
+            except Exception:  # noqa: BLE001 -- a node the evaluator cannot fold stays a node (mapped or refused)
                 kept.append(n)
                 continue
-            for o, v in zip(n.outputs, vals):
+            for o, v in zip([o for o in n.outputs if o], vals):
                 om.consts[o] = np.asarray(v)
+            if n.op in _RESHAPING and len(n.outputs) == 1:
+                src = om.const_sources.get(n.inputs[0], n.inputs[0] if n.inputs[0] in om.initializer_names else "")
+                if src:
+                    om.const_sources[n.outputs[0]] = src
             continue
         kept.append(n)
     om.nodes = kept

@@ -38,8 +38,8 @@ def _torch_path(name: str) -> tuple[list[str], str | None]:
     return cur, None
 
 
-def assign_paths(stages: list[Stage], producer: str, param_names) -> None:
-    """Fill `stage.path` and `stage.named`. `param_names(stage)` lists the op's parameter names."""
+def assign_paths(stages: list[Stage], producer: str) -> None:
+    """Fill `stage.path` and `stage.named` of every stage."""
     from cnndsl.ops.registry import SELF_PARAM
 
     used: set[tuple[str, ...]] = set()

@@ -104,6 +104,19 @@ class Emitter:
             self.users[o] = self.users.get(o, 0) + 1
         self.groups: dict[str, Group] = {}
         self.block_names: set[str] = set()
+        self.in_names: dict[str, str] = {}
+        for name, _dims in inputs:
+            base = re.sub(r"[^A-Za-z0-9_]", "_", name)
+            base = base if IDENT.match(base) and base not in self.taken else "input_" + base.strip("_")
+            base = base if IDENT.match(base) else "input"
+            cand, k = base, 1
+            while cand in self.in_names.values():
+                cand, k = f"{base}{k}", k + 1
+            self.in_names[name] = cand
+
+    def input_name(self, onnx_name: str) -> str:
+        """The network input's name in the `.cnn` (the ONNX name when it is an identifier)."""
+        return self.in_names[onnx_name]
 
     # ------------------------------------------------------------ interfaces
     def interface(self, mod: Mod) -> None:
@@ -136,8 +149,8 @@ class Emitter:
 
         if is_network:
             for name, _shape in self.net_inputs:
-                names[name] = name
-                used_names.add(name)
+                names[name] = self.in_names[name]
+                used_names.add(self.in_names[name])
         else:
             for k, v in enumerate(mod.inputs):
                 n = "x" if k == 0 else f"x{k}"
