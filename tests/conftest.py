@@ -6,6 +6,12 @@ import textwrap
 
 import pytest
 
+from cnndsl.passes import contract
+
+# Every pipeline in the tests checks the IR contract after each pass (lint, in-place flag,
+# inputs untouched by transformations): cnndsl/passes/contract.py, the CLI's --verify.
+contract.VERIFY = True
+
 
 @pytest.fixture
 def cnn_file(tmp_path):

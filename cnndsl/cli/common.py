@@ -17,6 +17,8 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, help="fix the batch size instead of the symbolic N")
     p.add_argument("-I", dest="include", action="append", default=[], metavar="DIR",
                    help="also look for imports in DIR")
+    p.add_argument("--verify", action="store_true",
+                   help="check the IR contract after every pass (lint, in-place flags); for debugging cnndsl")
 
 
 def add_force_argument(p: argparse.ArgumentParser) -> None:
@@ -51,6 +53,10 @@ def model_from_args(args: argparse.Namespace):
     """FILE|NAME plus the shared options -> a `cnndsl.Model` (the Python API every verb is built on)."""
     from cnndsl.model import load
 
+    if getattr(args, "verify", False):
+        from cnndsl.passes import contract
+
+        contract.VERIFY = True
     return load(
         args.source,
         network=args.network,

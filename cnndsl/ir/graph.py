@@ -117,8 +117,13 @@ class Graph:
         self.outputs = [(n, new if ref == old else ref) for n, ref in self.outputs]
 
     def remove_node(self, name: str) -> None:
-        if any(True for _ in self.nx.successors(name)):
-            raise ValueError(f"node {name!r} still has users")
+        """Remove a node nothing reads: refused (ValueError) for a node with users or a graph output."""
+        users = self.users(name)
+        if users:
+            raise ValueError(f"node {name!r} still has users: {', '.join(users[:5])}")
+        outputs = [out for out, (src, _i) in self.outputs if src == name]
+        if outputs:
+            raise ValueError(f"node {name!r} is graph output {outputs[0]!r}")
         self.nx.remove_node(name)
         del self.nodes[name]
         if name in self.input_names:

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from cnndsl.diagnostics import CnnError
 from cnndsl.ir.graph import Graph
+from cnndsl.passes import contract
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,18 @@ class PipelineResult:
 
 def run_passes(graph: Graph, names: list[str] | tuple[str, ...], *, weights: dict | None = None,
                convention: Convention | None = None, print_after: tuple[str, ...] | list[str] = (),
-               time_passes: bool = False, stream: TextIO | None = None) -> PipelineResult:
-    """Run `names` in order. `print_after` names passes (or "all") whose output IR is printed to `stream`."""
+               time_passes: bool = False, stream: TextIO | None = None, verify: bool | None = None) -> PipelineResult:
+    """Run `names` in order. `print_after` names passes (or "all") whose output IR is printed to `stream`.
+
+    `verify` (default: `contract.VERIFY`, on in the tests and under `--verify`) lints the graph
+    before the first pass and checks the IR contract after every pass (cnndsl/passes/contract.py)."""
     stream = stream or sys.stderr
+    verify = contract.VERIFY if verify is None else verify
+    if verify:
+        try:
+            graph.lint()
+        except ValueError as err:
+            raise CnnError(f"--verify: the graph given to the pipeline is invalid: {err}") from None
     ctx = PassContext(weights=weights, convention=convention or Convention())
     resolved = [get_pass(n) for n in names]
     for n in print_after:
@@ -145,6 +155,8 @@ def run_passes(graph: Graph, names: list[str] | tuple[str, ...], *, weights: dic
         if missing:
             raise PassError(p.name, ran, CnnError(f"it needs '{', '.join(missing)}' on every node; run the pass "
                                                   f"that computes it first (e.g. 'shapes')"))
+        before = contract.snapshot(graph) if verify else None
+        was_shaped = verify and contract.shaped(graph)
         start = time.perf_counter()
         try:
             result = p.run(graph, ctx)
@@ -153,6 +165,11 @@ def run_passes(graph: Graph, names: list[str] | tuple[str, ...], *, weights: dic
         except Exception as err:
             raise PassError(p.name, ran, err) from err
         timings.append((p.name, time.perf_counter() - start))
+        if verify:
+            try:
+                contract.check(p.name, p.in_place, before, was_shaped, graph, result.graph)
+            except contract.ContractError as err:
+                raise PassError(p.name, ran, err) from None
         graph = result.graph
         if result.weights is not None:
             ctx.weights = result.weights
