@@ -25,6 +25,10 @@ VERBS: dict[str, str] = {
     "bench": "cnndsl.cli.bench_cmd",
     "ops": "cnndsl.cli.ops_cmd",
     "import": "cnndsl.cli.import_cmd",
+    "fmt": "cnndsl.cli.fmt_cmd",
+    "view": "cnndsl.cli.view_cmd",
+    "show": "cnndsl.cli.show_cmd",
+    "completion": "cnndsl.cli.completion_cmd",
 }
 
 EXIT_USER_ERROR = 2
