@@ -73,11 +73,12 @@ class TVMBackend(Backend):
         t0 = time.time()
         # llvm: channel-blocked activations around the convolutions (packed.py); cuda: plain NCHW
         layout = extra.get("layout") or ("NCHWc" if self.kind == "llvm" else "NCHW")
-        mod, keys = build_module(graph, weights, batch=batch, embed=embed, layout=layout)
         import os
 
         tgt = B.make_target(self.kind, mcpu=extra.get("mcpu") or os.environ.get("CNNDSL_LLVM_MCPU") or None,
                             arch=extra.get("arch") or os.environ.get("CNNDSL_CUDA_ARCH") or None)
+        mod, keys = build_module(graph, weights, batch=batch, embed=embed, layout=layout,
+                                 target=tgt if self.kind == "llvm" else None)
         tuning = {"tuned": False}
         schedule = extra.get("schedule", "default")
         if self.kind == "llvm" and (options.tune or options.tuning_db):

@@ -23,24 +23,11 @@ Any step TVM refuses leaves that function as legalized (correct, slower); never 
 from __future__ import annotations
 
 import logging
+import os
 
 log = logging.getLogger("cnndsl.tvm")
 
 SCHEDULED_KEYS = ("tirx.is_scheduled", "tir.is_scheduled")
-
-
-def _lanes(tgt) -> int:
-    import os
-
-    if os.environ.get("CNNDSL_TVM_LANES"):
-        return int(os.environ["CNNDSL_TVM_LANES"])
-    try:
-        from tvm.target import codegen
-
-        bits = int(codegen.llvm_get_vector_width(tgt))
-    except Exception:  # noqa: BLE001
-        bits = 256
-    return max(4, bits // 32)
 
 
 def _divisor(n: int, limit: int) -> int:
@@ -54,23 +41,24 @@ def _iter_types(sch, block) -> list[int]:
     return [int(iv.iter_type) for iv in sch.get(block).iter_vars]
 
 
-def _schedule_func(func, lanes: int):
+def _schedule_func(func, prof):
     import tvm
 
     sch = tvm.s_tir.Schedule(func)
-    return sch.mod["main"] if apply_default(sch, lanes) else None
+    return sch.mod["main"] if apply_default(sch, prof) else None
 
 
-def apply_default(sch, lanes: int) -> bool:
+def apply_default(sch, prof) -> bool:
     """Apply the default schedule to `sch` (whose function is "main"), in place; False when
-    nothing could be scheduled. Every step is a traced schedule primitive, so `sch.trace`
-    replays it: tuning stores it as one more candidate record (tune.py)."""
+    nothing could be scheduled. `prof`: the target's cpu_target.CpuProfile (vector lanes,
+    registers). Every step is a traced schedule primitive, so `sch.trace` replays it: tuning
+    stores it as one more candidate record (tune.py)."""
+    lanes = prof.lanes
     root = sch.get_sblock("root") if _has_root(sch) else None
     blocks = sch.get_child_blocks(root) if root is not None else []
     if not blocks:
         return False
     # inline what can be inlined (padding, casts), keep reductions and the last block
-    import os
     keep_pad = os.environ.get("CNNDSL_TVM_INLINE_PAD", "0") != "1"
     for b in blocks[:-1]:
         if any(t != 0 for t in _iter_types(sch, b)):
@@ -85,14 +73,14 @@ def apply_default(sch, lanes: int) -> bool:
     reductions = [b for b in blocks if any(t == 2 for t in _iter_types(sch, b))]
     if len(reductions) == 1 and _is_row_matmul(sch, reductions[0]):
         try:
-            _schedule_row_matmul(sch, reductions[0])
+            _schedule_row_matmul(sch, reductions[0], prof)
         except Exception as err:  # noqa: BLE001
             log.debug("cpu schedule: matmul left naive: %s", str(err)[:300])
             return False
     elif len(reductions) == 1 and _is_packed_window(sch, reductions[0]):
         red = reductions[0]
         try:
-            _schedule_packed_conv(sch, red)
+            _schedule_packed_conv(sch, red, prof)
         except Exception as err:  # noqa: BLE001
             log.debug("cpu schedule: packed %s left naive: %s", sch.get(red).name_hint, str(err)[:300])
             return False
@@ -133,17 +121,7 @@ def _is_packed_window(sch, block) -> bool:
     return name in PACKED_POOLS and _iter_types(sch, block).count(0) == 5
 
 
-MAX_COLUMNS = 16  # output columns per register block of a packed conv (x 1 channel vector each)
-
-
-def _column_tile(width: int) -> int:
-    """Output columns held in registers: the largest divisor of the width up to MAX_COLUMNS (so
-    no column needs a guard); a width with no divisor of 4 or more is tiled by 8 with a guard."""
-    f = _divisor(width, MAX_COLUMNS)
-    return f if f >= 4 or width < 4 else 8
-
-
-def _schedule_packed_conv(sch, block) -> None:
+def _schedule_packed_conv(sch, block, prof) -> None:
     """The NCHWc convolution (packed.py): for each (batch, channel chunk, output row, run of
     columns) -- parallel over the first three -- accumulate a register tile of `cols` output
     columns x one vector of channels over the reduction (input chunk, kh, kw, input channel),
@@ -160,16 +138,26 @@ def _schedule_packed_conv(sch, block) -> None:
     width = _extent(sch, col)
     if width is None:
         raise ValueError("symbolic output width")
-    co, ci = sch.split(col, [None, _column_tile(width)])
-    sch.reorder(n, chunk, row, co, *reduce, ci, lane)
+    vector = _extent(sch, lane) or prof.lanes
+    dense = sch.get(block).name_hint == "conv2d_nchwc"
+    vo, cols = prof.conv_tile(width, _extent(sch, chunk) or 1, vector, dense)
+    co, ci = sch.split(col, [None, cols])
+    if vo > 1:  # vo channel chunks x cols columns: each broadcast input feeds vo FMAs
+        chunk, cki = sch.split(chunk, [None, vo])
+        sch.reorder(n, chunk, row, co, *reduce, ci, cki, lane)
+        sch.unroll(cki)
+    else:
+        sch.reorder(n, chunk, row, co, *reduce, ci, lane)
     outer = sch.fuse(n, chunk, row)
     blocks = sch.get_child_blocks(sch.get_sblock("root"))
     idx = next(i for i, b in enumerate(blocks) if sch.get(b).same_as(sch.get(block)))
     # Padding is read inline (a condition per window tap) rather than from a padded copy of the
-    # input, which costs a write and a read of the whole input: MobileNetV2's depthwise kernels
-    # 1.0 -> 0.6 ms, ResNet-50 38.9 -> 37.7 ms. Except for a conv reading a plain input (the RGB
+    # input, which costs a write and a read of the whole input: on AVX-512 (Zen 4) MobileNetV2's
+    # depthwise kernels 1.0 -> 0.6 ms, ResNet-50 38.9 -> 37.7 ms. Not for a dense conv where the
+    # target says so (AVX2: the conditions cost registers the 16-register tile needs; ResNet-18's
+    # 64->64 3x3 at 56: 75 -> 88 GFLOP/s, 1 core), nor for a conv reading a plain input (the RGB
     # stem: 3 channels per tap, so the condition is checked once per 3 FMAs, 1.1 vs 2.0 ms).
-    inline = len(sch.get(block).reads[0].source.shape) == 5
+    inline = len(sch.get(block).reads[0].source.shape) == 5 and (prof.inline_padding or not dense)
     for b in blocks[:idx]:
         if inline:
             sch.compute_inline(b)
@@ -201,7 +189,7 @@ def _is_row_matmul(sch, block) -> bool:
     return rows.min.same_as(k) and cols.min.same_as(j) and _matmul_tile(int(blk.iter_vars[1].dom.extent)) > 0
 
 
-def _schedule_row_matmul(sch, block) -> None:
+def _schedule_row_matmul(sch, block, prof) -> None:
     """Each parallel task owns a panel of `tile` output columns: it streams its panel of w row by
     row (k outer), accumulating `tile` columns in vector registers (several independent
     FMA chains, not one); the bias epilogue runs on the panel afterwards. TVM's generic path
@@ -209,7 +197,7 @@ def _schedule_row_matmul(sch, block) -> None:
     1280x1000 classifier."""
     i, j, k = sch.get_loops(block)
     tile = _matmul_tile(_extent(sch, j))
-    lanes = 16 if tile % 16 == 0 else 8
+    lanes = prof.lanes if tile % prof.lanes == 0 else 8
     jo, ji = sch.split(j, [None, tile])
     ju, jv = sch.split(ji, [None, lanes])
     sch.reorder(jo, i, k, ju, jv)
@@ -296,14 +284,12 @@ def _schedule_elementwise(sch, block, lanes: int) -> None:
 
 def _channel_tile() -> int:
     """Output channels per register block (measured on znver4: 8 beat 4 and 16)."""
-    import os
 
     return int(os.environ.get("CNNDSL_TVM_CHANNEL_TILE", "8"))
 
 
 def _w_tile() -> int:
     """Output columns per register block (measured on znver4: 8 beat 14 and 16)."""
-    import os
 
     return int(os.environ.get("CNNDSL_TVM_W_TILE", "8"))
 
@@ -361,7 +347,9 @@ def schedule_module(mod, tgt, only_unscheduled: bool = False):
     """Schedule every PrimFunc of `mod` not already scheduled (tuned kernels keep theirs)."""
     import tvm
 
-    lanes = _lanes(tgt)
+    from .cpu_target import profile_of
+
+    prof = profile_of(tgt)
     updates = {}
     done = 0
     for gv, func in mod.functions_items():
@@ -370,7 +358,7 @@ def schedule_module(mod, tgt, only_unscheduled: bool = False):
         if func.attrs is not None and any(k in func.attrs for k in SCHEDULED_KEYS):
             continue
         try:
-            new = _schedule_func(func, lanes)
+            new = _schedule_func(func, prof)
         except Exception as err:  # noqa: BLE001
             log.debug("cpu schedule: %s left naive: %s", gv, err)
             new = None

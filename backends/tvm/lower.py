@@ -43,6 +43,7 @@ class LowerCtx:
         self.param_vars = param_vars  # None: embed weights as constants
         self.batch = batch  # int or tirx.Var
         self.consts: dict = {}  # (weight key, form) -> one Relax constant, so a shared parameter set is one constant
+        self.cpu = None  # cpu_target.CpuProfile of an llvm build in the packed layout (its channel block)
 
     # -- helpers ------------------------------------------------------------------
     def emit(self, expr):
@@ -404,7 +405,8 @@ def param_keys(graph, weights) -> list[str]:
     return keys
 
 
-def build_module(graph, weights, *, batch: int | str | None = None, embed: bool = True, layout: str = "NCHW"):
+def build_module(graph, weights, *, batch: int | str | None = None, embed: bool = True, layout: str = "NCHW",
+                 target=None):
     """Lower `graph` to an IRModule with one function `main`.
 
     batch: None (as the graph says), "N" (symbolic `tirx.Var("N")`) or an int (fixed).
@@ -412,6 +414,8 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
     `main` after the inputs (attribute `num_input`), in the order of `param_keys`.
     layout: "NCHW" (every value plain) or "NCHWc" (convolutions and the ops around them on
     channel-blocked values, `packed.py`; inputs and outputs stay NCHW).
+    target: the llvm target the packed layout is for (its ISA sets the channel block,
+    cpu_target.py); None: the host CPU.
     Returns (mod, param_keys).
     """
     if layout not in ("NCHW", "NCHWc"):
@@ -439,8 +443,10 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
         values: dict[tuple[str, int], Any] = {}
         pk = None
         if layout == "NCHWc":
+            from .cpu_target import profile_of
             from .packed import Packing
 
+            ctx.cpu = profile_of(target)
             pk = Packing(ctx)
         with bb.dataflow():
             for node in graph.topo():

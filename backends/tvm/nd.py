@@ -83,7 +83,7 @@ def _as_3d(a: dict, nd: int) -> tuple:
 def _folded_conv(ctx, node, x, act: bool):
     """The conv as the packed 2-D conv over output frames (module docstring); None when its
     channels have no block or it is grouped (the caller lowers it natively)."""
-    from .packed import CONV_BLOCK, MAX_ODD_INPUT, block_of, conv2d_nchwc
+    from .packed import CONV_BLOCK, MAX_ODD_INPUT, block_of, conv2d_nchwc, preferred_block
 
     a = node.attrs
     nd = _nd(node)
@@ -91,8 +91,9 @@ def _folded_conv(ctx, node, x, act: bool):
     c_in, c_out = int(x.ty.shape[1]), int(a["out"])
     kernel, stride, dilation, begins, ends = _as_3d(a, nd)
     kd, kh, kw = kernel
-    ob, cols = block_of(c_out), kd * c_in
-    ib = block_of(cols) or (cols if cols <= MAX_ODD_INPUT else None)
+    prefer = preferred_block(ctx)
+    ob, cols = block_of(c_out, prefer), kd * c_in
+    ib = block_of(cols, prefer) or (cols if cols <= MAX_ODD_INPUT else None)
     if a["groups"] != 1 or ob is None or ib is None:
         return None
     n = x.ty.shape[0]  # may be symbolic
@@ -114,7 +115,7 @@ def _folded_conv(ctx, node, x, act: bool):
                                          strides=[stride[0]]))
     x = op.concat(taps, axis=1) if kd > 1 else taps[0]
     # [N, kd*C, Do, H, W] -> [N*Do, kd*C/ib, H, W, ib] (or plain [N*Do, kd*C, H, W] for one odd chunk)
-    if block_of(cols) is not None:
+    if block_of(cols, prefer) is not None:
         x = op.reshape(x, (n, cols // ib, ib, frames, h, w))
         xin = ctx.emit(op.reshape(op.permute_dims(x, [0, 3, 1, 4, 5, 2]), (n * frames, cols // ib, h, w, ib)))
     else:

@@ -40,12 +40,18 @@ LAYOUT_FREE = frozenset({"relu", "relu6", "sigmoid", "tanh", "hsigmoid", "hswish
 MAX_ODD_INPUT = 64
 
 
-def block_of(channels: int) -> int | None:
-    """The channel block of a tensor with `channels` channels: 16, else 8, else None (plain)."""
-    for b in (16, 8):
-        if channels % b == 0:
+def block_of(channels: int, prefer: int = 16) -> int | None:
+    """The channel block of a tensor with `channels` channels: `prefer` (the target's block,
+    cpu_target.py: 16 on AVX-512, 8 on AVX2/SSE/NEON), else 8, else None (plain)."""
+    for b in (prefer, 8):
+        if b <= prefer and channels % b == 0:
             return b
     return None
+
+
+def preferred_block(ctx) -> int:
+    """The channel block of the lowering's target (16 when no target profile is set)."""
+    return ctx.cpu.block if getattr(ctx, "cpu", None) is not None else 16
 
 
 # ----------------------------------------------------------------------- TE computes
@@ -194,13 +200,13 @@ def _conv_packed(pk: Packing, node, keys, xs):
     x = xs[0]
     c_in = _in_channels(pk, keys[0], x)
     c_out, groups = int(a["out"]), int(a["groups"])
-    ob = block_of(c_out)
+    ob = block_of(c_out, preferred_block(pk.ctx))
     if ob is None or len(node.meta["shape"]) != 4:
         return None
     ctx = pk.ctx
     kh, kw = a["kernel"]
     if groups == 1:
-        ib = pk.block.get(keys[0]) or block_of(c_in)
+        ib = pk.block.get(keys[0]) or block_of(c_in, preferred_block(ctx))
         if ib is not None:
             xin = pk.packed(keys[0], x, ib)
         elif c_in <= MAX_ODD_INPUT:

@@ -69,16 +69,17 @@ def _seed_default_records(db, tasks, tgt, builder, runner) -> int:
     is never slower than the untuned one because a task got too few trials.
     Returns the number of records committed."""
     import tvm
-    from cnndsl.backends.tvm.cpu_schedule import _lanes, apply_default
+    from cnndsl.backends.tvm.cpu_schedule import apply_default
+    from cnndsl.backends.tvm.cpu_target import profile_of
     from tvm.s_tir import meta_schedule as ms
 
-    lanes = _lanes(tgt)
+    prof = profile_of(tgt)
     cands, mods = [], []
     for task in tasks:
         mod = task.dispatched[0]
         sch = tvm.s_tir.Schedule(mod)
         try:
-            ok = apply_default(sch, lanes)
+            ok = apply_default(sch, prof)
         except Exception:  # noqa: BLE001 - no default record; the tuner still covers the task
             ok = False
         if ok:

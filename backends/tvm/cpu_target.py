@@ -1,0 +1,137 @@
+"""What the default CPU schedules need to know about the target: a small table keyed by ISA.
+
+The packed layout (`packed.py`) and its schedule (`cpu_schedule.py`) are register-blocked: a
+tile of output columns x one channel block is accumulated in vector registers. Its sizes are
+derived from the target here, not fixed for one machine:
+
+- `block`: the channel block of the packed layout, one vector register of fp32 lanes
+  (16 on AVX-512, 8 on AVX2; 8 = two 4-lane registers on SSE2 and NEON, so that a block of 8
+  and its weights stay a whole number of registers);
+- `max_columns(vectors)`: output columns per register tile, so that the accumulators
+  (columns x vectors per block) plus the weight vectors of one tap and one broadcast input
+  fit the register file, capped at 16 columns;
+- `lanes`: the vector width of the elementwise and matmul kernels.
+
+The ISA is read from the TVM target's CPU features (LLVM's `llvm_cpu_has_features`; note that
+`llvm_get_vector_width` answers 512 for every x86 CPU in TVM 0.27, so it is not used).
+For experiments: `CNNDSL_TVM_ISA=avx2|avx512|sse|neon` overrides the detection,
+`CNNDSL_TVM_CHUNKS=k` / `CNNDSL_TVM_COLS=c` force the register tile of dense packed convs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+# registers left for LLVM beyond accumulators, weights and the broadcast (addresses of padded
+# taps, loop-carried temporaries): with none, AVX2's 14-column tile spilled one accumulator
+# and shuffled the rest every tap (49 vs 71 GFLOP/s on ResNet-18's 64->64 3x3, one core).
+HEADROOM = 2
+
+
+@dataclass(frozen=True)
+class CpuProfile:
+    isa: str          # "avx512", "avx2", "sse", "neon"
+    lanes: int        # fp32 lanes per vector register
+    registers: int    # architectural vector registers
+    block: int        # channel block of the packed layout (a whole number of registers)
+    fma: bool         # fused multiply-add instructions
+    broadcast_fma: bool = False  # the FMA takes a broadcast memory operand (AVX-512's {1toN})
+    inline_padding: bool = False  # dense convs read padding inline (a condition per tap), not a copy
+
+    def vectors(self, block: int) -> int:
+        """Vector registers per channel block of `block` channels."""
+        return max(1, block // self.lanes)
+
+    def max_columns(self, block: int, weights: bool = True) -> int:
+        """Most output columns of a register tile for a `block`-channel vector: accumulators
+        (columns x vectors) + one tap's weight vectors + one broadcast input <= registers."""
+        v = self.vectors(block)
+        spare = (v + 1 if weights else 1) + HEADROOM
+        return max(1, min(16, (self.registers - spare) // v))
+
+
+    def conv_tile(self, width: int, chunks: int, block: int, dense: bool = True) -> tuple[int, int]:
+        """(channel chunks, output columns) of a packed conv's register tile.
+
+        Each tap of the reduction loads one weight vector per chunk and broadcasts one input
+        value per column, for chunks x columns FMAs. Where the FMA cannot take the broadcast
+        as a memory operand (AVX2, SSE, NEON), the broadcasts are loads of their own, so the
+        tile that fits the registers with the most FMAs per load wins: on AVX2, 2 chunks x 4
+        columns (8 FMAs for 6 loads) over 1 x 8 (8 for 9). On AVX-512 (and for depthwise
+        convs and pools, which have no broadcast) one chunk, as many columns as fit.
+        Columns divide the width (no guarded column), except a width with no divisor of 4 or
+        more, which a single chunk covers with a guarded tile of min(8, cap) columns."""
+        v = self.vectors(block)
+        budget = self.registers - 1 - HEADROOM  # less one broadcast input
+        forced = os.environ.get("CNNDSL_TVM_CHUNKS")
+        options = [int(forced)] if forced else ([1, 2, 3, 4] if dense and not self.broadcast_fma else [1])
+        best = None
+        for vo in options:
+            if chunks % vo:
+                continue
+            cap = min(16, (budget - vo * v) // (vo * v)) if dense else self.max_columns(block, weights=False)
+            if os.environ.get("CNNDSL_TVM_COLS"):
+                cap = int(os.environ["CNNDSL_TVM_COLS"])
+            if cap < 1:
+                continue
+            cols = _divisor(width, cap)
+            if cols < 4 <= width:
+                if vo > 1:
+                    continue
+                cols = min(8, cap)
+            score = vo * cols / (vo * v + cols)
+            if best is None or score > best[0] + 1e-9:
+                best = (score, vo, cols)
+        return (best[1], best[2]) if best else (1, 1)
+
+
+def _divisor(n: int, limit: int) -> int:
+    for f in range(min(n, limit), 0, -1):
+        if n % f == 0:
+            return f
+    return 1
+
+
+PROFILES = {
+    "avx512": CpuProfile("avx512", lanes=16, registers=32, block=16, fma=True, broadcast_fma=True,
+                         inline_padding=True),
+    "avx2": CpuProfile("avx2", lanes=8, registers=16, block=8, fma=True),
+    "sse": CpuProfile("sse", lanes=4, registers=16, block=8, fma=False),
+    "neon": CpuProfile("neon", lanes=4, registers=32, block=8, fma=True),
+}
+
+
+def isa_of(tgt) -> str:
+    """The vector ISA of an llvm target: avx512, avx2, sse (x86 without AVX2) or neon (aarch64)."""
+    forced = os.environ.get("CNNDSL_TVM_ISA")
+    if forced:
+        if forced not in PROFILES:
+            raise ValueError(f"CNNDSL_TVM_ISA={forced}: expected one of {', '.join(PROFILES)}")
+        return forced
+    from tvm.target import codegen
+
+    triple = str(tgt.attrs.get("mtriple") or "") if tgt is not None else ""
+    if triple.startswith(("aarch64", "arm64")):
+        return "neon"
+
+    def has(feature: str) -> bool:
+        try:
+            return bool(codegen.llvm_cpu_has_features(feature, tgt))
+        except Exception:  # noqa: BLE001 - an LLVM without this query: assume the feature is absent
+            return False
+
+    if has("avx512f"):
+        return "avx512"
+    if has("avx2") and has("fma"):
+        return "avx2"
+    return "sse"
+
+
+def profile_of(tgt) -> CpuProfile:
+    """The schedule profile of an llvm target (None: the host CPU's)."""
+    if tgt is None:
+        from .build import make_target
+
+        tgt = make_target("llvm")
+    return PROFILES[isa_of(tgt)]

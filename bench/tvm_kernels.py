@@ -1,0 +1,113 @@
+"""Single convolution kernels of cnndsl's llvm backend: time, GFLOP/s and % of the ISA's FMA peak.
+
+Each kernel is one packed convolution + bias + ReLU (the fused kernel the networks run),
+built through the backend's real pipeline (packed lowering, default schedule derived from
+the target) and timed with TVM's time_evaluator (best of `--repeat`), at 1 thread unless
+`--threads` says otherwise. The peak is measured in the same process (bench/fma_peak.py).
+
+    .venv/bin/python bench/tvm_kernels.py                       # the host CPU
+    .venv/bin/python bench/tvm_kernels.py --mcpu haswell --threads 2
+    .venv/bin/python bench/tvm_kernels.py --mcpu znver4 --compile-only   # on a CPU without AVX-512
+
+Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# (name, in channels, out channels, kernel, stride, input size) -- ResNet/VGG/MobileNet shapes
+SHAPES = [
+    ("r18 3x3 64->64 @56", 64, 64, 3, 1, 56),
+    ("r18 3x3 128->128 @28", 128, 128, 3, 1, 28),
+    ("r18 3x3 256->256 @14", 256, 256, 3, 1, 14),
+    ("r18 3x3 512->512 @7", 512, 512, 3, 1, 7),
+    ("r18 3x3/2 128->256 @28", 128, 256, 3, 2, 28),
+    ("r50 1x1 256->64 @56", 256, 64, 1, 1, 56),
+    ("r50 1x1 1024->256 @14", 1024, 256, 1, 1, 14),
+    ("vgg 3x3 128->128 @112", 128, 128, 3, 1, 112),
+]
+
+
+def build_kernel(cin, cout, k, stride, size, batch, tgt, winograd=None):
+    """A Relax module: x [N, cin, H, W] -> relu(conv(x) + b), lowered as the backend lowers it."""
+    import numpy as np
+    from cnndsl.backends.tvm.lower import build_module
+
+    from cnndsl.backend import optimize_for_inference
+    from cnndsl.ir.builder import GraphBuilder
+    from cnndsl.weights import Weights
+    from cnndsl.weights_init import init_weights
+
+    b = GraphBuilder("kernel")
+    y = b.input("x", (batch, cin, size, size))
+    y = b.add("conv", [y], name="conv", out=cout, kernel=k, stride=stride, padding=k // 2, bias=True)
+    b.output("y", b.add("relu", [y], name="relu"))
+    graph = b.graph
+    graph, weights = optimize_for_inference(graph, Weights(init_weights(graph, 0)))
+    kw = {} if winograd is None else {"winograd": winograd}
+    mod, _ = build_module(graph, weights, batch=batch, layout="NCHWc", target=tgt, **kw)
+    x = np.random.default_rng(0).standard_normal((batch, cin, size, size)).astype("float32")
+    return mod, x
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mcpu", default=None, help="LLVM CPU name (default: the host's)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", default=None, help="run the shapes whose name contains this text")
+    ap.add_argument("--compile-only", action="store_true", help="build each kernel, do not run it")
+    ap.add_argument("--winograd", default=None, help="-X winograd value (default: the backend's rule)")
+    args = ap.parse_args(argv)
+    os.environ["TVM_NUM_THREADS"] = str(args.threads)
+
+    import tvm
+    from cnndsl.backends.tvm import build as B
+    from cnndsl.backends.tvm.cpu_target import profile_of
+    from tvm import relax
+
+    tgt = B.make_target("llvm", mcpu=args.mcpu, num_cores=args.threads)
+    prof = profile_of(tgt)
+    peak = None
+    if not args.compile_only:
+        import fma_peak
+
+        isa = "avx512" if prof.isa == "avx512" else "avx2"
+        peak = fma_peak.peak(isa) * args.threads if isa in fma_peak.supported() else None
+    print(f"target mcpu={tgt.attrs.get('mcpu')} isa={prof.isa} lanes={prof.lanes} registers={prof.registers} "
+          f"block={prof.block}; threads {args.threads}; FMA peak "
+          + (f"{peak:.1f} GFLOP/s" if peak else "not measured"))
+    print(f"{'kernel':<26} {'ms':>8} {'GFLOP/s':>8} {'% peak':>7} {'compile s':>9}")
+    dev = tvm.cpu()
+    for name, cin, cout, k, stride, size in SHAPES:
+        if args.only and args.only not in name:
+            continue
+        mod, x = build_kernel(cin, cout, k, stride, size, args.batch, tgt, args.winograd)
+        t0 = time.time()
+        ex = B.compile_module(mod, tgt)
+        ct = time.time() - t0
+        if args.compile_only:
+            print(f"{name:<26} {'-':>8} {'-':>8} {'-':>7} {ct:>9.2f}")
+            continue
+        vm = relax.VirtualMachine(ex, dev)
+        xt = tvm.runtime.tensor(x, dev)
+        vm["main"](xt)
+        ms = min(vm.time_evaluator("main", dev, number=10, repeat=args.repeat)(xt).results) * 1e3
+        out = size // stride
+        flops = 2 * args.batch * cin * cout * k * k * out * out
+        g = flops / ms / 1e6
+        pct = f"{100 * g / peak:.0f}%" if peak else "-"
+        print(f"{name:<26} {ms:>8.3f} {g:>8.1f} {pct:>7} {ct:>9.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
