@@ -1,7 +1,10 @@
 """Multi-node idioms exporters emit for one layer, fused into pseudo-nodes `cnndsl.*`
 before mapping: SiLU (x * sigmoid(x)), HardSwish (x * hardsigmoid(x)), erf GELU
 (x * 0.5 * (1 + erf(x / sqrt 2)), either order), channel shuffle
-(Reshape -> Transpose(0,2,1,3,4) -> Reshape), linear on the last axis (MatMul + Add bias).
+(Reshape -> Transpose(0,2,1,3,4) -> Reshape), linear on the last axis (MatMul + Add bias),
+layer norm over one axis spelled out (ReduceMean, Sub, Mul/Pow, ReduceMean, Add eps, Sqrt,
+Div, then the affine Mul + Add) and L2 normalization (ReduceL2, Max/Clip eps, Div, then an
+optional per-channel scale Mul).
 The fused node takes the name of the node that produced the idiom's result."""
 
 from __future__ import annotations
@@ -139,10 +142,111 @@ def _shuffle(g: _Graph, om: OModel) -> bool:
     return False
 
 
+def _axes(om: OModel, n: ONode) -> list[int] | None:
+    if len(n.inputs) > 1 and n.inputs[1]:
+        v = om.consts.get(n.inputs[1])
+        return None if v is None else [int(a) for a in v.reshape(-1)]
+    a = n.attrs.get("axes")
+    return None if a is None else [int(x) for x in a]
+
+
+def _affine_tail(g: _Graph, om: OModel, node: ONode, chain: list[ONode]) -> tuple[list[str], ONode]:
+    """An optional `* weight + bias` after `node` (constants): the extra inputs and the last node."""
+    extra: list[str] = []
+    last = node
+    m = g.only_user(node.outputs[0])
+    if m is not None and m.op == "Mul":
+        w = g.other(m, node.outputs[0])
+        if w in om.consts and om.consts[w].size > 1:
+            extra.append(w)
+            chain.append(m)
+            last = m
+            a = g.only_user(m.outputs[0])
+            if a is not None and a.op == "Add":
+                b = g.other(a, m.outputs[0])
+                if b in om.consts and om.consts[b].size == om.consts[w].size:
+                    extra.append(b)
+                    chain.append(a)
+                    last = a
+    return extra, last
+
+
+def _layernorm(g: _Graph, om: OModel) -> bool:
+    for m1 in om.nodes:
+        if m1.op != "ReduceMean" or int(m1.attrs.get("keepdims", 1)) != 1:
+            continue
+        axes = _axes(om, m1)
+        x = m1.inputs[0]
+        if axes is None or len(axes) != 1:
+            continue
+        sub = next((u for u in g.users.get(m1.outputs[0], []) if u.op == "Sub" and u.inputs == [x, m1.outputs[0]]),
+                   None)
+        if sub is None:
+            continue
+        d = sub.outputs[0]
+        users = list({id(u): u for u in g.users.get(d, [])}.values())  # Mul(d, d) lists d twice
+        sq = next((u for u in users if u.op == "Mul" and u.inputs == [d, d]
+                   or u.op == "Pow" and u.inputs[0] == d and g.const_scalar(u.inputs[1]) == 2.0), None)
+        div = next((u for u in users if u.op == "Div" and u.inputs[0] == d), None)
+        if sq is None or div is None or len(users) != 2:
+            continue
+        m2 = g.only_user(sq.outputs[0])
+        if m2 is None or m2.op != "ReduceMean" or _axes(om, m2) != axes:
+            continue
+        add = g.only_user(m2.outputs[0])
+        eps = g.const_scalar(g.other(add, m2.outputs[0]) or "") if add is not None and add.op == "Add" else None
+        sqrt = g.only_user(add.outputs[0]) if eps is not None else None
+        if sqrt is None or sqrt.op != "Sqrt" or div.inputs[1] != sqrt.outputs[0] or g.only_user(sqrt.outputs[0]) is not div:
+            continue
+        chain = [m1, sub, sq, m2, add, sqrt, div]
+        extra, last = _affine_tail(g, om, div, chain)
+        rank = len(om.shapes.get(x, ()))
+        axis = axes[0] if axes[0] >= 0 else axes[0] + rank
+        _replace(om, chain, ONode("cnndsl.LayerNorm", last.name, [x] + extra, list(last.outputs),
+                                  {"axis": axis, "epsilon": eps, "_one_axis": True}, last.index))
+        return True
+    return False
+
+
+def _l2norm(g: _Graph, om: OModel) -> bool:
+    for r in om.nodes:
+        if r.op != "ReduceL2" or int(r.attrs.get("keepdims", 1)) != 1:
+            continue
+        axes = _axes(om, r)
+        x = r.inputs[0]
+        mx = g.only_user(r.outputs[0])
+        if axes is None or len(axes) != 1 or mx is None:
+            continue
+        if mx.op == "Max":
+            eps = g.const_scalar(g.other(mx, r.outputs[0]) or "")
+        elif mx.op == "Clip" and len(mx.inputs) > 1:
+            eps = g.const_scalar(mx.inputs[1])
+        else:
+            continue
+        chain = [r, mx]
+        nxt = g.only_user(mx.outputs[0])
+        if nxt is not None and nxt.op == "Expand":
+            chain.append(nxt)
+            nxt = g.only_user(nxt.outputs[0])
+        if eps is None or nxt is None or nxt.op != "Div" or nxt.inputs != [x, chain[-1].outputs[0]]:
+            continue
+        chain.append(nxt)
+        extra, last = _affine_tail(g, om, nxt, chain)
+        if len(extra) > 1:  # a bias after the scale is not part of an L2 norm
+            chain, last, extra = chain[:-1], chain[-2], extra[:1]
+        rank = len(om.shapes.get(x, ()))
+        axis = axes[0] if axes[0] >= 0 else axes[0] + rank
+        _replace(om, chain, ONode("cnndsl.L2Norm", last.name, [x] + extra, list(last.outputs),
+                                  {"axis": axis, "eps": eps}, last.index))
+        return True
+    return False
+
+
 def fuse(om: OModel) -> None:
     for rule in (lambda g: _gate(g, om, "Sigmoid", "cnndsl.SiLU"), lambda g: _gate(g, om, "HardSigmoid",
                                                                                    "cnndsl.HardSwish"),
-                 lambda g: _gelu(g, om), lambda g: _linear_bias(g, om), lambda g: _shuffle(g, om)):
+                 lambda g: _gelu(g, om), lambda g: _linear_bias(g, om), lambda g: _shuffle(g, om),
+                 lambda g: _layernorm(g, om), lambda g: _l2norm(g, om)):
         while rule(_Graph(om)):
             pass
 

@@ -23,7 +23,7 @@ def _pair(v):
     return v[0] if len(set(v)) == 1 else tuple(v)
 
 
-def _pads(pads, n=2):
+def _pads(pads, n):
     pads = [int(p) for p in pads] if pads else [0] * (2 * n)
     begin, end = pads[:n], pads[n:]
     if begin == end:
@@ -35,8 +35,9 @@ def _spatial(ctx, node, what: str):
     k = node.attrs.get("kernel_shape")
     if k is None and len(node.inputs) > 1 and ctx.has_const(node.inputs[1]):
         k = ctx.const(node.inputs[1]).shape[2:]
-    if k is None or len(k) != 2:
-        raise Unsupported(node, f"{what} over {len(k) if k is not None else '?'} spatial axes (cnndsl's windows are 2-D)")
+    if k is None or not 1 <= len(k) <= 3:
+        raise Unsupported(node, f"{what} over {len(k) if k is not None else '?'} spatial axes "
+                                "(cnndsl's windows are 1-D, 2-D or 3-D)")
     if node.attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
         raise Unsupported(node, f"auto_pad={node.attrs['auto_pad']!r} (export with explicit pads)")
     return [int(x) for x in k]
@@ -50,16 +51,17 @@ def _weight(ctx, node, i: int, what: str):
 
 def _conv(ctx, node):
     k = _spatial(ctx, node, "Conv")
+    n = len(k)
     w = _weight(ctx, node, 1, "weight")
-    stride = node.attrs.get("strides", [1, 1])
-    dil = node.attrs.get("dilations", [1, 1])
-    pads = node.attrs.get("pads", [0, 0, 0, 0])
+    stride = node.attrs.get("strides", [1] * n)
+    dil = node.attrs.get("dilations", [1] * n)
+    pads = node.attrs.get("pads", [0] * (2 * n))
     attrs = {"out": int(w.shape[0]), "kernel": _pair(k)}
     if _pair(stride) != 1:
         attrs["stride"] = _pair(stride)
     default = [d * (kk - 1) // 2 for d, kk in zip(dil, k)]
     if [int(p) for p in pads] != default * 2:
-        attrs["padding"] = _pads(pads)
+        attrs["padding"] = _pads(pads, n)
     if _pair(dil) != 1:
         attrs["dilation"] = _pair(dil)
     if int(node.attrs.get("group", 1)) != 1:
@@ -76,17 +78,18 @@ def _conv(ctx, node):
 
 def _conv_t(ctx, node):
     k = _spatial(ctx, node, "ConvTranspose")
+    n = len(k)
     w = _weight(ctx, node, 1, "weight")
     if "output_shape" in node.attrs:
         raise Unsupported(node, "output_shape (export with pads and output_padding)")
-    pads = [int(p) for p in node.attrs.get("pads", [0, 0, 0, 0])]
-    if pads[:2] != pads[2:]:
+    pads = [int(p) for p in node.attrs.get("pads", [0] * (2 * n))]
+    if pads[:n] != pads[n:]:
         raise Unsupported(node, f"asymmetric pads {pads} (conv_t pads both sides alike)")
     g = int(node.attrs.get("group", 1))
     attrs = {"out": int(w.shape[1]) * g, "kernel": _pair(k)}
     for key, onnx_key, dflt in (("stride", "strides", 1), ("padding", None, 0), ("output_padding", "output_padding", 0),
                                 ("dilation", "dilations", 1)):
-        v = _pair(pads[:2]) if onnx_key is None else _pair(node.attrs.get(onnx_key, [dflt, dflt]))
+        v = _pair(pads[:n]) if onnx_key is None else _pair(node.attrs.get(onnx_key, [dflt] * n))
         if v != dflt:
             attrs[key] = v
     if g != 1:
@@ -149,7 +152,7 @@ def _bn(ctx, node):
     eps = float(np.float32(node.attrs.get("epsilon", 1e-5)))
     if not math.isclose(eps, 1e-5, rel_tol=1e-6):
         attrs["eps"] = _num(eps)
-    momentum = 1.0 - float(np.float32(node.attrs.get("momentum", 0.9)))
+    momentum = _momentum(node.attrs.get("momentum", 0.9))
     if not math.isclose(momentum, 0.1, rel_tol=1e-5):
         attrs["momentum"] = _num(momentum)
     params = {"running_mean": mean, "running_var": var}
@@ -161,6 +164,16 @@ def _bn(ctx, node):
     else:
         attrs["affine"] = False
     return ctx.stage("bn", attrs, node, [node.inputs[0]], params, src)
+
+
+def _momentum(onnx_momentum: float) -> float:
+    """PyTorch's momentum m from ONNX's 1 - m (a float32): the shortest decimal m that gives it back."""
+    target = np.float32(onnx_momentum)
+    for digits in range(1, 18):
+        m = float(f"{1.0 - float(target):.{digits}g}")
+        if np.float32(1.0 - m) == target:
+            return m
+    return 1.0 - float(target)
 
 
 def _num(v: float):
@@ -237,14 +250,15 @@ def _softmax(ctx, node):
 def _pool(op):
     def fn(ctx, node):
         k = _spatial(ctx, node, node.op)
-        stride = _pair(node.attrs.get("strides", [1, 1]))
+        n = len(k)
+        stride = _pair(node.attrs.get("strides", [1] * n))
         attrs = {"kernel": _pair(k)}
         if stride != attrs["kernel"]:
             attrs["stride"] = stride
-        pads = _pads(node.attrs.get("pads", [0, 0, 0, 0]))
+        pads = _pads(node.attrs.get("pads", [0] * (2 * n)), n)
         if pads != 0:
             attrs["padding"] = pads
-        if op == "maxpool" and _pair(node.attrs.get("dilations", [1, 1])) != 1:
+        if op == "maxpool" and _pair(node.attrs.get("dilations", [1] * n)) != 1:
             attrs["dilation"] = _pair(node.attrs["dilations"])
         if node.attrs.get("ceil_mode", 0):
             attrs["ceil_mode"] = True
@@ -380,14 +394,14 @@ def _slice(ctx, node):
 def _pad(ctx, node):
     pads = [int(v) for v in (_weight(ctx, node, 1, "pads") if len(node.inputs) > 1 else node.attrs["pads"])]
     rank = len(pads) // 2
-    if rank != 4 or any(pads[i] or pads[i + rank] for i in (0, 1)):
-        raise Unsupported(node, f"Pad {pads} (cnndsl pads the two spatial axes of NCHW)")
+    if not 3 <= rank <= 5 or any(pads[i] or pads[i + rank] for i in (0, 1)):
+        raise Unsupported(node, f"Pad {pads} (cnndsl pads the spatial axes of NCL, NCHW or NCDHW)")
     mode = node.attrs.get("mode", b"constant")
     mode = mode.decode() if isinstance(mode, bytes) else mode
     mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}.get(mode)
     if mode is None:
         raise Unsupported(node, f"Pad mode {node.attrs.get('mode')!r}")
-    attrs = {"padding": (pads[2], pads[3], pads[6], pads[7])}
+    attrs = {"padding": tuple(pads[2:rank] + pads[rank + 2:])}
     if mode != "constant":
         attrs["mode"] = mode
     if len(node.inputs) > 2 and node.inputs[2]:
@@ -413,7 +427,7 @@ def _reduce(op, default_axes):
             attrs["axes"] = axes
         if keep:
             attrs["keepdims"] = True
-        if op == "gap_or_mean" and axes == (2, 3) and keep and rank == 4:
+        if op == "gap_or_mean" and axes == tuple(range(2, rank)) and keep and rank >= 3:
             return ctx.stage("gap", {}, node, [node.inputs[0]])
         return ctx.stage("mean" if op == "gap_or_mean" else op, attrs, node, [node.inputs[0]])
     return fn
@@ -425,6 +439,10 @@ def _resize(ctx, node):
     ctm = node.attrs.get("coordinate_transformation_mode", b"half_pixel")
     ctm = ctm.decode() if isinstance(ctm, bytes) else ctm
     attrs = {}
+    nd = len(ctx.shape(node.inputs[0])) - 2
+    linear = {1: "linear", 2: "bilinear", 3: "trilinear"}.get(nd)
+    if linear is None:
+        raise Unsupported(node, f"Resize of a rank-{nd + 2} tensor (cnndsl upsamples NCL, NCHW or NCDHW)")
     if mode == "nearest":
         nm = node.attrs.get("nearest_mode", b"round_prefer_floor")
         nm = nm.decode() if isinstance(nm, bytes) else nm
@@ -432,9 +450,9 @@ def _resize(ctx, node):
             raise Unsupported(node, f"nearest Resize with {ctm}/{nm} (PyTorch's nearest is asymmetric/floor)")
     elif mode == "linear":
         if ctm in ("pytorch_half_pixel", "half_pixel"):
-            attrs["mode"] = "bilinear"
+            attrs["mode"] = linear
         elif ctm == "align_corners":
-            attrs.update(mode="bilinear", align_corners=True)
+            attrs.update(mode=linear, align_corners=True)
         else:
             raise Unsupported(node, f"linear Resize with coordinate_transformation_mode={ctm}")
     else:
@@ -445,14 +463,14 @@ def _resize(ctx, node):
     if node.op == "Upsample":
         scales = ctx.const(ins[1]) if ctx.has_const(ins[1]) else None
     if scales is not None and scales.size:
-        s = [float(v) for v in scales][-2:]
+        s = [float(v) for v in scales][2:]
         s = [int(v) if float(v).is_integer() else _num(v) for v in s]
-        attrs = {"scale": s[0] if s[0] == s[1] else tuple(s), **attrs}
+        attrs = {"scale": s[0] if len(set(s)) == 1 else tuple(s), **attrs}
     else:
         out = ctx.shape(node.outputs[0])
         if sizes is None and not out:
             raise Unsupported(node, "Resize with computed sizes")
-        hw = [int(v) for v in (sizes[-2:] if sizes is not None else out[2:])]
+        hw = [int(v) for v in (sizes[2:] if sizes is not None else out[2:])]
         attrs = {"size": tuple(hw), **attrs}
     return ctx.stage("upsample", attrs, node, [ins[0]])
 
@@ -477,9 +495,26 @@ def _layernorm(ctx, node):
     if len(node.inputs) > 2 and node.inputs[2]:
         params["bias"] = _weight(ctx, node, 2, "bias").reshape(-1)
         src["bias"] = node.inputs[2]
+    elif params:  # a scale without a shift: the shift is zeros
+        params["bias"] = np.zeros_like(params["weight"])
     if not params:
         attrs["affine"] = False
     return ctx.stage("layernorm", attrs, node, [node.inputs[0]], params, src)
+
+
+def _l2norm(ctx, node):
+    rank = len(ctx.shape(node.inputs[0]))
+    attrs = {}
+    if node.attrs["axis"] != 1:
+        attrs["axis"] = node.attrs["axis"] if node.attrs["axis"] != rank - 1 else -1
+    eps = _num(node.attrs["eps"])
+    if eps != 1e-12:
+        attrs["eps"] = eps
+    if len(node.inputs) < 2:
+        return ctx.stage("l2norm", attrs, node, [node.inputs[0]])
+    w = _weight(ctx, node, 1, "scale").reshape(-1)
+    attrs["scale"] = _num(float(w[0])) if np.all(w == w[0]) else 1.0  # the init value; the weights are loaded
+    return ctx.stage("l2norm", attrs, node, [node.inputs[0]], {"": w}, {"": node.inputs[1]})
 
 
 def _dropout(ctx, node):
@@ -552,6 +587,7 @@ MAPPINGS = {
     "cnndsl.Gelu": _gelu,
     "cnndsl.ChannelShuffle": _channel_shuffle,
     "cnndsl.LayerNorm": _layernorm,
+    "cnndsl.L2Norm": _l2norm,
 }
 
 __all__ = ["MAPPINGS"]

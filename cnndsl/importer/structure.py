@@ -105,6 +105,7 @@ class Emitter:
         self.groups: dict[str, Group] = {}
         self.block_names: set[str] = set()
         self.in_names: dict[str, str] = {}
+        self.path_parts = {part for st in stages for part in st.path}  # instance and tensor names to avoid
         for name, _dims in inputs:
             base = re.sub(r"[^A-Za-z0-9_]", "_", name)
             base = base if IDENT.match(base) and base not in self.taken else "input_" + base.strip("_")
@@ -343,7 +344,8 @@ class Emitter:
         if not base[:1].isalpha():
             base = "B" + base
         name, k = base, 2
-        while name in self.block_names or name.lower() in self.taken or name == self.network:
+        while (name in self.block_names or name.lower() in self.taken or name == self.network
+               or name in self.path_parts):
             name, k = f"{base}{k}", k + 1
         self.block_names.add(name)
         return name

@@ -1,0 +1,45 @@
+"""Round-trip checks shared by the importer's tests: original network vs imported network."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import cnndsl
+from cnndsl.model import Model
+from cnndsl.weights import expected_params
+
+
+def rf_of_outputs(model: Model) -> list:
+    nodes = {n["name"]: n["rf"] for n in model.rf()["nodes"]}
+    return [nodes.get(ref[0]) for _name, ref in model.graph.outputs]
+
+
+def assert_same_network(original: Model, imported: Model) -> None:
+    """Same parameter count, MACs, receptive fields of the outputs, state_dict keys and shapes; diff identical."""
+    a, b = original.report()["totals"], imported.report()["totals"]
+    assert (b["params"], b["macs"]) == (a["params"], a["macs"])
+    assert rf_of_outputs(imported) == rf_of_outputs(original)
+    ka, kb = expected_params(original.graph), expected_params(imported.graph)
+    assert {k: v[0] for k, v in kb.items()} == {k: v[0] for k, v in ka.items()}
+    d = original.diff(imported)
+    if d["identical"]:
+        return
+    # stochastic depth is an identity at inference: ONNX keeps no trace of it (docs/import.md)
+    assert not d["added"] and {r["op"] for r in d["removed"]} == {"stochastic_depth"}, d
+    assert original.diff(imported, optimize=True)["identical"]
+
+
+def random_inputs(model: Model, batch: int = 1, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal([batch] + list(shape[1:])).astype(np.float32) for shape in model.inputs.values()]
+
+
+def ort_run(path, xs: list[np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return s.run(None, {i.name: x for i, x in zip(s.get_inputs(), xs)})
+
+
+def load(name: str) -> Model:
+    return cnndsl.load(name)
