@@ -1,0 +1,1 @@
+"""`cnndsl view`: one self-contained, interactive HTML page of a network (no network access needed)."""
