@@ -208,6 +208,28 @@ def _layernorm(g: _Graph, om: OModel) -> bool:
     return False
 
 
+def _moved_layernorm(g: _Graph, om: OModel) -> bool:
+    """Transpose(axis a to the end) -> LayerNormalization(last axis) -> Transpose(back): a norm over axis a
+    (`F.layer_norm(x.movedim(1, -1), ...)`, ConvNeXt's LayerNorm2d as PyTorch modules write it)."""
+    for n in om.nodes:
+        if n.op != "LayerNormalization" or int(n.attrs.get("axis", -1)) not in (-1, len(om.shapes.get(n.inputs[0], ())) - 1):
+            continue
+        t1, t2 = g.producer.get(n.inputs[0]), g.only_user(n.outputs[0])
+        if t1 is None or t2 is None or t1.op != "Transpose" or t2.op != "Transpose" or g.only_user(t1.outputs[0]) is not n:
+            continue
+        rank = len(t1.attrs.get("perm", []))
+        p1 = [int(p) % rank for p in t1.attrs["perm"]]
+        p2 = [int(p) % rank for p in t2.attrs.get("perm", [])]
+        a = p1[-1] if p1 else -1
+        if a < 1 or p1 != [i for i in range(rank) if i != a] + [a] or [p1[i] for i in p2] != list(range(rank)):
+            continue
+        _replace(om, [t1, n, t2], ONode("cnndsl.LayerNorm", t2.name, [t1.inputs[0]] + n.inputs[1:], list(t2.outputs),
+                                        {"axis": a, "epsilon": n.attrs.get("epsilon", 1e-5), "_one_axis": True},
+                                        t2.index))
+        return True
+    return False
+
+
 def _l2norm(g: _Graph, om: OModel) -> bool:
     for r in om.nodes:
         if r.op != "ReduceL2" or int(r.attrs.get("keepdims", 1)) != 1:
@@ -246,7 +268,7 @@ def fuse(om: OModel) -> None:
     for rule in (lambda g: _gate(g, om, "Sigmoid", "cnndsl.SiLU"), lambda g: _gate(g, om, "HardSigmoid",
                                                                                    "cnndsl.HardSwish"),
                  lambda g: _gelu(g, om), lambda g: _linear_bias(g, om), lambda g: _shuffle(g, om),
-                 lambda g: _layernorm(g, om), lambda g: _l2norm(g, om)):
+                 lambda g: _layernorm(g, om), lambda g: _moved_layernorm(g, om), lambda g: _l2norm(g, om)):
         while rule(_Graph(om)):
             pass
 

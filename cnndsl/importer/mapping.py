@@ -307,7 +307,7 @@ def _binary(op):
 def _layer_scale(ctx, node, x, c):
     w = ctx.const(c)
     shape = ctx.shape(x)
-    if w.shape != (shape[1], 1, 1):
+    if w.ndim != 3 or w.shape[1:] != (1, 1) or len(shape) > 1 and shape[1] != w.shape[0]:
         raise Unsupported(node, f"Mul by a constant of shape {list(w.shape)}")
     return ctx.stage("layer_scale", {}, node, [x], {"": w}, {"": c})
 
@@ -345,6 +345,7 @@ def _reshape(ctx, node):
 
 def _transpose(ctx, node):
     perm = [int(p) for p in node.attrs["perm"]]
+    perm = [p % len(perm) for p in perm]  # torch.onnx passes permute(0, -1, 1, 2) through as written
     return ctx.stage("transpose", {"axes": tuple(perm)}, node, [node.inputs[0]])
 
 

@@ -135,8 +135,10 @@ def _fold_constants(om: OModel, model) -> None:
                 om.consts[n.outputs[0]] = np.asarray(n.attrs[key])
             continue
         if n.op == "Identity" and n.inputs[0] in om.consts:
-            om.consts[n.outputs[0]] = om.consts[n.inputs[0]]  # torch.onnx's shared initializers
-            continue  # (the output is named like the parameter it stands for: keep that name)
+            om.consts[n.outputs[0]] = om.consts[n.inputs[0]]  # torch.onnx's deduplicated initializers:
+            if n.inputs[0] in om.initializer_names:  # the output is named like the parameter it stands for
+                om.initializer_names.add(n.outputs[0])
+            continue
         if n.op == "Shape" and n.inputs[0] in om.shapes and all(isinstance(d, int) for d in om.shapes[n.inputs[0]]):
             dims = np.array(om.shapes[n.inputs[0]], np.int64)
             om.consts[n.outputs[0]] = dims[n.attrs.get("start", 0):n.attrs.get("end", len(dims))]

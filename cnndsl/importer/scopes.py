@@ -28,13 +28,16 @@ def _torch_path(name: str) -> tuple[list[str], str | None]:
     if len(segs) < 1 or not name.startswith("/"):
         return [], None
     segs = segs[:-1]  # the last is the op type (Conv, Relu_1)
+    # each scope segment is a module's name relative to the last plain attribute: a segment
+    # that extends the previous one (`conv` then `conv.1` then `conv.1.1`) replaces it
     cur: list[str] = []
+    prev = ""
     for s in segs:
-        dotted = ".".join(cur)
-        if cur and s.startswith(dotted + "."):
-            cur = s.split(".")
+        if prev and s.startswith(prev + "."):
+            cur = cur[: len(cur) - len(prev.split("."))] + s.split(".")
         else:
             cur = cur + s.split(".")
+        prev = s
     return cur, None
 
 

@@ -29,6 +29,23 @@ def assert_same_network(original: Model, imported: Model) -> None:
     assert original.diff(imported, optimize=True)["identical"]
 
 
+def assert_same_counts(original: Model, imported: Model) -> None:
+    """For torch.onnx exports: the exporter drops inference no-ops (dropout) and PyTorch names the
+    parameterless layers its own way (`relu` for a reused nn.ReLU), so the inference graphs must
+    agree on every count and on every node with parameters; parameterless nodes may be renamed."""
+    a, b = original.report()["totals"], imported.report()["totals"]
+    assert (b["params"], b["macs"]) == (a["params"], a["macs"])
+    assert rf_of_outputs(imported) == rf_of_outputs(original)
+    ka, kb = expected_params(original.graph), expected_params(imported.graph)
+    assert {k: v[0] for k, v in kb.items()} == {k: v[0] for k, v in ka.items()}
+    d = original.diff(imported, optimize=True)
+    for key in ("params", "buffers", "macs", "flops", "layers"):
+        assert d["totals"][key]["delta"] == 0, (key, d["totals"][key])
+    with_params = {k.rsplit(".", 1)[0] for k in ka}
+    for node in d["added"] + d["removed"]:
+        assert node["name"] not in with_params, node
+
+
 def random_inputs(model: Model, batch: int = 1, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.standard_normal([batch] + list(shape[1:])).astype(np.float32) for shape in model.inputs.values()]
