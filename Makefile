@@ -31,13 +31,14 @@ STAMP_TEST := $(VENV)/.cnndsl-test-$(PYPROJECT_HASH)
 TEST_EXTRAS := dev,onnx,tvm
 TORCH_PIN := torch==2.13.0
 
-.PHONY: help demo demo-compile test test-all lint wheel venv install install-test clean clean-venv
+.PHONY: help demo demo-compile test test-all fuzz lint wheel venv install install-test clean clean-venv
 
 help:
 	@echo "make demo      set up and run check + report + IR summary of the bundled $(NET)"
 	@echo "make test      set up and run the default test suite (slow tests deselected)"
 	@echo "make demo-compile  also compile $(NET) to ONNX and PyTorch and run the ONNX model (test extras)"
 	@echo "make test-all  the whole test suite, slow tests included"
+	@echo "make fuzz      a 30-minute fuzz campaign (FUZZ_MINUTES=...), failing inputs in fuzz-failures/"
 	@echo "make lint      ruff"
 	@echo "make wheel     build the wheel into dist/"
 	@echo "make clean     remove build outputs; make clean-venv also removes $(VENV)"
@@ -92,6 +93,12 @@ test: install-test
 
 test-all: install-test
 	"$(VPY)" -m pytest $(PYTEST_ARGS) -m ""
+
+# A long fuzz campaign (tests/fuzz/campaign.py): FUZZ_MINUTES of cases under a memory limit;
+# failing inputs are saved to fuzz-failures/ and the exit status is 1.
+FUZZ_MINUTES ?= 30
+fuzz: install-test
+	"$(VPY)" tests/fuzz/campaign.py --minutes $(FUZZ_MINUTES) --out fuzz-failures
 
 lint: install-test
 	"$(VENV)/bin/ruff" check cnndsl backends tests bench scripts

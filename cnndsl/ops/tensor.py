@@ -107,6 +107,8 @@ def _upsample_normalize(attrs: dict, shapes: list) -> dict:
     if mode != "nearest" and mode != LINEAR_MODES[nd]:
         raise ShapeError(f"upsample: mode \"{mode}\" does not match this {SPATIAL_RANKS[nd + 2]} input: its "
                          f"interpolation is mode=\"{LINEAR_MODES[nd]}\" (PyTorch's name for {nd}-D)")
+    if attrs["scale"] is None and attrs["size"] is None:
+        raise ShapeError("needs a scale or a size (scale=none and no size given)")
     for what in ("scale", "size"):
         if attrs[what] is not None:
             per_axis(attrs[what], nd, what)

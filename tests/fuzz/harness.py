@@ -1,0 +1,205 @@
+"""Run one fuzz input through cnndsl and classify what happened.
+
+Outcomes (issue 17 item 5):
+
+- `ok`: the network elaborates, every pass and report format works, and (when lowering is
+  asked for and the network is small) the ONNX model loads and runs in ONNX Runtime and
+  the generated PyTorch module imports and runs, both agreeing with the reference
+  interpreter where the reference is finite;
+- `diagnostic`: a cnndsl error (`CnnError`, exit 2 at the CLI) positioned inside the
+  source it came from (or unpositioned, for whole-file problems), which renders;
+- `failure`: anything else: another exception, a timeout, a diagnostic positioned outside
+  its source, an artefact a runtime rejects, backends that disagree.
+
+Everything runs in-process; `campaign.py` adds a memory limit by running cases in a
+child process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import tempfile
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnndsl.diagnostics import CnnError, render
+
+MAX_LOWER_ELEMENTS = 200_000  # activations + parameters of a network worth lowering in a fuzz case
+
+
+@dataclass
+class Outcome:
+    kind: str  # "ok", "diagnostic" or "failure"
+    detail: str  # diagnostic class and position, or what failed (with the traceback's last lines)
+    phase: str = ""  # where: elaborate, passes, report, onnx, pytorch
+
+    @property
+    def failed(self) -> bool:
+        return self.kind == "failure"
+
+    def __str__(self) -> str:
+        return f"{self.kind} [{self.phase}] {self.detail}" if self.phase else f"{self.kind} {self.detail}"
+
+
+class CaseTimeout(BaseException):
+    """A case ran past its deadline (a BaseException, so `except Exception` in cnndsl cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """SIGALRM-based time limit for the main thread (the fuzz tests and campaign workers run there)."""
+    if seconds <= 0 or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(_sig, _frame):
+        raise CaseTimeout(f"no answer within {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _failure(phase: str, err: BaseException) -> Outcome:
+    tb = traceback.format_exception(type(err), err, err.__traceback__)
+    tail = "".join(tb[-3:]).strip()
+    return Outcome("failure", f"{type(err).__name__}: {err}\n{tail}", phase)
+
+
+def diagnostic(err: CnnError, text: str, name: str) -> Outcome:
+    """A CnnError as an outcome: a failure when its position is outside the source it names."""
+    try:
+        rendered = render(err)
+    except Exception as bad:  # noqa: BLE001  (a renderer crash is exactly what the fuzzer reports)
+        return _failure("render", bad)
+    span = err.span
+    if span is None:
+        return Outcome("diagnostic", f"{type(err).__name__} (unpositioned)")
+    if str(span.file) == name:
+        lines = text.split("\n")
+        if not 1 <= span.line <= len(lines) + 1 or span.col < 1:
+            return Outcome("failure", f"{type(err).__name__} positioned at {span.line}:{span.col}, outside the "
+                           f"{len(lines)}-line source: {err.message}\n{rendered}", "render")
+    return Outcome("diagnostic", f"{type(err).__name__} at {span.line}:{span.col}")
+
+
+def run_case(text: str, name: str = "fuzz.cnn", *, lower: bool = False, seconds: float = 10.0,
+             include_dirs: tuple[str, ...] = ()) -> Outcome:
+    """Elaborate, analyse, report and (with `lower`) lower `text`; see the module docstring."""
+    from cnndsl.api import load_text
+
+    try:
+        with deadline(seconds):
+            try:
+                graph = load_text(text, name, batch=1, include_dirs=include_dirs)
+            except CnnError as err:
+                return diagnostic(err, text, name)
+            except RecursionError as err:
+                return _failure("elaborate", err)
+            return _after_elaboration(graph, lower)
+    except CaseTimeout as err:
+        return Outcome("failure", str(err), "timeout")
+    except MemoryError as err:
+        return _failure("memory", err)
+    except Exception as err:  # noqa: BLE001  (any other exception is the finding)
+        return _failure("elaborate", err)
+
+
+def _after_elaboration(graph, lower: bool) -> Outcome:
+    from cnndsl.passes import ANALYSES, INFERENCE, run_passes
+    from cnndsl.report import build_report
+    from cnndsl.report import render as render_report
+    from cnndsl.report.formats import FORMATS
+
+    phase = "passes"
+    try:
+        run_passes(graph, INFERENCE)
+        annotated = run_passes(graph, ANALYSES).graph
+        phase = "report"
+        rep = build_report(annotated)
+        for fmt in FORMATS:
+            render_report(rep, fmt)
+        graph.to_text()
+    except Exception as err:  # noqa: BLE001  (after `check` said ok, every error is a finding)
+        return _failure(phase, err)
+    if not lower or _size(annotated) > MAX_LOWER_ELEMENTS:
+        return Outcome("ok", f"{len(graph)} nodes")
+    return _lowered(graph)
+
+
+def _size(graph) -> int:
+    total = 0
+    for node in graph.nodes.values():
+        for shape in node.meta.get("shapes") or [node.meta.get("shape")]:
+            if shape:
+                total += int(np.prod([d for d in shape if isinstance(d, int)]))
+        total += int(node.meta.get("params", 0) or 0) + int(node.meta.get("buffers", 0) or 0)
+    return total
+
+
+def _lowered(graph) -> Outcome:
+    """The ONNX model in ONNX Runtime and the generated PyTorch module, against the interpreter."""
+    with np.errstate(all="ignore"):  # log of a negative, exp overflow: the comparison handles non-finite values
+        return _lowered_quietly(graph)
+
+
+def _lowered_quietly(graph) -> Outcome:
+    from cnndsl import interp
+    from cnndsl.backend import CompileOptions, UnsupportedOps, get_backend
+    from cnndsl.weights import Weights
+    from cnndsl.weights_init import init_weights
+
+    weights = Weights(init_weights(graph, seed=0))
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal(graph.value_shape((n, 0))).astype(np.float32) for n in graph.input_names]
+    try:
+        want = interp.run(graph, weights, inputs)
+    except Exception as err:  # noqa: BLE001
+        return _failure("interpreter", err)
+    for target, filename in (("onnx", "m.onnx"), ("pytorch", "m.py")):
+        backend = get_backend(target)
+        try:
+            backend.check(graph)
+        except UnsupportedOps:
+            continue  # a documented gap of the backend, reported to the user as such
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / filename
+                backend.compile(graph, weights, path, CompileOptions(save_weights=True))
+                got = backend.run(path, inputs)
+        except CnnError as err:
+            return Outcome("failure", f"{target} refused a network check accepted: {type(err).__name__}: "
+                           f"{err.message}", target)
+        except Exception as err:  # noqa: BLE001
+            return _failure(target, err)
+        bad = _disagreement(want, got)
+        if bad:
+            return Outcome("failure", f"{target} disagrees with the interpreter: {bad}", target)
+    return Outcome("ok", f"{len(graph)} nodes, lowered")
+
+
+def _disagreement(want: list, got: list) -> str:
+    if len(want) != len(got):
+        return f"{len(got)} outputs, expected {len(want)}"
+    for i, (w, g) in enumerate(zip(want, got)):
+        w, g = np.asarray(w, dtype=np.float64), np.asarray(g, dtype=np.float64)
+        if w.shape != g.shape:
+            return f"output {i} has shape {g.shape}, expected {w.shape}"
+        if not np.all(np.isfinite(w)):
+            continue  # overflow in the reference: float32 backends may differ in where it happens
+        scale = max(1.0, float(np.max(np.abs(w))) if w.size else 1.0)
+        err = float(np.max(np.abs(w - g))) / scale if w.size else 0.0
+        if not err <= 1e-3:  # also catches NaN in the backend's answer
+            return f"output {i}: max error {err:.3g} (relative to {scale:.3g})"
+    return ""
+
+
+__all__ = ["CaseTimeout", "Outcome", "deadline", "diagnostic", "run_case"]
