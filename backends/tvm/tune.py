@@ -34,7 +34,8 @@ def _has_record(db, task, target) -> bool:
     return db.query_tuning_record(task.dispatched[0], target, "main") is not None
 
 
-def _progress_callback(total_trials: int, n_tasks: int, out=sys.stderr):
+def _progress_callback(total_trials: int, n_tasks: int, out=sys.stderr, live: bool = False):
+    """Tuning progress: a redrawn bar when `live` (a terminal), else a line per tenth of the trials."""
     from tvm.ir.utils import derived_object
     from tvm.s_tir import meta_schedule as ms
 
@@ -44,6 +45,7 @@ def _progress_callback(total_trials: int, n_tasks: int, out=sys.stderr):
             self.done = 0
             self.best: dict[int, float] = {}
             self.t0 = time.time()
+            self.next_line = 0
 
         def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results):
             for r in runner_results:
@@ -55,9 +57,13 @@ def _progress_callback(total_trials: int, n_tasks: int, out=sys.stderr):
             frac = min(1.0, self.done / max(1, total_trials))
             bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
             est = sum(self.best.values())
-            print(f"\rtuning [{bar}] {self.done}/{total_trials} trials, {len(self.best)}/{n_tasks} tasks measured, "
-                  f"sum of best kernel latencies {est:.3f} ms, {time.time() - self.t0:.0f} s",
-                  end="", file=out, flush=True)
+            line = (f"tuning [{bar}] {self.done}/{total_trials} trials, {len(self.best)}/{n_tasks} tasks measured, "
+                    f"sum of best kernel latencies {est:.3f} ms, {time.time() - self.t0:.0f} s")
+            if live:
+                print("\r" + line, end="", file=out, flush=True)
+            elif self.done >= self.next_line:
+                print(line, file=out, flush=True)
+                self.next_line = self.done + max(1, total_trials // 10)
 
     return Progress()
 
@@ -135,8 +141,11 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
     state["default_records"] = _seed_default_records(db, fresh, tgt, builder, runner)
     callbacks = [ms.measure_callback.AddToDatabase(), ms.measure_callback.RemoveBuildArtifact(),
                  ms.measure_callback.UpdateCostModel()]
+    from cnndsl.progress import enabled
+
+    live = progress and enabled(sys.stderr)  # no \r into a log file or a pipe
     if progress:
-        callbacks.append(_progress_callback(trials, len(todo)))
+        callbacks.append(_progress_callback(trials, len(todo), live=live))
     try:
         ms.tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir, max_trials_global=trials,
                       num_trials_per_iter=per_iter,
@@ -145,8 +154,8 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
         state["interrupted"] = True
         print("\ntuning interrupted; finished records are kept in " + work_dir, file=sys.stderr)
     finally:
-        if progress:
-            print(file=sys.stderr)
+        if live:
+            print(file=sys.stderr)  # end the redrawn bar's line
     state["tuning_seconds"] = round(time.time() - t0, 1)
     state["trials_run"] = trials
     state["tasks_with_records"] = sum(_has_record(db, t, tgt) for t in tasks)

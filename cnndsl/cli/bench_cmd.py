@@ -23,15 +23,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="llvm", choices=("llvm", "cuda"), help="the TVM target (default llvm)")
     p.add_argument("--compare", default="onnxruntime,torch", metavar="LIST",
                    help="other runtimes, comma-separated: onnxruntime, torch (default both; '' for none)")
-    p.add_argument("--format", default="table", choices=("table", "json"))
+    p.add_argument("--format", default="table", choices=("table", "json"), help="table (default) or json")
     p.add_argument("--weights", metavar="FILE", help="weights file (default: seeded init)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input and the default weights (default 0)")
     p.add_argument("--repeat", type=int, default=20, help="timed runs per runtime (default 20)")
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs per runtime before timing (default 3)")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for every runtime (default: each runtime's own default)")
     p.add_argument("--tune", action="store_true", help="tune with MetaSchedule before measuring")
-    p.add_argument("--trials", type=int, default=64)
+    p.add_argument("--trials", type=int, default=64, help="MetaSchedule trials in all with --tune (default 64)")
     p.add_argument("--tuning-db", metavar="DIR", help="tuning database (read, and extended with --tune)")
     p.add_argument("--schedule", default="default", choices=("default", "naive"),
                    help="untuned CPU kernels: cnndsl's default schedule, or TVM's naive legalized loops")

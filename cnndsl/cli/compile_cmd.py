@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 
 from cnndsl.cli.common import add_force_argument, add_source_arguments, model_from_args
 
@@ -67,15 +68,18 @@ def compile_source(args: argparse.Namespace, target: str, out: str, save_weights
     `save_weights` (pytorch): write the weights beside the module; default: when given or asked for.
     """
     from cnndsl.backend import get_backend
+    from cnndsl.progress import status
 
     backend = get_backend(target)  # unknown / uninstalled target: fail before loading anything
     model = model_from_args(args)
-    artefact = model.compile(target, out, weights=args.weights, seed=args.seed, optimize=args.opt_level == 1,
-                             opset=args.opset, tune=getattr(args, "tune", False), trials=getattr(args, "trials", 64),
-                             tuning_db=getattr(args, "tuning_db", None), options=parse_extra(args.extra),
-                             force=args.force,
-                             save_weights=save_weights if save_weights is not None else
-                             bool(args.weights or getattr(args, "save_weights", False)))
+    tuning = getattr(args, "tune", False)  # tuning draws its own progress
+    with nullcontext() if tuning else status(f"compiling {args.source} for {target}"):  # on a terminal only
+        artefact = model.compile(target, out, weights=args.weights, seed=args.seed,
+                                 optimize=args.opt_level == 1, opset=args.opset, tune=tuning,
+                                 trials=getattr(args, "trials", 64), tuning_db=getattr(args, "tuning_db", None),
+                                 options=parse_extra(args.extra), force=args.force,
+                                 save_weights=save_weights if save_weights is not None else
+                                 bool(args.weights or getattr(args, "save_weights", False)))
     return backend, artefact, model.graph
 
 

@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_source_arguments(p)  # A, with the shared options (applied to both A and B)
     p.add_argument("other", metavar="B", help="the second .cnn file or library name")
     p.add_argument("--network-b", help="which network of B's file (default: --network)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
     p.add_argument("--optimize", action="store_true", help="compare the inference graphs (after cleanups)")
     add_convention_arguments(p)
 

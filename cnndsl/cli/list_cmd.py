@@ -11,7 +11,8 @@ HELP = "list the library's networks with parameters and MACs"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table (default) or json (schema cnndsl.list/1)")
     p.add_argument("--no-figures", action="store_true", help="names only (skips elaborating every network)")
 
 
@@ -26,9 +27,12 @@ def _figures(name: str) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from cnndsl.elaborate.modules import display_name, library_index
+    from cnndsl.progress import track
 
     rows = []
-    for name, entry in sorted(library_index().items()):
+    entries = sorted(library_index().items())
+    for name, entry in entries if args.no_figures else track(entries, total=len(entries), desc="elaborating",
+                                                             unit="net"):
         if entry.name == entry.network and any(e.network == name and e.name != name
                                                 for e in library_index().values()):
             continue  # a parametric network listed through its named variants

@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
+    if not getattr(args, "_run", None):  # no verb: usage on stderr (stdout stays clean for pipes), exit 2
+        parser.print_usage(sys.stderr)
+        print("cnndsl: error: a verb is required; `cnndsl --help` lists them", file=sys.stderr)
         return EXIT_USER_ERROR
     from cnndsl.output import install_signal_handlers
 

@@ -55,7 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     add_source_arguments(p)
     p.add_argument("--depth", type=int, metavar="N", help="collapse layers to blocks of N name components")
-    p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table")
+    p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
+                   help="table (default), markdown, csv or json (schema cnndsl.report/1; see docs/reports.md)")
     p.add_argument("--convention", choices=("cnndsl", "torchinfo", "fvcore", "ptflops", "thop"), default="cnndsl",
                    help="also count as this tool does (a column and a total; see docs/reports.md)")
     p.add_argument("-o", "--output", help="write to a file instead of standard output")

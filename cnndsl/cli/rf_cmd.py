@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node", metavar="NAME", help="only this node, with the input region one output position sees")
     p.add_argument("--at", metavar="I,J", help="with --node: the output position, one index per spatial axis "
                                                "(L in 1-D, D,I,J in 3-D; default: the centre)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     p.add_argument("--optimize", action="store_true", help="after the inference cleanups (BN folding, fusion, ...)")
 
 
