@@ -47,6 +47,7 @@ class Assembler:
         self.call_values: dict[int, list] = {}  # id(inst) -> values for its call
         self.render: dict[int, Any] = {}  # key -> callable(values) -> str
         self.inline_samples: dict[int, Inst] = {}
+        self.classes_of_kind: dict[str, int] = {}
         reachable, stack = set(), [root]
         while stack:  # instances lifted into a parent by `flatten` are no longer classes
             inst = stack.pop()
@@ -208,10 +209,11 @@ class Assembler:
         if is_root:
             cls = self.root_class
         else:
-            kind_keys = [k for k in self.kinds[sample.kind] if self.gen.groups[k][0] is not self.root]
-            base_name = camel(sample.kind)
-            if len(kind_keys) > 1 and kind_keys.index(key) > 0:
-                base_name += str(kind_keys.index(key) + 1)
+            # numbered (`Foo2`) only when the block kind really has several classes (not counting
+            # structures merged into this one or written inline as nn.Sequential)
+            made = self.classes_of_kind.get(sample.kind, 0) + 1
+            self.classes_of_kind[sample.kind] = made
+            base_name = camel(sample.kind) + (str(made) if made > 1 else "")
             cls = self.class_ns.create(base_name)
 
         def render(values: list, cls=cls, names=names) -> str:
@@ -237,7 +239,7 @@ class Assembler:
                 init.append(f"self.{slot} = {_indent(code, 8)}")
             else:
                 init.append(f"self.add_module({slot!r}, {_indent(code, 8)})")
-        params = [(p, "float" if any(isinstance(v, float) for v in col) else "int") for p, col in zip(names, columns)]
+        params = [(p, _annotation(col)) for p, col in zip(names, columns)]
         params += [(f, "bool") for f in flags.values()]
         modules = [i for i in insts if "@" not in i.local]  # `head@2`: a shared instance applied again
         where = ", ".join(i.path for i in modules[:3]) + (", ..." if len(modules) > 3 else "")
@@ -266,7 +268,8 @@ class Assembler:
             for k in labels[0]:
                 col = tuple(lab.get(k) for lab in labels)
                 for c, column in enumerate(columns):
-                    if names[c] is None and all(a is not None and float(b) == a for a, b in zip(col, column)):
+                    if names[c] is None and all(a is not None and not isinstance(b, tuple) and float(b) == a
+                                                for a, b in zip(col, column)):
                         if is_free(k) and k not in ns:
                             names[c] = ns.create(k)
                         break
@@ -294,6 +297,21 @@ class Assembler:
         if text.startswith("nn.Sequential("):
             return [a for _slot, a in self._hole_contexts(self.inline_samples[child.key])]
         return re.findall(r"(\w+)=0", text)
+
+
+def _annotation(column: tuple) -> str:
+    """The type of a constructor parameter from the values the instances pass."""
+    kinds = []
+    for v in column:
+        if isinstance(v, tuple):
+            kind = f"tuple[{', '.join(['int'] * len(v))}]"
+        else:
+            kind = "float" if isinstance(v, float) else "int"
+        if kind not in kinds:
+            kinds.append(kind)
+    if "float" in kinds and "int" in kinds:
+        kinds.remove("int")
+    return " | ".join(sorted(kinds, key=lambda k: (k.startswith("tuple"), k)))
 
 
 _POSITIONAL_NAMES = {

@@ -26,6 +26,8 @@ from cnndsl.backend import BackendError
 
 from .classes import Assembler
 from .escape import py_text, stamp
+from .inplace import mark_inplace
+from .layout import layout
 from .names import Namespace, camel, is_free, sanitize, snake
 from .tree import MERGES, Generator, build_tree
 
@@ -71,6 +73,8 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
 
     attrs = module_attrs()
     check_names(graph, attrs)
+    graph = graph.copy()  # the analyses below annotate node.meta: never the caller's graph
+    mark_inplace(graph)
     gen = Generator(graph, attrs)
     root = build_tree(graph)
     gen.describe(root, root=True)
@@ -97,7 +101,7 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
         "root_class": asm.root_class,
         "factory": factory,
     }
-    text = stamp(render_template(ctx))
+    text = stamp(layout(render_template(ctx)))  # laid out as `ruff format` leaves it (layout.py)
     line_map = source_map(text)
     return text, {"classes": [c.name for c in asm.classes], "root": asm.root_class, "factory": factory,
                   "line_map": line_map}
@@ -122,15 +126,21 @@ def render_template(ctx: dict) -> str:
 
 
 _SPAN_COMMENT = re.compile(r"  # (\S+):(\d+)$")
+_SPAN_ABOVE = re.compile(r"^\s+# (\S+):(\d+)$")  # moved above a line it would have made too long
 
 
 def source_map(text: str) -> dict[int, tuple[str, int]]:
-    """Generated line number (1-based) -> (.cnn file, line), read back from the trailing comments."""
+    """Generated line number (1-based) -> (.cnn file, line), read back from the span comments (trailing, or on
+    their own line just above the statement)."""
     out = {}
     for i, line in enumerate(text.splitlines(), 1):
         m = _SPAN_COMMENT.search(line)
         if m:
             out[i] = (m.group(1), int(m.group(2)))
+            continue
+        m = _SPAN_ABOVE.match(line)
+        if m:
+            out[i + 1] = (m.group(1), int(m.group(2)))
     return out
 
 

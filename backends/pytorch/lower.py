@@ -14,7 +14,7 @@ imports nothing heavy; torch is needed only to run what it writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cnndsl.backend import BackendError
@@ -104,6 +104,7 @@ class _ActNode:
     op: str
     attrs: dict
     name: str = "act"
+    meta: dict = field(default_factory=dict)
 
 
 def _conv_t(node, shapes) -> Ctor:
@@ -180,6 +181,16 @@ def _layer_scale(node, shapes) -> Param:
 def _plain(func: str):
     def lower(node, shapes) -> Ctor:
         return Ctor(func)
+
+    lower.__name__ = f"_lower_{func.rsplit('.', 1)[-1]}"
+    return lower
+
+
+def _inplace_act(func: str):
+    """ReLU / ReLU6, in place where `inplace.py` found it safe (torchvision's `inplace=True`)."""
+
+    def lower(node, shapes) -> Ctor:
+        return Ctor(func, [Arg("inplace", True)] if node.meta.get("inplace") else [])
 
     lower.__name__ = f"_lower_{func.rsplit('.', 1)[-1]}"
     return lower
@@ -374,8 +385,8 @@ LOWERINGS = {
     "layernorm": _layernorm,
     "layer_scale": _layer_scale,
     # activations
-    "relu": _plain("nn.ReLU"),
-    "relu6": _plain("nn.ReLU6"),
+    "relu": _inplace_act("nn.ReLU"),
+    "relu6": _inplace_act("nn.ReLU6"),
     "leaky_relu": _leaky_relu,
     "elu": _elu,
     "sigmoid": _plain("nn.Sigmoid"),

@@ -101,7 +101,7 @@ def render_ctor(ctor: Ctor) -> tuple[str, list]:
             values += vs
         elif isinstance(v, Literal):
             text = repr(v.value)
-        elif is_hole(v):
+        elif is_hole(v) or _int_tuple(v):
             text, values = HOLE, values + [v]
             if arg.default is not None:
                 parts.append(f"{OPT}{_num(arg.default)}{DEF_END}, {arg.name}={HOLE}{OPT_END}")
@@ -137,9 +137,18 @@ def fill(template: str, values: list) -> str:
     return "".join(out).replace("(, ", "(")
 
 
+def _int_tuple(v) -> bool:
+    """A per-axis window, stride or padding (`(1, 7)`): a hole like a number, so blocks that differ only
+    there share a class (torchvision's `BasicConv2d(..., kernel_size=(1, 7))`)."""
+    return (isinstance(v, tuple) and 1 < len(v) <= 6
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in v))
+
+
 def _num(v) -> str:
     if isinstance(v, _Sym):
         return v.name
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_num(x) for x in v) + ")"
     if isinstance(v, bool):
         return repr(v)
     return repr(float(v)) if isinstance(v, float) else str(int(v))
