@@ -39,7 +39,7 @@ help:
 	@echo "make demo-compile  also compile $(NET) to ONNX and PyTorch and run the ONNX model (test extras)"
 	@echo "make test-all  the whole test suite, slow tests included"
 	@echo "make fuzz      a 30-minute fuzz campaign (FUZZ_MINUTES=...), failing inputs in fuzz-failures/"
-	@echo "make lint      ruff"
+	@echo "make lint      ruff, and cnndsl fmt --check over the library and the test corpus"
 	@echo "make wheel     build the wheel into dist/"
 	@echo "make clean     remove build outputs; make clean-venv also removes $(VENV)"
 
@@ -102,6 +102,7 @@ fuzz: install-test
 
 lint: install-test
 	"$(VENV)/bin/ruff" check cnndsl backends tests bench scripts
+	"$(CNNDSL)" fmt --check architectures tests
 
 wheel: install-test
 	"$(VPY)" -m build --wheel --no-isolation --outdir dist .
