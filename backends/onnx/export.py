@@ -149,6 +149,16 @@ def value_names(graph) -> dict[tuple[str, int], str]:
     return names
 
 
+def _relative_source(meta: dict) -> str:
+    """The source as the diagnostics name it (`<cnndsl>/resnet.cnn`, `nets/mine.cnn`), else its file name."""
+    import os
+
+    display = str(meta.get("display") or "")
+    if display and not os.path.isabs(display):
+        return display
+    return os.path.basename(str(meta["source"]))
+
+
 def build_model(graph, weights, opset: int | None = None) -> onnx.ModelProto:
     """Lower a checked graph; every op must have a lowering (Backend.check ran first)."""
     opset = check_opset(opset)
@@ -177,7 +187,14 @@ def build_model(graph, weights, opset: int | None = None) -> onnx.ModelProto:
             ctx.nodes.append(helper.make_node("Identity", [value], [out_name], name=ctx._fresh(f"{out_name}/Identity")))
         outputs.append(_value_info(out_name, graph.value_shape(tuple(ref))))
 
-    out_values = {o.name for o in outputs}
+    out_values = {o.name for o in outputs} | {i.name for i in inputs}
+    for node in graph.topo():  # every IR value's shape, so viewers (Netron) label every edge
+        if node.op == "input":
+            continue
+        for ref, value in ((r, v) for r, v in names.items() if r[0] == node.name):
+            shape = graph.value_shape(ref)
+            if shape is not None and value not in ctx.value_info:
+                ctx.value_info[value] = _value_info(value, shape, node.meta.get("dtype", "float32"))
     value_info = [v for name, v in ctx.value_info.items() if name not in out_values]
     g = helper.make_graph(ctx.nodes, graph.name, inputs, outputs, initializer=list(ctx.initializers.values()),
                           value_info=value_info)
@@ -185,8 +202,8 @@ def build_model(graph, weights, opset: int | None = None) -> onnx.ModelProto:
     model = helper.make_model(g, opset_imports=opsets, producer_name="cnndsl", producer_version=__version__,
                               ir_version=helper.find_min_ir_version_for(opsets))
     meta = {"cnndsl.network": str(graph.meta.get("network", graph.name))}
-    if graph.meta.get("source"):
-        meta["cnndsl.source"] = str(graph.meta["source"])
+    if graph.meta.get("source"):  # a relative name, never this machine's absolute path
+        meta["cnndsl.source"] = _relative_source(graph.meta)
     if getattr(weights, "source", ""):
         meta["cnndsl.weights"] = str(weights.source)
     helper.set_model_props(model, meta)

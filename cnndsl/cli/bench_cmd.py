@@ -196,7 +196,12 @@ def run(args: argparse.Namespace) -> int:
     name = f"cnndsl-tvm-{args.target}"
     results: dict[str, dict] = {}
     outs: dict[str, object] = {}
-    results[name], o = bench_tvm(graph, weights, x, args.target, args)
+    from contextlib import nullcontext
+
+    from cnndsl.progress import status
+
+    with nullcontext() if args.tune else status(f"compiling and timing {name}"):  # a terminal only; tuning draws its own
+        results[name], o = bench_tvm(graph, weights, x, args.target, args)
     outs[name] = o["y"]
     others = [c.strip() for c in args.compare.split(",") if c.strip()]
     for other in others:
@@ -205,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
             results[other] = {"skipped": f"unknown runtime '{other}' (onnxruntime, torch)"}
             continue
         try:
-            results[other], o = fn(graph, weights, x, args)
+            with status(f"timing {other}"):
+                results[other], o = fn(graph, weights, x, args)
             outs[other] = o["y"]
         except Exception as err:  # noqa: BLE001 - a missing or failing runtime is reported, not fatal
             results[other] = {"skipped": f"{type(err).__name__}: {err}"[:300]}

@@ -199,3 +199,24 @@ def test_output_is_written_atomically(tmp_path, monkeypatch):
         get_backend("onnx").compile(graph, weights, path, CompileOptions())
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_every_value_has_its_shape_and_the_source_is_relative(tmp_path):
+    """Netron labels an edge only when the file says its shape: every tensor a node reads carries one
+    (ours, the same as onnx's strict inference), and the source is named without this machine's path."""
+    from cnndsl.api import load
+
+    graph = load("resnet50")
+    path, _art, graph, _w = export(graph, init_weights(graph, seed=0), tmp_path)
+    model = onnx.load(str(path))
+    g = model.graph
+    declared = {v.name: dims(v) for v in list(g.value_info) + list(g.input) + list(g.output)}
+    declared.update({i.name: tuple(i.dims) for i in g.initializer})
+    read = [x for n in g.node for x in n.input if x]
+    assert [x for x in read if x not in declared] == []
+    assert len(g.value_info) >= 170  # ResNet-50's 175 nodes less the graph input and output
+    assert declared["layer3.2.conv2"] == ("N", 256, 14, 14)
+    inferred = inferred_shapes(model)
+    assert all(inferred[k] == v for k, v in declared.items() if k in inferred)
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["cnndsl.source"] in ("<cnndsl>/resnet.cnn", "architectures/resnet.cnn")
