@@ -78,7 +78,8 @@ class TVMBackend(Backend):
         tgt = B.make_target(self.kind, mcpu=extra.get("mcpu") or os.environ.get("CNNDSL_LLVM_MCPU") or None,
                             arch=extra.get("arch") or os.environ.get("CNNDSL_CUDA_ARCH") or None)
         mod, keys = build_module(graph, weights, batch=batch, embed=embed, layout=layout,
-                                 target=tgt if self.kind == "llvm" else None)
+                                 target=tgt if self.kind == "llvm" else None,
+                                 winograd=str(extra.get("winograd", "auto")))
         tuning = {"tuned": False}
         schedule = extra.get("schedule", "default")
         if self.kind == "llvm" and (options.tune or options.tuning_db):

@@ -58,6 +58,16 @@ def apply_default(sch, prof) -> bool:
     blocks = sch.get_child_blocks(root) if root is not None else []
     if not blocks:
         return False
+    from . import winograd
+
+    kind = winograd.kernel_kind(sch)
+    if kind is not None:
+        try:
+            winograd.schedule(sch, kind, prof)
+        except Exception as err:  # noqa: BLE001
+            log.debug("cpu schedule: %s left naive: %s", kind, str(err)[:300])
+            return False
+        return True
     # inline what can be inlined (padding, casts), keep reductions and the last block
     keep_pad = os.environ.get("CNNDSL_TVM_INLINE_PAD", "0") != "1"
     for b in blocks[:-1]:

@@ -44,6 +44,7 @@ class LowerCtx:
         self.batch = batch  # int or tirx.Var
         self.consts: dict = {}  # (weight key, form) -> one Relax constant, so a shared parameter set is one constant
         self.cpu = None  # cpu_target.CpuProfile of an llvm build in the packed layout (its channel block)
+        self.winograd = "auto"  # 3x3 stride-1 convs: "auto" (winograd.choose_tile's rule), "0" off, "2"/"4" forced
 
     # -- helpers ------------------------------------------------------------------
     def emit(self, expr):
@@ -406,7 +407,7 @@ def param_keys(graph, weights) -> list[str]:
 
 
 def build_module(graph, weights, *, batch: int | str | None = None, embed: bool = True, layout: str = "NCHW",
-                 target=None):
+                 target=None, winograd: str = "auto"):
     """Lower `graph` to an IRModule with one function `main`.
 
     batch: None (as the graph says), "N" (symbolic `tirx.Var("N")`) or an int (fixed).
@@ -416,6 +417,8 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
     channel-blocked values, `packed.py`; inputs and outputs stay NCHW).
     target: the llvm target the packed layout is for (its ISA sets the channel block,
     cpu_target.py); None: the host CPU.
+    winograd: "auto" (3x3 stride-1 convs by winograd.choose_tile's rule), "0" (never), "2" or
+    "4" (F(m x m, 3 x 3) for every such conv that can take it); packed layout only.
     Returns (mod, param_keys).
     """
     if layout not in ("NCHW", "NCHWc"):
@@ -445,8 +448,10 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
         if layout == "NCHWc":
             from .cpu_target import profile_of
             from .packed import Packing
+            from .winograd import parse_mode
 
             ctx.cpu = profile_of(target)
+            ctx.winograd = parse_mode(winograd)
             pk = Packing(ctx)
         with bb.dataflow():
             for node in graph.topo():

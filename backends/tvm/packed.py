@@ -207,6 +207,7 @@ def _conv_packed(pk: Packing, node, keys, xs):
     kh, kw = a["kernel"]
     if groups == 1:
         ib = pk.block.get(keys[0]) or block_of(c_in, preferred_block(ctx))
+        plain = ib is None
         if ib is not None:
             xin = pk.packed(keys[0], x, ib)
         elif c_in <= MAX_ODD_INPUT:
@@ -221,9 +222,15 @@ def _conv_packed(pk: Packing, node, keys, xs):
         def relax_pack(op, w):
             return op.permute_dims(op.reshape(w, (oc, ob, cc, ib, kh, kw)), [0, 2, 4, 5, 3, 1])
 
-        wt = pk.weight(node, "weight", np_pack, relax_pack)
-        y = ctx.bb.emit_te(conv2d_nchwc, xin, wt, tuple(a["stride"]), tuple(a["padding"]), tuple(a["dilation"]),
-                           primfunc_name_hint="conv2d_nchwc")
+        from .winograd import choose_tile, lower_packed
+
+        m = choose_tile(ctx, node, c_in, c_out, plain_input=plain)
+        if m:
+            y = lower_packed(pk, node, xin, m, ib, ob)
+        else:
+            wt = pk.weight(node, "weight", np_pack, relax_pack)
+            y = ctx.bb.emit_te(conv2d_nchwc, xin, wt, tuple(a["stride"]), tuple(a["padding"]),
+                               tuple(a["dilation"]), primfunc_name_hint="conv2d_nchwc")
     elif groups == c_in == c_out:
         b = pk.block.get(keys[0]) or ob
         if c_in % b:

@@ -98,7 +98,8 @@ def _lowered(g, w, layout="NCHWc", **kw):
     from cnndsl.backends.tvm.lower import build_module
 
     g, w = optimize_for_inference(g, w)
-    mod, _ = build_module(g, w, batch=kw.get("batch", 1), embed=kw.get("embed", True), layout=layout)
+    mod, _ = build_module(g, w, batch=kw.get("batch", 1), embed=kw.get("embed", True), layout=layout,
+                          winograd=kw.get("winograd", "auto"))
     return mod
 
 
@@ -126,7 +127,8 @@ def test_packed_layout_matches_interpreter(case):
     assert manifest["layout"] == "NCHWc" and manifest["schedule"] == "default"
     np.testing.assert_allclose(_run(ex, x), ref, rtol=1e-4, atol=1e-4)
     mod = _lowered(g, w)
-    n_packed = _count_calls(mod, "conv2d_nchwc") + _count_calls(mod, "depthwise_nchwc")
+    n_packed = (_count_calls(mod, "conv2d_nchwc") + _count_calls(mod, "depthwise_nchwc")
+                + _count_calls(mod, "winograd_matmul"))
     n_convs = sum(1 for n in g.nodes.values() if n.op == "conv")
     assert n_packed == PACKED_CONVS.get(case, n_convs)
 
@@ -212,15 +214,16 @@ def test_library_networks_stay_packed(name, packs, unpacks):
 
 
 def test_packed_convs_are_scheduled():
-    """Every fused kernel holding a packed conv gets the register-tiled schedule (parallel rows,
-    unrolled columns, vectorized channel lanes), not TVM's naive loops."""
+    """Every fused kernel holding a packed direct conv gets the register-tiled schedule (parallel
+    rows, unrolled columns, vectorized channel lanes), not TVM's naive loops (Winograd off: its
+    kernels are checked in test_tvm_winograd.py)."""
     from cnndsl.backends.tvm import build as B
     from cnndsl.backends.tvm.cpu_schedule import schedule_module
 
     g = _residual(14, 32, "add")
     w = _weights(g)
     tgt = B.make_target("llvm")
-    fused = B.fuse_cpu(B.prepare_cpu(B.inference_prepasses(_lowered(g, w))), tgt)
+    fused = B.fuse_cpu(B.prepare_cpu(B.inference_prepasses(_lowered(g, w, winograd="0"))), tgt)
     scheduled = schedule_module(fused, tgt)
     convs = [(gv.name_hint, f) for gv, f in scheduled.functions_items() if "conv2d_nchwc" in gv.name_hint]
     assert len(convs) == 2
