@@ -206,6 +206,9 @@ def build_model(graph, weights, opset: int | None = None) -> onnx.ModelProto:
         meta["cnndsl.source"] = _relative_source(graph.meta)
     if getattr(weights, "source", ""):
         meta["cnndsl.weights"] = str(weights.source)
+    frozen = [n.name for n in graph.topo() if n.op == "bn" and n.attrs.get("frozen")]
+    if frozen:  # ONNX has no frozen batch norm: `cnndsl import` reads them back from here (docs/import.md)
+        meta["cnndsl.frozen_bn"] = ",".join(frozen)
     helper.set_model_props(model, meta)
     return model
 

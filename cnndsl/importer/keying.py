@@ -30,7 +30,8 @@ def keyed_weights(text: str, stages, source_name: str = "<import>"):
         return get(node.op).params(node.attrs, [graph.value_shape(tuple(r)) for r in node.inputs])
 
     param_nodes = [n for n in nodes if n.params_of == n.name and spec_of(n)]
-    param_stages = [st for st in stages if st.params]
+    # a later application of a shared instance (`head@1.conv`) reads the first application's parameters
+    param_stages = [st for st in stages if st.params and not any("@" in part for part in st.path)]
     if len(param_nodes) != len(param_stages):
         raise KeyingError(f"{source_name}: {len(param_stages)} imported layers with weights became "
                           f"{len(param_nodes)} nodes with parameters")

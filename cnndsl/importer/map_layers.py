@@ -117,6 +117,8 @@ def _bn(ctx, node):
     m = momentum(node.attrs.get("momentum", 0.9))
     if not math.isclose(m, 0.1, rel_tol=1e-5):
         attrs["momentum"] = num(m)
+    if node.name in ctx.om.frozen_bn:
+        attrs["frozen"] = True
     params = {"running_mean": mean, "running_var": var}
     src = {"running_mean": node.inputs[3], "running_var": node.inputs[4]}
     affine = not (node.inputs[1].endswith("/scale") and np.all(scale == 1) and np.all(bias == 0))

@@ -200,15 +200,19 @@ def _resize(ctx, node):
     sizes = ctx.const(ins[3]) if len(ins) > 3 and ins[3] and ctx.has_const(ins[3]) else None
     if node.op == "Upsample":
         scales = ctx.const(ins[1]) if ctx.has_const(ins[1]) else None
+    axes = [int(a) % (nd + 2) for a in node.attrs.get("axes", range(nd + 2))]  # opset 18: values for these axes
+    if axes[-nd:] != list(range(2, nd + 2)) or any(a < 2 for a in axes[:-nd]):
+        raise Unsupported(node, f"Resize over axes {axes} (cnndsl resizes the spatial axes)")
+    skip = len(axes) - nd
     if scales is not None and scales.size:
-        s = [float(v) for v in scales][2:]
+        s = [float(v) for v in scales][skip:]
         s = [int(v) if float(v).is_integer() else num(v) for v in s]
         attrs = {"scale": s[0] if len(set(s)) == 1 else tuple(s), **attrs}
     else:
         out = ctx.shape(node.outputs[0])
         if sizes is None and not out:
             raise Unsupported(node, "Resize with computed sizes")
-        hw = [int(v) for v in (sizes[2:] if sizes is not None else out[2:])]
+        hw = [int(v) for v in (sizes[skip:] if sizes is not None else out[2:])]
         attrs = {"size": tuple(hw), **attrs}
     return ctx.stage("upsample", attrs, node, [ins[0]])
 

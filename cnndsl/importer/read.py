@@ -44,6 +44,7 @@ class OModel:
     opset: int = 0
     graph_name: str = "net"
     const_sources: dict[str, str] = field(default_factory=dict)  # folded constant -> the initializer it reshapes
+    frozen_bn: set[str] = field(default_factory=set)  # BatchNormalization nodes cnndsl exported from bn(frozen=true)
 
 
 def _dims(type_proto) -> tuple | None:
@@ -100,6 +101,9 @@ def read_model(model, source: str = "<model>") -> OModel:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
         nodes.append(ONode(n.op_type, n.name or f"{n.op_type}_{i}", list(n.input), list(n.output), attrs, i))
     om = OModel(nodes, consts, shapes, inputs, [o.name for o in g.output], init_names, opset, g.name or "net")
+    props = {p.key: p.value for p in model.metadata_props}
+    if model.producer_name == "cnndsl" and props.get("cnndsl.frozen_bn"):
+        om.frozen_bn = set(props["cnndsl.frozen_bn"].split(","))
     _fold_constants(om, model)
     _static_reshapes(om)
     _dce(om)
@@ -139,9 +143,10 @@ def _fold_constants(om: OModel, model) -> None:
             if n.inputs[0] in om.initializer_names:  # the output is named like the parameter it stands for
                 om.initializer_names.add(n.outputs[0])
             continue
-        if n.op == "Shape" and n.inputs[0] in om.shapes and all(isinstance(d, int) for d in om.shapes[n.inputs[0]]):
-            dims = np.array(om.shapes[n.inputs[0]], np.int64)
-            om.consts[n.outputs[0]] = dims[n.attrs.get("start", 0):n.attrs.get("end", len(dims))]
+        part = om.shapes.get(n.inputs[0], ())[n.attrs.get("start", 0):n.attrs.get("end", None)] \
+            if n.op == "Shape" and n.inputs[0] in om.shapes else None
+        if part is not None and all(isinstance(d, int) for d in part):  # the static dims (not the batch)
+            om.consts[n.outputs[0]] = np.array(part, np.int64)
             continue
         ins = [i for i in n.inputs if i]
         if n.op not in ("Shape", "Dropout") and ins and all(i in om.consts for i in ins) and "." not in n.op:

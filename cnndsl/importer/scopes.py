@@ -18,7 +18,12 @@ PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 _BAD = re.compile(r"[^A-Za-z0-9_-]")
 
 
+_SHARED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*@\d+$")  # `head@2`: cnndsl's later application of a shared instance
+
+
 def _clean(part: str) -> str:
+    if _SHARED.match(part):
+        return part
     part = _BAD.sub("_", part)
     return part if PART_RE.match(part) else "_" + part
 

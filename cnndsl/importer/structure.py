@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from .stage import Stage
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SHARED_APP = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)@\d+$")  # a later application of a shared instance
 RESERVED = frozenset(["network", "block", "let", "repeat", "as", "for", "in", "if", "elif", "else", "residual", "shortcut", "branches", "return", "import", "from", "and", "or", "not", "true", "false", "none", "assert", "shared"])
 
 
@@ -105,6 +106,7 @@ class Emitter:
         self.groups: dict[str, Group] = {}
         self.block_names: set[str] = set()
         self.in_names: dict[str, str] = {}
+        self.shared_bases: set[str] = set()
         self.path_parts = {part for st in stages for part in st.path}  # instance and tensor names to avoid
         for name, _dims in inputs:
             base = re.sub(r"[^A-Za-z0-9_]", "_", name)
@@ -168,6 +170,9 @@ class Emitter:
             lu[o] = lu.get(o, 0) + 1
         self.lu = lu
         items = self._runs(mod.items)
+        # shared instances: `X@k` applications in this body (cnndsl's names); X itself is the first
+        self.shared_bases = {m.group(1) for it in mod.items if (m := SHARED_APP.match(it.path[-1]))}
+        self.decls: list[str] = []
         # chains: item i continues the chain of i-1 when its only input is i-1's only output, used once
         chains: list[list] = []
         for it in items:
@@ -225,6 +230,7 @@ class Emitter:
         outs = mod.outputs if not is_network else self.graph_outputs
         if not (len(outs) == 1 and flow == outs[0]):
             lines.append("return " + ", ".join(names[o] for o in outs))
+        lines[:0] = self.decls
         mod.slots = slots
         header = f"{len(mod.inputs)}:" if not is_network else "net:"
         key = header + "\n".join(re.sub("\x00\\d+\x00", lambda m: "\x00" + slots[int(m.group(0)[1:-1])][0], ln)
@@ -270,6 +276,17 @@ class Emitter:
             for m in mods:
                 local_used.add(m.path[-1])
             return "\x02repeat " + slot("n", k) + " { " + call + " }\x02", index + k
+        local = it.path[-1]
+        base = m.group(1) if (m := SHARED_APP.match(local)) else local
+        if base in self.shared_bases and (local == base or m):
+            if base not in local_used:  # the first application declares the instance
+                if isinstance(it, Mod):
+                    call, _ = self._call_text(it, index, local_used, slot, allow_as=False)
+                else:
+                    call, _ = self._stage_text(it, index, set(), slot, allow_as=False)
+                self.decls.append(f"shared {base} = {call}")
+                local_used.add(base)
+            return base, index
         if isinstance(it, Mod):
             return self._call_text(it, index, local_used, slot)
         return self._stage_text(it, index, local_used, slot)
@@ -292,7 +309,7 @@ class Emitter:
         text += self._as(mod.path[-1], predicted, local_used) if allow_as else ""
         return text, index + 1
 
-    def _stage_text(self, st: Stage, index, local_used, slot):
+    def _stage_text(self, st: Stage, index, local_used, slot, allow_as=True):
         opdef = self.get(st.op)
         merge = opdef.inputs[1] is None or opdef.inputs[1] > 1
         specs = [s for s in opdef.attrs if s.name in st.attrs]
@@ -305,6 +322,8 @@ class Emitter:
             else:
                 parts.append(f"{spec.name}={val}")
         text = st.op + (f"({', '.join(parts)})" if parts else "")
+        if not allow_as:
+            return text, index
         local = st.path[-1]
         if merge and not (st.named and local and (local.split("_")[0] != st.op)):
             predicted = st.op
@@ -323,7 +342,7 @@ class Emitter:
         base = None
         if isinstance(it, Stage) and it.named and IDENT.match(it.path[-1]) or isinstance(it, Mod) and IDENT.match(it.path[-1]):
             base = it.path[-1]
-        if base is None or base in self.taken or base in RESERVED:
+        if base is None or base in self.taken or base in RESERVED or base in self.shared_bases:
             base = "t"
         name, k = base, 1
         while name in used or name in self.taken or name == "t":
