@@ -173,6 +173,23 @@ class Emitter:
         # shared instances: `X@k` applications in this body (cnndsl's names); X itself is the first
         self.shared_bases = {m.group(1) for it in mod.items if (m := SHARED_APP.match(it.path[-1]))}
         self.decls: list[str] = []
+        res = self._residual(mod, items, flow, lu) if flow is not None else None
+        if res is not None:  # the body opens with `residual { ... } shortcut { ... }`
+            seq1, seq2, add, items = res
+            for head, seq in (("residual {", seq1), ("} shortcut {", seq2)):
+                if head.startswith("}") and not seq:
+                    continue
+                texts = []
+                for it in seq:
+                    text, index = self._item_text(it, index, local_used, slot)
+                    texts.append(text)
+                lines += [head, "    " + " -> ".join(texts)]
+            lines.append("}")
+            self._stage_text(add, index, local_used, slot)  # the merge's name, as the elaborator will give it
+            flow = add.outputs[0]
+            if lu.get(flow, 0) > 1 or flow in mod.outputs and items:
+                names[flow] = self._tensor_name(add, flow, used_names)
+                lines.append(f"{names[flow]} = identity")
         # chains: item i continues the chain of i-1 when its only input is i-1's only output, used once
         chains: list[list] = []
         for it in items:
@@ -246,8 +263,41 @@ class Emitter:
         g.instances.append(mod)
         mod.group = g
 
+    def _residual(self, mod: Mod, items: list, flow: str, lu: dict):
+        """items = [chain x -> a] + [chain x -> b, or nothing when b is x] + [add(a, b)] + rest, where every
+        value inside the chains is used once: (seq1, seq2, add, rest), else None."""
+        def chain(start: int, source: str):
+            k, cur = start, source
+            while k < len(items):
+                it = items[k]
+                if isinstance(it, tuple) or self._io(it)[0] != [cur] or len(self._io(it)[1]) != 1:
+                    break
+                if isinstance(it, Stage) and it.op == "add" or SHARED_APP.match(it.path[-1]) \
+                        or it.path[-1] in self.shared_bases:
+                    break
+                cur = self._io(it)[1][0]
+                k += 1
+                if lu.get(cur, 0) != 1 or cur in mod.outputs:
+                    break
+            return k, cur
+
+        end1, a = chain(0, flow)
+        if end1 == 0:
+            return None
+        end2, b = chain(end1, flow)
+        if end2 < len(items) and b == flow:
+            end2 = end1
+        if end2 >= len(items):
+            return None
+        add = items[end2]
+        if not (isinstance(add, Stage) and add.op == "add" and add.inputs == [a, b] and not add.attrs
+                and (not add.named or add.path[-1] == "add") and lu.get(a, 0) == 1 and (b == flow or lu.get(b) == 1)):
+            return None
+        return items[:end1], items[end1:end2], add, items[end2 + 1:]
+
     def _runs(self, items: list) -> list:
-        """Consecutive positional calls of one group with equal arguments, chained: one ('repeat', [mods])."""
+        """Consecutive calls of one group with equal arguments, chained, named by their positions
+        (`0`, `1`, ...) or numbered (`denselayer1`, `denselayer2`, ...): one ('repeat', [mods])."""
         out: list = []
         for it in items:
             if isinstance(it, Mod) and out and isinstance(out[-1], (Mod, tuple)):
@@ -255,7 +305,7 @@ class Emitter:
                 p = prev_run[-1]
                 if (p.group is it.group and [v for _h, v in p.slots] == [v for _h, v in it.slots]
                         and len(p.outputs) == 1 and it.inputs == p.outputs and self.lu.get(p.outputs[0]) == 1
-                        and _positional(p) and _positional(it) and len(it.outputs) == 1):
+                        and _in_sequence(p, it) and len(it.outputs) == 1):
                     out[-1] = ("repeat", prev_run + [it])
                     continue
             out.append(it)
@@ -275,7 +325,12 @@ class Emitter:
             call, _ = self._call_text(mods[0], index, local_used, slot, allow_as=False)
             for m in mods:
                 local_used.add(m.path[-1])
-            return "\x02repeat " + slot("n", k) + " { " + call + " }\x02", index + k
+            numbered = _NUMBERED.match(mods[0].path[-1])
+            if _positional(mods[0]) or numbered is None:
+                return "\x02repeat " + slot("n", k) + " { " + call + " }\x02", index + k
+            prefix, start = numbered.group(1), int(numbered.group(2))
+            name = f'("{prefix}" + str(j + {start}))' if start else f'("{prefix}" + str(j))'
+            return "\x02repeat " + slot("n", k) + " as j { " + call + " as " + name + " }\x02", index + k
         local = it.path[-1]
         base = m.group(1) if (m := SHARED_APP.match(local)) else local
         if base in self.shared_bases and (local == base or m):
@@ -401,11 +456,11 @@ class Emitter:
             ins = ", ".join("x" if k == 0 else f"x{k}" for k in range(len(inst.inputs)))
             head = f"block {g.name}({params}) ({ins}) {{" if ins else f"block {g.name}({params}) {{"
             out.append(head)
-            out += ["    " + ln for ln in self._render(g.lines, inst.slots, g)]
+            out += [w for ln in self._render(g.lines, inst.slots, g) for w in _wrap("    " + ln)]
             out.append("}")
             out.append("")
         out.append(f"network {self.network}() ({network_input_text}) {{")
-        out += ["    " + ln for ln in self._render(self.net_lines, root.slots, None)]
+        out += [w for ln in self._render(self.net_lines, root.slots, None) for w in _wrap("    " + ln)]
         out.append("}")
         return "\n".join(out) + "\n"
 
@@ -442,12 +497,44 @@ class Emitter:
         return res
 
 
+WIDTH = 110
+
+
+def _wrap(line: str) -> list[str]:
+    """A long chain broken before its arrows, continuation lines indented under it (the library's layout)."""
+    if len(line) <= WIDTH or " -> " not in line:
+        return [line]
+    indent = line[: len(line) - len(line.lstrip())] + "    "
+    parts = line.split(" -> ")
+    out, cur = [], parts[0]
+    for part in parts[1:]:
+        if len(cur) + 4 + len(part) > WIDTH and cur.strip():
+            out.append(cur)
+            cur = indent + "-> " + part
+        else:
+            cur += " -> " + part
+    out.append(cur)
+    return out
+
+
 def _depth(g: Group) -> int:
     return max(len(m.path) for m in g.instances)
 
 
 def _positional(m: Mod) -> bool:
     return m.path[-1].isdigit()
+
+
+_NUMBERED = re.compile(r"^([A-Za-z_][A-Za-z_]*?)(\d+)$")  # `denselayer12`: a prefix and a number (no leading 0)
+
+
+def _in_sequence(a: Mod, b: Mod) -> bool:
+    """b's name follows a's: positions (`3`, `4`) or numbered names (`denselayer3`, `denselayer4`)."""
+    if _positional(a) and _positional(b):
+        return True
+    ma, mb = _NUMBERED.match(a.path[-1]), _NUMBERED.match(b.path[-1])
+    return bool(ma and mb and ma.group(1) == mb.group(1) and not mb.group(2).startswith("0")
+                and int(mb.group(2)) == int(ma.group(2)) + 1)
 
 
 def _sloty(v) -> bool:
