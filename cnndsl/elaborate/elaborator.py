@@ -10,7 +10,6 @@ no index; `identity` makes no node. Shapes are inferred as nodes are made, so
 
 from __future__ import annotations
 
-import re
 import reprlib
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
@@ -24,7 +23,6 @@ from cnndsl.diagnostics import (
     LimitExceeded,
     RecursionTooDeep,
     Shadowing,
-    ShapeMismatch,
     Span,
     UnboundTensor,
     UnknownKeyword,
@@ -34,26 +32,25 @@ from cnndsl.diagnostics import (
     WrongType,
     did_you_mean,
 )
-from cnndsl.elaborate.attrs import check_type
 from cnndsl.elaborate.chain_heads import ChainHeads, is_tensors, tensor_list
+from cnndsl.elaborate.control_flow import ControlFlow
 from cnndsl.elaborate.evaluator import BUILTINS, Evaluator, truthy
-from cnndsl.elaborate.hints import arg_spans, dotted_hint, name_hint, unknown_attribute
+from cnndsl.elaborate.hints import arg_spans, dotted_hint, name_hint
 from cnndsl.elaborate.modules import Loader, Module
+from cnndsl.elaborate.op_nodes import OpNodes
+from cnndsl.elaborate.shared_stmt import SharedModules
 from cnndsl.elaborate.tensor_expr import TensorOps
-from cnndsl.elaborate.values import Builtin, Layer, Shared, Tensor, type_name
+from cnndsl.elaborate.values import NAME_RE, Builtin, Layer, Shared, Tensor, type_name
 from cnndsl.ir.budgets import BudgetExceeded
-from cnndsl.ir.builder import AttrError, GraphBuilder, complete_attrs
+from cnndsl.ir.builder import GraphBuilder
 from cnndsl.ir.graph import Graph
 from cnndsl.ops.constraints import MAX_SIZE
 from cnndsl.ops.reference import NAME_SPELLINGS
-from cnndsl.ops.registry import REGISTRY, ShapeError
+from cnndsl.ops.registry import REGISTRY
 from cnndsl.syntax import ast as A
 
 MAX_BLOCK_DEPTH = 64
-MAX_REPEAT = 10_000
-MAX_NODES = 100_000
 MAX_STEPS = 2_000_000
-NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # `-` for torchvision names such as block1-0
 DTYPES = {"f32": "float32", "float32": "float32", "f16": "float16", "float16": "float16",
           "bf16": "bfloat16", "f64": "float64"}
 
@@ -77,7 +74,7 @@ class Ctx:
     used_names: dict[str, Span] = field(default_factory=dict)
 
 
-class Elaborator(ChainHeads):
+class Elaborator(ChainHeads, ControlFlow, OpNodes, SharedModules):
     def __init__(self, loader: Loader, graph_name: str):
         self.loader = loader
         self.builder = GraphBuilder(graph_name)
@@ -361,147 +358,6 @@ class Elaborator(ChainHeads):
             values.append((name, outs[0]))
         raise _Return(values)
 
-    def s_RepeatStmt(self, ctx: Ctx, s: A.RepeatStmt) -> None:
-        n = self.evaluator(ctx, ctx.module).eval(s.count)
-        if not isinstance(n, int) or isinstance(n, bool):
-            raise WrongType(f"repeat needs an int count, got {type_name(n)}", s.count.span)
-        if n < 0:
-            raise InvalidValue(f"repeat count is negative ({n})", s.count.span)
-        if n > MAX_REPEAT:
-            raise LimitExceeded(f"repeat {n:,} is more than the limit of {MAX_REPEAT:,}", s.count.span)
-        for i in range(n):
-            if s.var:
-                self.bind_local(ctx, s.var, i, s.span)
-            self.run_stmts(ctx, s.body)
-
-    def s_ForStmt(self, ctx: Ctx, s: A.ForStmt) -> None:
-        seq = self.evaluator(ctx, ctx.module).eval(s.iterable)
-        if not isinstance(seq, (list, tuple)):
-            raise WrongType(f"for needs a list or tuple, got {type_name(seq)}", s.iterable.span)
-        if len(seq) > MAX_REPEAT:
-            raise LimitExceeded(f"for over {len(seq):,} items is more than the limit of {MAX_REPEAT:,}", s.span)
-        for item in seq:
-            if len(s.targets) == 1:
-                self.bind_local(ctx, s.targets[0], item, s.span)
-            else:
-                if not isinstance(item, (list, tuple)) or len(item) != len(s.targets):
-                    raise WrongArity(f"cannot unpack {item!r} into {len(s.targets)} names", s.iterable.span)
-                for name, v in zip(s.targets, item):
-                    self.bind_local(ctx, name, v, s.span)
-            self.run_stmts(ctx, s.body)
-
-    def s_IfStmt(self, ctx: Ctx, s: A.IfStmt) -> None:
-        ev = self.evaluator(ctx, ctx.module)
-        for cond, body in s.branches:
-            if truthy(ev.eval(cond), cond.span):
-                self.run_stmts(ctx, body)
-                return
-        if s.otherwise is not None:
-            self.run_stmts(ctx, s.otherwise)
-
-    def s_ResidualStmt(self, ctx: Ctx, s: A.ResidualStmt) -> None:
-        x = self.need_flow(ctx, s.span)
-        enabled = s.cond is None or truthy(self.evaluator(ctx, ctx.module).eval(s.cond), s.cond.span)
-        self.run_stmts(ctx, s.body)
-        if not enabled:
-            return
-        y = self.need_flow(ctx, s.span)
-        ctx.flow = x
-        if s.shortcut is not None:
-            self.run_stmts(ctx, s.shortcut)
-        sc = ctx.flow
-        ctx.flow = self.make_op(ctx, Layer("op", "add", REGISTRY["add"]), (), (), [y, sc], None, s.span, s.span)
-
-    def s_SharedStmt(self, ctx: Ctx, s: A.SharedStmt) -> None:
-        """`shared NAME = stage`: bind an instance; nothing is made until it is applied (`x -> NAME`)."""
-        layer = self.resolve_callee(ctx, s.stage)
-        if isinstance(layer, Shared):
-            raise WrongType(f"'{s.stage.dotted}' is already a shared instance; apply it by name instead",
-                            s.stage.callee_span)
-        if s.stage.rename is not None:
-            raise WrongType(f"a shared instance is named by 'shared {s.name} = ...', not by 'as'",
-                            s.stage.rename_span or s.stage.span)
-        if layer.kind == "block" and layer.target.is_network:
-            raise WrongType(f"'{layer.name}' is a network; networks cannot be used as blocks", s.stage.callee_span)
-        args, kwargs = ((), ()) if s.stage.args is None else self.evaluator(ctx, ctx.module).eval_args(s.stage.args)
-        bound = self.partial(layer, args, kwargs, s.stage.span)
-        if layer.kind == "op":  # its attributes, checked now
-            self.op_attrs(layer.target, bound.args, bound.kwargs, s.stage.span, arg_spans(s.stage, len(layer.args)))
-        if not NAME_RE.match(s.name) or "@" in s.name:
-            raise InvalidValue(f"'{s.name}' cannot name a shared instance", s.name_span)
-        if s.name in ctx.used_names:
-            raise DuplicateDefinition(f"name '{s.name}' is already used in this block (at {ctx.used_names[s.name]})",
-                                      s.name_span)
-        ctx.used_names[s.name] = s.name_span
-        self.bind_local(ctx, s.name, Shared(s.name, bound, ".".join(ctx.scope + (s.name,)), ctx.scope),
-                        s.name_span)
-
-    def apply_shared(self, ctx: Ctx, sh: Shared, stage: A.Stage, inputs: list[Tensor]) -> list[Tensor]:
-        """One application of a shared instance: its own nodes (`NAME` for the first, `NAME@k` after), each
-        recording the instance and application in `meta["shared"]`; later applications point at the first's
-        nodes for their parameters (`meta["params_of"]`, docs/internals.md)."""
-        if stage.args is not None:
-            raise WrongArity(f"'{sh.name}' is a shared instance with its arguments bound where it was declared; "
-                             f"apply it as '-> {sh.name}'", stage.span)
-        if stage.rename is not None:
-            raise WrongType(f"an application of the shared instance '{sh.name}' cannot be renamed",
-                            stage.rename_span or stage.span)
-        if sh.scope != ctx.scope:
-            raise WrongType(f"the shared instance '{sh.name}' belongs to {'.'.join(sh.scope) or 'the network'}; "
-                            "it can only be applied there", stage.callee_span)
-        k = sh.applications
-        local = sh.name if k == 0 else f"{sh.name}@{k}"
-        if k:
-            ctx.used_names[local] = stage.span
-        sh.applications += 1
-        graph = self.builder.graph
-        before = len(graph.nodes)
-        layer = sh.layer
-        if layer.kind == "op":
-            outs = self.make_op_outputs(ctx, layer, layer.args, layer.kwargs, inputs, None, stage.span,
-                                        stage.callee_span, local=local)
-        else:
-            outs = self.call_block(ctx, layer, layer.args, layer.kwargs, inputs, None, stage, local=local)
-        prefix = ".".join(ctx.scope + (local,))
-        made = list(graph.nodes)[before:]
-        seen = set()
-        for name in made:
-            node = graph.nodes[name]
-            rel = name[len(prefix):]
-            seen.add(rel)
-            node.meta["shared"] = (sh.path, k)
-            opdef = REGISTRY[node.op]
-            sig = (node.op, tuple(sorted((p, tuple(s)) for p, (s, _t) in opdef.params(
-                node.attrs, [graph.value_shape(r) for r in node.inputs]).items())))
-            if k == 0:
-                sh.first[rel] = sig
-                continue
-            node.meta["params_of"] = sh.path + rel
-            want = sh.first.get(rel)
-            if want != sig:
-                what = (f"makes '{sh.path + rel}' ({node.op}), which its first application did not" if want is None
-                        else f"gives '{sh.path + rel}' parameters {dict(sig[1]) or 'none'} where its first "
-                             f"application had {dict(want[1]) or 'none'}" if want[0] == sig[0]
-                        else f"makes '{sh.path + rel}' a {sig[0]} where its first application made a {want[0]}")
-                raise ShapeMismatch(f"application {k + 1} of the shared instance '{sh.name}' {what}; "
-                                    "shared applications must match, since they use one parameter set", stage.span)
-        missing = sorted(set(sh.first) - seen)
-        if k and missing:
-            raise ShapeMismatch(f"application {k + 1} of the shared instance '{sh.name}' does not make "
-                                f"'{sh.path + missing[0]}', which its first application made", stage.span)
-        return outs
-
-    def s_BranchesStmt(self, ctx: Ctx, s: A.BranchesStmt) -> None:
-        x = self.need_flow(ctx, s.span)
-        outs = []
-        for stmt in s.body:
-            if not isinstance(stmt, A.ChainStmt):
-                raise WrongType("each line of 'branches' must be a chain (one branch per line)", stmt.span)
-            ctx.flow = x
-            self.s_ChainStmt(ctx, stmt)
-            outs.append(ctx.flow)
-        ctx.flow = self.apply_stage(ctx, s.merge, outs)[0]
-
     # ------------------------------------------------------------ chains
     def need_flow(self, ctx: Ctx, span: Span) -> Tensor:
         if ctx.flow is None:
@@ -593,79 +449,6 @@ class Elaborator(ChainHeads):
                 name += "_"
         ctx.used_names[name] = span
         return name
-
-    def make_op(self, ctx: Ctx, layer: Layer, args: tuple, kwargs: tuple, inputs: list[Tensor],
-                rename: str | None, span: Span, callee_span: Span) -> Tensor:
-        """An op with one output (merges, sugar); see `make_op_outputs`."""
-        outs = self.make_op_outputs(ctx, layer, args, kwargs, inputs, rename, span, callee_span)
-        if len(outs) != 1:
-            raise WrongArity(f"{layer.name} gives {len(outs)} tensors here; bind them with 'a, b = ...'", span)
-        return outs[0]
-
-    def make_op_outputs(self, ctx: Ctx, layer: Layer, args: tuple, kwargs: tuple, inputs: list[Tensor],
-                        rename: str | None, span: Span, callee_span: Span, local: str | None = None,
-                        merge_name: bool = False, spans: dict | None = None) -> list[Tensor]:
-        opdef = layer.target
-        if opdef.name == "identity" and rename is None:
-            if len(inputs) != 1:
-                raise WrongArity(f"identity takes one tensor, got {len(inputs)}", callee_span)
-            return [inputs[0]]
-        attrs = self.op_attrs(opdef, args, kwargs, span, spans)
-        merge = opdef.name if (merge_name or opdef.inputs[1] is None or opdef.inputs[1] > 1) else None
-        local = local or self.local_name(ctx, rename, merge, span)
-        name = ".".join(ctx.scope + (local,))
-        if len(self.builder.graph) >= MAX_NODES:
-            raise LimitExceeded(f"the network has more than {MAX_NODES:,} nodes", span)
-        if name in self.builder.graph.nodes:
-            raise DuplicateDefinition(f"node name '{name}' is already used", span)
-        try:
-            ref = self.builder.add(opdef.name, [t.ref for t in inputs], name, span=callee_span,
-                                   scope=tuple(f.label for f in ctx.chain[1:]),
-                                   meta={"scope_spans": tuple(f.span for f in ctx.chain[1:])}, **attrs)
-        except BudgetExceeded as err:
-            raise LimitExceeded(str(err), callee_span) from None
-        except ShapeError as err:
-            msg = str(err) if str(err).startswith(f"{opdef.name}:") else f"{opdef.name}: {err}"
-            raise ShapeMismatch(msg, callee_span) from None
-        except AttrError as err:
-            named = {opdef.attrs[k].name if isinstance(k, int) and k < len(opdef.attrs) else k: v
-                     for k, v in (spans or {}).items()}
-            raise InvalidValue(str(err), named.get(err.attr, span)) from None
-        node = self.builder.graph.nodes[ref[0]]
-        refs = [(node.name, i) for i in range(opdef.num_outputs(node.attrs))]
-        return [Tensor(r, self.builder.graph.value_shape(r)) for r in refs]
-
-    def op_attrs(self, opdef, args: tuple, kwargs: tuple, span: Span, spans: dict | None = None) -> dict[str, Any]:
-        """The op's attributes from a call, each checked (type, then the AttrSpec's declared constraints) at
-        its own argument's span (`spans`: positional index or keyword -> Span; the call's span otherwise)."""
-        spans = spans or {}
-        specs = opdef.attrs
-        if len(args) > min(opdef.positional, len(specs)):
-            allowed = min(opdef.positional, len(specs))
-            raise WrongArity(f"{opdef.name} takes at most {allowed} positional argument"
-                             f"{'' if allowed == 1 else 's'}, got {len(args)}", spans.get(allowed, span))
-        attrs = {spec.name: v for spec, v in zip(specs, args)}
-        where = {spec.name: spans.get(i, span) for i, spec in enumerate(specs[:len(args)])}
-        for k, v in kwargs:
-            if opdef.attr(k) is None:
-                raise UnknownKeyword(unknown_attribute(opdef, k), spans.get(k, span))
-            if k in attrs:
-                raise WrongArity(f"{opdef.name}: '{k}' given twice", spans.get(k, span))
-            attrs[k] = v
-            where[k] = spans.get(k, span)
-        attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in attrs.items()}
-        for k, v in attrs.items():
-            spec = opdef.attr(k)
-            problem = check_type(spec, v)
-            if problem:
-                raise WrongType(f"{opdef.name}: {k} {problem}", where[k])
-            problem = spec.problem(v)  # the declared constraints: a value of the right type out of bounds
-            if problem:
-                raise InvalidValue(f"{opdef.name}: {k} {problem}", where[k])
-        try:
-            return complete_attrs(opdef, attrs)
-        except AttrError as err:
-            raise WrongArity(str(err), span) from None
 
     def call_block(self, ctx: Ctx, layer: Layer, args: tuple, kwargs: tuple, inputs: list[Tensor],
                    rename: str | None, stage: A.Stage, local: str | None = None) -> list[Tensor]:

@@ -5,7 +5,7 @@ Each limit is checked where the quantity first exists, before anything is alloca
 | budget | limit | checked |
 | --- | --- | --- |
 | source file | `MAX_SOURCE_BYTES` (2,000,000 bytes) | `stat` before the file is opened (`cnndsl.elaborate.modules.read_source`) |
-| nodes per network | `MAX_NODES` (100,000) | as each node is made (`cnndsl.elaborate.elaborator`) |
+| nodes per network | `MAX_NODES` (100,000) | as each node is made (`cnndsl.elaborate.op_nodes`) |
 | elements per tensor | `MAX_TENSOR_ELEMENTS` (2**32) | every output and parameter shape, at the node's insertion |
 | parameters per network | `MAX_PARAMS` (2**31) | running total, at each node's insertion |
 | items in one list value | `MAX_VALUE_ITEMS` (1,000,000) | each list the evaluator makes (`cnndsl.elaborate.evaluator`) |
