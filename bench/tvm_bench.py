@@ -1,12 +1,15 @@
-"""Benchmark cnndsl-TVM (untuned, optionally tuned) against ONNX Runtime and PyTorch eager.
+"""Benchmark cnndsl-TVM (untuned, optionally tuned) against ONNX Runtime, PyTorch eager and torch.compile.
 
 Each configuration runs `cnndsl bench NAME --batch B --format json` in a fresh process,
 so every runtime in a row was measured in the same run on the same input and weights.
-Achieved GFLOP/s = 2 * MACs / latency, against the machine's measured fp32 matmul peak
-(the best of numpy's and torch's sgemm 2048^3, best of a few; a kernel at FMA peak
-can exceed a BLAS call that spends time packing its operands).
+"Effective" GFLOP/s = 2 * direct-convolution MACs / latency (so Winograd rows can exceed the
+peak), against the measured per-core FMA peak of the widest ISA this CPU runs
+(bench/fma_peak.py) times the threads. One row per thread count; at one thread the runs
+are timed by CPU time (`cnndsl bench --clock cpu`), which a machine shared with other jobs
+does not inflate; at more threads by the wall clock.
 
-    .venv/bin/python bench/tvm_bench.py                      # resnet18, resnet50, mobilenet_v2 at batch 1 and 8
+    .venv/bin/python bench/tvm_bench.py                      # resnet18/50, vgg16, mobilenet_v2; batch 1, 8; 1 and all threads
+    .venv/bin/python bench/tvm_bench.py -X winograd=0        # direct convolutions only
     .venv/bin/python bench/tvm_bench.py --tune --trials 1000 --tuned-batches 1   # tuned rows from work/tvm_db/NAME_b1
     .venv/bin/python bench/tvm_bench.py --markdown >> docs/performance.md   # rows only
 
@@ -84,11 +87,30 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+def _ratio(v, ort) -> str:
+    return f"{v / ort:.2f}" if v and ort else ""
+
+
+def fma_peak_per_core() -> tuple[float, str]:
+    """This CPU's per-core fp32 FMA peak for the widest ISA it runs (bench/fma_peak.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import fma_peak
+
+    isas = fma_peak.supported()
+    isa = "avx512" if "avx512" in isas else (isas[0] if isas else "")
+    return (fma_peak.peak(isa), isa) if isa else (float("nan"), "none")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--nets", default="resnet18,resnet50,mobilenet_v2")
+    ap.add_argument("--nets", default="resnet18,resnet50,vgg16,mobilenet_v2")
     ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--threads", default=f"1,{os.cpu_count()}", help="thread counts, one row each (default 1 and all)")
+    ap.add_argument("--clock", default="auto", choices=("auto", "wall", "cpu"),
+                    help="auto: CPU time at 1 thread (a shared machine's waiting is not counted), wall otherwise")
+    ap.add_argument("--compare", default="onnxruntime,torch,torch-compile")
     ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("-X", dest="extra", action="append", default=[], help="passed to cnndsl bench (e.g. winograd=0)")
     ap.add_argument("--tune", action="store_true")
     ap.add_argument("--trials", type=int, default=256)
     ap.add_argument("--tuning-db", default=str(ROOT / "work" / "tvm_db"),
@@ -100,58 +122,74 @@ def main() -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()
 
-    peak, rates = matmul_peak_gflops()
-    head = (f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs; measured fp32 matmul peak "
-            f"{peak:.0f} GFLOP/s (best sgemm 2048^3: {rates}). "
-            f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+    peak, isa = fma_peak_per_core()
+    bpeak, rates = matmul_peak_gflops()
+    head = (f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs, ISA {isa}; measured fp32 FMA peak "
+            f"{peak:.0f} GFLOP/s per core (bench/fma_peak.py, CPU time); best sgemm 2048^3 {bpeak:.0f} GFLOP/s "
+            f"({rates}). Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
             f"Load average at start: {os.getloadavg()[0]:.1f}.")
     print(head, file=sys.stderr)
     rows = []
     raw = []
-    print("| network | batch | cnndsl-TVM untuned ms | tuned ms (trials, tuning time) | ONNX Runtime ms | "
-          "PyTorch eager ms | untuned / ORT | tuned / ORT | untuned GFLOP/s (% peak) | compile s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    others = [c for c in args.compare.split(",") if c]
+    xs = [a for x in args.extra for a in ("-X", x)]
+    print("| network | batch | threads | clock | cnndsl-TVM untuned ms | tuned ms (trials, tuning time) | "
+          + " | ".join(f"{o} ms" for o in others) + " | untuned / ORT | tuned / ORT | torch.compile / ORT | "
+          "effective GFLOP/s (% FMA peak) | compile s |")
+    print("|" + "---|" * (9 + len(others)))
     for name in args.nets.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
             macs = macs_of(name, batch)
-            un = bench_one(name, batch, [], args.repeat)
-            raw.append({"net": name, "batch": batch, "untuned": un})
-            tuned = None
-            tuned_batches = None if args.tuned_batches is None else {int(b) for b in args.tuned_batches.split(",")}
-            if args.tune and (tuned_batches is None or batch in tuned_batches):
-                # tuned in its own process, measured there against ORT and torch again (same run)
-                tuned = bench_one(name, batch, ["--tune", "--trials", str(args.trials), "--tuning-db",
-                                                f"{args.tuning_db}/{name}_b{batch}"], args.repeat)
-                raw[-1]["tuned"] = tuned
-            if args.naive:
-                raw[-1]["naive"] = bench_one(name, batch, ["--schedule", "naive", "--compare", ""], 3)
-            if "error" in un:
-                print(f"| {name} | {batch} | error: {un['error']} | | | | | | | |")
-                continue
-            r = un["runtimes"]
-            ours = r["cnndsl-tvm-llvm"]["median_ms"]
-            ort = r.get("onnxruntime", {}).get("median_ms")
-            pt = r.get("torch", {}).get("median_ms")
-            gfs = 2 * macs / (ours / 1e3) / 1e9
-            tcell, tratio = "not run", ""
-            if tuned and "error" not in tuned:
-                tr = tuned["runtimes"]["cnndsl-tvm-llvm"]
-                st = tr.get("tuning", {})
-                trials = st.get("database_trials", args.trials)
-                secs = st.get("database_tuning_seconds", st.get("tuning_seconds", 0))
-                tort = tuned["runtimes"].get("onnxruntime", {}).get("median_ms")
-                tcell = (f"{tr['median_ms']:.2f} ({trials} trials, {secs:.0f} s; ORT in the same run "
-                         f"{tort if tort is None else f'{tort:.2f}'} ms)")
-                tratio = f"{tr['median_ms'] / tort:.2f}" if tort else ""
-            elif tuned:
-                tcell = f"error: {tuned['error']}"
-            row = (f"| {name} | {batch} | {ours:.2f} | {tcell} | {ort:.2f} | "
-                   f"{pt if pt is None else f'{pt:.2f}'} | {ours / ort:.2f} | {tratio} | "
-                   f"{gfs:.1f} ({100 * gfs / peak:.0f}%) | {r['cnndsl-tvm-llvm']['compile_seconds']:.1f} |")
-            rows.append(row)
-            print(row, flush=True)
+            for threads in (int(t) for t in args.threads.split(",")):
+                clock = args.clock if args.clock != "auto" else ("cpu" if threads == 1 else "wall")
+                common = ["--threads", str(threads), "--clock", clock, "--compare", ",".join(others), *xs]
+                un = bench_one(name, batch, common, args.repeat)
+                raw.append({"net": name, "batch": batch, "threads": threads, "clock": clock, "untuned": un})
+                tuned = None
+                tuned_batches = (None if args.tuned_batches is None
+                                 else {int(b) for b in args.tuned_batches.split(",")})
+                if args.tune and (tuned_batches is None or batch in tuned_batches):
+                    # tuned in its own process, measured there against ORT and torch again (same run)
+                    tuned = bench_one(name, batch, common + ["--tune", "--trials", str(args.trials), "--tuning-db",
+                                                             f"{args.tuning_db}/{name}_b{batch}"], args.repeat)
+                    raw[-1]["tuned"] = tuned
+                if args.naive:
+                    raw[-1]["naive"] = bench_one(name, batch, ["--schedule", "naive", "--compare", ""], 3)
+                if "error" in un:
+                    print(f"| {name} | {batch} | {threads} | {clock} | error: {un['error']} |")
+                    continue
+                r = un["runtimes"]
+                ours = r["cnndsl-tvm-llvm"]["median_ms"]
+                ort = r.get("onnxruntime", {}).get("median_ms")
+
+                def cell(key, r=r):
+                    v = r.get(key, {})
+                    return f"{v['median_ms']:.2f}" if "median_ms" in v else "skipped"
+
+                gfs = 2 * macs / (ours / 1e3) / 1e9
+                tcell, tratio = "not run", ""
+                if tuned and "error" not in tuned:
+                    tr = tuned["runtimes"]["cnndsl-tvm-llvm"]
+                    st = tr.get("tuning", {})
+                    trials = st.get("database_trials", args.trials)
+                    secs = st.get("database_tuning_seconds", st.get("tuning_seconds", 0))
+                    tort = tuned["runtimes"].get("onnxruntime", {}).get("median_ms")
+                    tcell = (f"{tr['median_ms']:.2f} ({trials} trials, {secs:.0f} s; ORT in the same run "
+                             f"{tort if tort is None else f'{tort:.2f}'} ms)")
+                    tratio = f"{tr['median_ms'] / tort:.2f}" if tort else ""
+                elif tuned:
+                    tcell = f"error: {tuned['error']}"
+                tc = r.get("torch-compile", {}).get("median_ms")
+                row = (f"| {name} | {batch} | {threads} | {clock} | {ours:.2f} | {tcell} | "
+                       + " | ".join(cell(o) for o in others)
+                       + f" | {_ratio(ours, ort)} | {tratio} | {_ratio(tc, ort)} | "
+                       f"{gfs:.1f} ({100 * gfs / (peak * threads):.0f}%) | "
+                       f"{r['cnndsl-tvm-llvm']['compile_seconds']:.1f} |")
+                rows.append(row)
+                print(row, flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"header": head, "peak_gflops": peak, "results": raw}, indent=2))
+        Path(args.json).write_text(json.dumps({"header": head, "fma_peak_per_core": peak, "isa": isa,
+                                               "results": raw}, indent=2))
     return 0
 
 

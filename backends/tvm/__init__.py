@@ -9,7 +9,9 @@ when present): `batch` ("N" or an int; tuning fixes a symbolic batch to 1), `wei
 `weights.params` file passed at run time), `mcpu` (llvm, default: detected host CPU),
 `arch` (cuda, default sm_90), `schedule` ("default" or "naive"), `layout` ("NCHWc", llvm's
 default: channel-blocked activations around the convolutions, see packed.py; or "NCHW",
-cuda's), `tune_again` ("1" with
+cuda's), `winograd` (llvm: "1"/"auto", the default, Winograd F(m x m, 3 x 3) for 3x3
+stride-1 convolutions by winograd.rule; "0" off; "2" or "4" that tile wherever it applies),
+`tune_again` ("1" with
 --tune: also tune the tasks the database already holds, continuing from their records).
 From the command line,
 `CNNDSL_CUDA_ARCH=sm_80` and `CNNDSL_LLVM_MCPU=skylake-avx512` set `arch` / `mcpu`.
@@ -75,11 +77,14 @@ class TVMBackend(Backend):
         layout = extra.get("layout") or ("NCHWc" if self.kind == "llvm" else "NCHW")
         import os
 
+        from .winograd import parse_mode
+
+        winograd = parse_mode(extra.get("winograd", "auto"))  # a bad value fails before any TVM work
         tgt = B.make_target(self.kind, mcpu=extra.get("mcpu") or os.environ.get("CNNDSL_LLVM_MCPU") or None,
                             arch=extra.get("arch") or os.environ.get("CNNDSL_CUDA_ARCH") or None)
         mod, keys = build_module(graph, weights, batch=batch, embed=embed, layout=layout,
                                  target=tgt if self.kind == "llvm" else None,
-                                 winograd=str(extra.get("winograd", "auto")))
+                                 winograd=winograd)
         tuning = {"tuned": False}
         schedule = extra.get("schedule", "default")
         if self.kind == "llvm" and (options.tune or options.tuning_db):

@@ -3,6 +3,11 @@
 Every runtime gets the same weights (seeded init or --weights) and the same input. The
 output (table or `--format json`) holds per runtime `median_ms`, `p90_ms`, and
 `ratio_vs` (runtime -> our median / its median), as in ../shared/DESIGN.md.
+
+Runtimes to compare: `onnxruntime`, `torch` (eager) and `torch-compile` (torch.compile, the
+inductor backend; its compile time is reported, not timed). `--clock cpu` times each run by
+the process's CPU time instead of the wall clock: at one thread on a machine others share,
+that measures the work, not the waiting (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_source_arguments(p)
     p.add_argument("--target", default="llvm", choices=("llvm", "cuda"), help="the TVM target (default llvm)")
     p.add_argument("--compare", default="onnxruntime,torch", metavar="LIST",
-                   help="other runtimes, comma-separated: onnxruntime, torch (default both; '' for none)")
+                   help="other runtimes, comma-separated: onnxruntime, torch, torch-compile "
+                        "(default onnxruntime,torch; '' for none)")
+    p.add_argument("--clock", default="wall", choices=("wall", "cpu"),
+                   help="time runs by the wall clock (default) or by this process's CPU time (one thread "
+                        "on a shared machine)")
+    p.add_argument("-X", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TVM backend option (docs/backends.md), e.g. -X winograd=0 or -X mcpu=haswell")
     p.add_argument("--format", default="table", choices=("table", "json"), help="table (default) or json")
     p.add_argument("--weights", metavar="FILE", help="weights file (default: seeded init)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input and the default weights (default 0)")
@@ -45,14 +56,18 @@ def _stats(times_ms: list[float]) -> dict:
             "min_ms": round(float(arr.min()), 4), "runs": len(times_ms)}
 
 
-def _time(fn, warmup: int, repeat: int) -> list[float]:
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _time(fn, warmup: int, repeat: int, clock: str = "wall") -> list[float]:
+    now = CLOCK[clock]
     for _ in range(warmup):
         fn()
     out = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = now()
         fn()
-        out.append((time.perf_counter() - t0) * 1e3)
+        out.append((now() - t0) * 1e3)
     return out
 
 
@@ -65,8 +80,10 @@ def bench_tvm(graph, weights, x, target: str, args) -> tuple[dict, dict]:
     backend = get_backend(target)
     threads = ensure_threads()
     batch = int(x.shape[0])
+    from cnndsl.cli.compile_cmd import parse_extra
+
     opts = CompileOptions(tune=args.tune, trials=args.trials, tuning_db=args.tuning_db,
-                          extra={"batch": batch, "schedule": args.schedule})
+                          extra={**parse_extra(getattr(args, "extra", [])), "batch": batch, "schedule": args.schedule})
     import contextlib
 
     t0 = time.time()
@@ -85,7 +102,7 @@ def bench_tvm(graph, weights, x, target: str, args) -> tuple[dict, dict]:
             vm["main"](xt)
     res = vm["main"](xt)
     y = res.numpy() if hasattr(res, "numpy") else res[0].numpy()
-    stats = _stats(_time(run, args.warmup, args.repeat))
+    stats = _stats(_time(run, args.warmup, args.repeat, args.clock))
     stats.update(threads=threads, compile_seconds=round(compile_s, 2), schedule=manifest["schedule"], tuning=manifest["tuning"],
                  target=manifest["target_detail"])
     return stats, {"y": y}
@@ -108,14 +125,13 @@ def bench_onnxruntime(graph, weights, x, args) -> tuple[dict, dict]:
         sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     y = sess.run(None, {name: x})[0]
-    stats = _stats(_time(lambda: sess.run(None, {name: x}), args.warmup, args.repeat))
+    stats = _stats(_time(lambda: sess.run(None, {name: x}), args.warmup, args.repeat, args.clock))
     stats["version"] = ort.__version__
     return stats, {"y": y}
 
 
-def bench_torch(graph, weights, x, args) -> tuple[dict, dict]:
-    """PyTorch eager: the generated module when the pytorch backend can make one, else the ONNX
-    model converted by onnx2torch-free means is not attempted (skipped with a reason)."""
+def bench_torch(graph, weights, x, args, compiled: bool = False) -> tuple[dict, dict]:
+    """PyTorch eager (or, `compiled`, torch.compile with inductor) on the generated module."""
     import importlib.util
     import tempfile
     from pathlib import Path
@@ -135,12 +151,22 @@ def bench_torch(graph, weights, x, args) -> tuple[dict, dict]:
     model = _torch_model(mod, graph, weights)
     model.eval()
     xt = torch.from_numpy(x)
+    extra = {}
+    if compiled:
+        model = torch.compile(model, backend="inductor")
     with torch.inference_mode():
-        y = model(xt)
+        t0 = time.time()
+        y = model(xt)  # torch.compile compiles here
+        if compiled:
+            extra["compile_seconds"] = round(time.time() - t0, 2)
         y = (y[0] if isinstance(y, (tuple, list)) else y).numpy()
-        stats = _stats(_time(lambda: model(xt), args.warmup, args.repeat))
-    stats["version"] = torch.__version__
+        stats = _stats(_time(lambda: model(xt), args.warmup, args.repeat, args.clock))
+    stats.update(version=torch.__version__, **extra)
     return stats, {"y": y}
+
+
+def bench_torch_compile(graph, weights, x, args) -> tuple[dict, dict]:
+    return bench_torch(graph, weights, x, args, compiled=True)
 
 
 def _torch_model(mod, graph, weights):
@@ -205,9 +231,9 @@ def run(args: argparse.Namespace) -> int:
     outs[name] = o["y"]
     others = [c.strip() for c in args.compare.split(",") if c.strip()]
     for other in others:
-        fn = {"onnxruntime": bench_onnxruntime, "torch": bench_torch}.get(other)
+        fn = {"onnxruntime": bench_onnxruntime, "torch": bench_torch, "torch-compile": bench_torch_compile}.get(other)
         if fn is None:
-            results[other] = {"skipped": f"unknown runtime '{other}' (onnxruntime, torch)"}
+            results[other] = {"skipped": f"unknown runtime '{other}' (onnxruntime, torch, torch-compile)"}
             continue
         try:
             with status(f"timing {other}"):
@@ -223,7 +249,8 @@ def run(args: argparse.Namespace) -> int:
             v["max_abs_diff_vs_ours"] = float(np.abs(ref - np.asarray(outs[name])).max())
     from cnndsl import __version__
 
-    report = {"schema": "cnndsl.bench/1", "cnndsl_version": __version__, "network": graph.name, "input_shape": list(x.shape), "machine": machine(), "runtimes": results,
+    report = {"schema": "cnndsl.bench/1", "cnndsl_version": __version__, "network": graph.name,
+              "input_shape": list(x.shape), "machine": machine(), "clock": args.clock, "runtimes": results,
               "ratio_vs": ratio}
     for k, v in results.items():
         if "median_ms" in v:

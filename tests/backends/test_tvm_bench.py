@@ -35,3 +35,15 @@ def test_bench_table(capsys):
     assert main(["bench", "lenet5", "--repeat", "2", "--warmup", "0", "--compare", ""]) == 0
     out = capsys.readouterr().out
     assert "cnndsl-tvm-llvm" in out and "median ms" in out
+
+
+def test_bench_cpu_clock_and_backend_options(capsys):
+    """--clock cpu (process CPU time) is recorded; -X reaches the TVM build (a bad value is an error)."""
+    from cnndsl.cli.main import main
+
+    assert main(["bench", "resnet18", "--input-shape", "3x32x32", "--format", "json", "--repeat", "2",
+                 "--warmup", "0", "--compare", "", "--clock", "cpu", "--threads", "1", "-X", "winograd=0"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["clock"] == "cpu" and rep["runtimes"]["cnndsl-tvm-llvm"]["median_ms"] > 0
+    assert main(["bench", "lenet5", "--repeat", "1", "--compare", "", "-X", "winograd=7"]) == 2
+    assert "-X winograd=7: expected" in capsys.readouterr().err
