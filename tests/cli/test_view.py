@@ -165,3 +165,29 @@ def test_render_page_inlines_everything():
                         "by_op": [], "warnings": [], "network": "x", "display": "x", "context": 3})
     assert "/*CSS*/" not in html and "/*JS*/" not in html and "/*DATA*/" not in html
     assert "function layoutContainer" in html and ".edge-line" in html
+
+
+@pytest.mark.parametrize("name", ["inception_resnet_v2", "retinanet_resnet50_fpn", "unet", "ssd300_vgg16"])
+def test_other_networks_open_and_expand_fully(browser, tmp_path, name):
+    """Large (822 nodes), shared heads with many outputs, skip connections across a U, several outputs:
+    the page opens collapsed, and "Expand all" draws every node, without a console error."""
+    out = tmp_path / f"{name}.html"
+    assert main(["view", name, "-o", str(out)]) == 0
+    total = len(_data(name)["nodes"])
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    assert 0 < page.locator("#viewport .node, #viewport .cluster.closed").count() < total
+    page.click("#expand-all")
+    assert page.locator("#viewport .node").count() == total
+    assert page.locator("#viewport .cluster.closed").count() == 0
+    # every drawn edge has a finite path (the layout placed both ends and every bend)
+    paths = page.locator("#viewport .edge-line").evaluate_all("els => els.map(e => e.getAttribute('d'))")
+    assert paths and not [d for d in paths if "NaN" in d or "undefined" in d or "Infinity" in d]
+    page.click("#collapse-all")
+    assert page.locator("#viewport .node").count() < total
+    assert problems == []
+    page.close()
