@@ -46,11 +46,16 @@ def host_cpu() -> tuple[str, bool]:
     return cpu, True
 
 
-def make_target(kind: str, *, mcpu: str | None = None, arch: str | None = None, num_cores: int | None = None):
-    """A `tvm.target.Target` for "llvm" (host CPU detected) or "cuda" (arch, default sm_90)."""
+def make_target(kind: str, *, mcpu: str | None = None, arch: str | None = None, num_cores: int | None = None,
+                mtriple: str | None = None):
+    """A `tvm.target.Target` for "llvm" (host CPU detected) or "cuda" (arch, default sm_90).
+    mtriple (llvm): cross-compile, e.g. "aarch64-linux-gnu" (mcpu then defaults to generic)."""
     import tvm
 
     host = {"kind": "llvm", "mtriple": "x86_64-linux-gnu"}
+    if kind == "llvm" and mtriple and mtriple != host["mtriple"]:
+        spec = dict(host, mtriple=mtriple, mcpu=mcpu or "generic", **{"num-cores": int(num_cores or 1)})
+        return tvm.target.Target(spec)
     if kind == "llvm":
         if mcpu is None:
             mcpu, ok = host_cpu()

@@ -214,3 +214,20 @@ def test_schedule_follows_the_target(mcpu, isa, block):
         return  # compiled (the assertion above); this CPU cannot run AVX-512 code
     x = np.random.default_rng(4).standard_normal((1, 32, 14, 14)).astype("float32")
     assert _relative_error(_run(ex, x), interp.run(g, w, [x])[0]) <= TOLERANCE[4]
+
+
+def test_aarch64_neon_cross_compile():
+    """-X mtriple=aarch64-linux-gnu: the NEON profile (4 lanes, 32 registers, block 8) and the
+    packed + Winograd kernels compile to NEON FMAs. Not run here: that needs an aarch64 TVM
+    runtime (docs/performance.md)."""
+    from cnndsl.backends.tvm.cpu_target import profile_of
+
+    g = chain(14, 32, [{"out": 32, "kernel": 3, "padding": 1, "bias": True}, {"op": "relu"},
+                        {"out": 32, "kernel": 3, "stride": 2, "padding": 1}])
+    ex, manifest, _ = _build(g, _weights(g), mtriple="aarch64-linux-gnu", mcpu="neoverse-n1")
+    assert manifest["target_detail"]["mtriple"] == "aarch64-linux-gnu"
+    from cnndsl.backends.tvm import build as B
+
+    assert profile_of(B.make_target("llvm", mtriple="aarch64-linux-gnu")).isa == "neon"
+    asm = ex.mod.imports[0].inspect_source("asm")
+    assert "fmla\tv" in asm and "ymm" not in asm
