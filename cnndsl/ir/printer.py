@@ -92,26 +92,8 @@ def to_json(g: Graph) -> dict:
     }
 
 
-def _dot_escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"')
-
-
 def to_dot(g: Graph, annotate: tuple[str, ...] = ("shape",)) -> str:
-    lines = [f'digraph "{_dot_escape(g.name)}" {{', "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
-    for node in g.topo():
-        label = [f"{node.name}", f"{node.op}"]
-        if "shape" in annotate and node.meta.get("shape") is not None:
-            label.append(_fmt_shape(node.meta["shape"]))
-        if "macs" in annotate and node.meta.get("macs"):
-            label.append(f"MACs {node.meta['macs']:,}")
-        if "rf" in annotate and node.meta.get("rf"):
-            rf = node.meta["rf"]
-            label.append("RF " + "x".join(str(v) for v in rf["size"]))
-        text = "\\n".join(_dot_escape(x) for x in label)
-        lines.append(f'  "{_dot_escape(node.name)}" [label="{text}"];')
-    for node in g.nodes.values():
-        for port, (src, _i) in enumerate(node.inputs):
-            extra = f' [label="{port}"]' if len(node.inputs) > 1 else ""
-            lines.append(f'  "{_dot_escape(src)}" -> "{_dot_escape(node.name)}"{extra};')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    """Graphviz DOT of `g`: see `cnndsl.ir.dot` (block clusters, op colours, tooltips)."""
+    from cnndsl.ir.dot import to_dot as dot
+
+    return dot(g, annotate)
