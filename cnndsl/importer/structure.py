@@ -367,10 +367,17 @@ class Emitter:
     def _stage_text(self, st: Stage, index, local_used, slot, allow_as=True):
         opdef = self.get(st.op)
         merge = opdef.inputs[1] is None or opdef.inputs[1] > 1
-        specs = [s for s in opdef.attrs if s.name in st.attrs]
+        optional = _OPTIONAL.get(st.op, ())
+        specs = [s for s in opdef.attrs if s.name in st.attrs or s.name in optional]
         parts = []
         for k, spec in enumerate(specs):
+            if spec.name not in st.attrs:  # written only where it differs from 1 or is a block parameter
+                parts.append(f"\x04{spec.name}=" + slot(_hint(st.op, spec.name), 1) + "\x04")
+                continue
             v = st.attrs[spec.name]
+            if spec.name in optional and _sloty(v):
+                parts.append(f"\x04{spec.name}=" + slot(_hint(st.op, spec.name), v) + "\x04")
+                continue
             val = slot(_hint(st.op, spec.name), v) if _sloty(v) else fmt(v)
             if k == 0 and spec is opdef.attrs[0] and opdef.positional >= 1 and spec.required:
                 parts.append(val)
@@ -448,11 +455,18 @@ class Emitter:
                 names_used.add(name)
                 g.col_param[j] = name
                 g.params.append((name, j))
+            g.defaults = {}
+            for name, j in g.params:  # the most common value, when it is shared, is the parameter's default
+                reprs = [repr(v) for v in cols[j]]
+                best = max(dict.fromkeys(reprs), key=reprs.count)
+                if reprs.count(best) >= 2 and not re.fullmatch(r"(c|hw|dims|parts)\d*", name):  # sizes stay explicit
+                    g.defaults[name] = cols[j][reprs.index(best)]
+            g.params.sort(key=lambda p: p[0] in g.defaults)  # parameters with defaults last (stable)
         out = []
         order = sorted(self.groups.values(), key=lambda g: -_depth(g))
         for g in order:
             inst = g.instances[0]
-            params = ", ".join(n for n, _j in g.params)
+            params = ", ".join(n + (f"={fmt(g.defaults[n])}" if n in g.defaults else "") for n, _j in g.params)
             ins = ", ".join("x" if k == 0 else f"x{k}" for k in range(len(inst.inputs)))
             head = f"block {g.name}({params}) ({ins}) {{" if ins else f"block {g.name}({params}) {{"
             out.append(head)
@@ -474,7 +488,11 @@ class Emitter:
                 vals = [int(a) for a in args_markers]
                 args = []
                 for pname, j in g.params:
-                    args.append(f"\x00{vals[j]}\x00")
+                    k = vals[j]
+                    passed = group is not None and k in getattr(group, "col_param", {})
+                    if not passed and pname in g.defaults and repr(slots[k][1]) == repr(g.defaults[pname]):
+                        continue  # the default
+                    args.append(f"{pname}=\x00{k}\x00" if pname in g.defaults else f"\x00{k}\x00")
                 return f"{g.name}({', '.join(args)})" if args else g.name
 
             ln = re.sub("\x01(\\d+)\x01((?:\x00\\d+\x00)*)\x03", call, ln)
@@ -485,7 +503,15 @@ class Emitter:
                     return group.col_param[j]
                 return fmt(slots[j][1])
 
+            def optional(m):
+                j = int(m.group(2))
+                if group is not None and j in getattr(group, "col_param", {}) or slots[j][1] != 1:
+                    return f"{m.group(1)}=\x00{j}\x00"
+                return "\x06"
+
+            ln = re.sub("\x04([a-z_]+)=\x00(\\d+)\x00\x04", optional, ln)
             ln = re.sub("\x00(\\d+)\x00", val, ln)
+            ln = ln.replace(", \x06", "").replace("\x06, ", "").replace("\x06", "")
             if "\x02" in ln:
                 _pre, rep, _post = ln.split("\x02")
                 head, call_text = rep.split(" { ")
@@ -544,6 +570,9 @@ def _sloty(v) -> bool:
         return all(_sloty(x) for x in v)
     return isinstance(v, (int, float))
 
+
+# attributes written only where they differ from 1, so that blocks that differ in them become one block
+_OPTIONAL = {"conv": ("stride", "dilation", "groups"), "conv_t": ("stride", "dilation", "groups")}
 
 _HINTS = {"out": "c", "min": "lo", "max": "hi", "shape": "dims", "sizes": "parts", "size": "hw", "axes": "dims_"}
 
