@@ -194,6 +194,10 @@ class Generator:
             for k in range(_num_outputs(node)):
                 if (name, k) in used_outside or (name, k) in graph_outs:
                     outs.append((name, k))
+        if not outs:  # a block whose results nothing reads (`t = Block(c)`, t unused): it returns its dead ends
+            read = {tuple(r) for m in inst.members for r in g.nodes[m].inputs}
+            outs = [(name, k) for name in sorted(inst.members, key=self.order.get)
+                    for k in range(_num_outputs(g.nodes[name])) if (name, k) not in read]
         inst.inputs, inst.outputs = ins, outs
 
     # -- children in dependency order

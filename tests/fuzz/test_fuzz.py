@@ -17,7 +17,7 @@ from cnndsl.cli.main import main
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.cnn"))
 # cases per generator in the default run: about a minute in all on 2 cores
-BUDGET = {"program": 240, "grammar": 300, "mutant": 90}
+BUDGET = {"program": 300, "grammar": 300, "mutant": 90}
 CHUNKS = 3
 
 
