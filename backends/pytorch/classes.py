@@ -10,6 +10,7 @@ from cnndsl.backend import BackendError
 
 from .escape import py_text
 from .names import Namespace, camel, is_free, sanitize
+from .netargs import NetParam
 from .tree import HOLE, Generator, Inst, _indent, _num, _Sym, fill
 
 # ------------------------------------------------------------------ classes from groups
@@ -38,8 +39,10 @@ class ClassDef:
 class Assembler:
     """Turns structure groups into classes (or inline nn.Sequential) and call strings."""
 
-    def __init__(self, gen: Generator, root: Inst, class_ns: Namespace, root_class: str):
+    def __init__(self, gen: Generator, root: Inst, class_ns: Namespace, root_class: str,
+                 net_params: list[NetParam] | None = None):
         self.gen = gen
+        self.net_params = list(net_params or [])  # the network's constructor arguments (netargs.py)
         self.root_class = root_class
         self.root = root
         self.class_ns = class_ns
@@ -179,7 +182,10 @@ class Assembler:
         def known(j):
             return [v[j] for v in vectors if v[j] is not None]
 
-        varying = [j for j in range(n) if len({repr(x) for x in known(j)}) > 1]
+        # a hole varies when instances differ there, or when a network parameter reaches it (it must
+        # then be a parameter of this class, passed down from the network's constructor)
+        varying = [j for j in range(n) if len({repr(x) for x in known(j)}) > 1
+                   or any(isinstance(x, NetParam) for x in known(j))]
         # merge holes with the same values in every instance into one parameter (a hole of an
         # optional child, None where the child is absent, joins any parameter it agrees with)
         param_of: dict[int, int] = {}
@@ -241,6 +247,11 @@ class Assembler:
                 init.append(f"self.add_module({slot!r}, {_indent(code, 8)})")
         params = [(p, _annotation(col)) for p, col in zip(names, columns)]
         params += [(f, "bool") for f in flags.values()]
+        if is_root:  # the network's parameters, in its order, with the file's values as defaults
+            order = {m.name: i for i, m in enumerate(self.net_params)}
+            default = {m.name: m.default for m in self.net_params}
+            params = sorted(((p, f"{t} = {default[p]!r}") for p, t in params if p in default),
+                            key=lambda pt: order[pt[0]])
         modules = [i for i in insts if "@" not in i.local]  # `head@2`: a shared instance applied again
         where = ", ".join(i.path for i in modules[:3]) + (", ..." if len(modules) > 3 else "")
         calls = len(insts) - len(modules)
@@ -263,13 +274,18 @@ class Assembler:
         ns = Namespace({"self"})
         labels = [label_params(i.label) for i in insts]
         names: list[str | None] = [None] * len(columns)
+        # 0. a network parameter keeps its name all the way down
+        for c, column in enumerate(columns):
+            first = column[0]
+            if isinstance(first, NetParam) and all(repr(v) == first.name for v in column):
+                names[c] = ns.create(first.name)
         # 1. the block's own parameters, when their values agree in every instance
         if labels and labels[0]:
             for k in labels[0]:
                 col = tuple(lab.get(k) for lab in labels)
                 for c, column in enumerate(columns):
-                    if names[c] is None and all(a is not None and not isinstance(b, tuple) and float(b) == a
-                                                for a, b in zip(col, column)):
+                    if names[c] is None and all(a is not None and not isinstance(b, (tuple, NetParam))
+                                                and float(b) == a for a, b in zip(col, column)):
                         if is_free(k) and k not in ns:
                             names[c] = ns.create(k)
                         break
@@ -303,6 +319,7 @@ def _annotation(column: tuple) -> str:
     """The type of a constructor parameter from the values the instances pass."""
     kinds = []
     for v in column:
+        v = v.default if isinstance(v, NetParam) else v
         if isinstance(v, tuple):
             kind = f"tuple[{', '.join(['int'] * len(v))}]"
         else:

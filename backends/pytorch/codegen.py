@@ -29,6 +29,7 @@ from .escape import py_text, stamp
 from .inplace import mark_inplace
 from .layout import layout
 from .names import Namespace, camel, is_free, sanitize, snake
+from .netargs import network_arguments
 from .tree import MERGES, Generator, build_tree
 
 # ------------------------------------------------------------------ the file
@@ -78,9 +79,12 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
     gen = Generator(graph, attrs)
     root = build_tree(graph)
     gen.describe(root, root=True)
+    # -O0: the network's parameters that reach its layers unchanged are constructor arguments (netargs.py);
+    # -O1 is the inference form of one set of weights, built as compiled
+    net_params = network_arguments(graph, root, attrs) if opt_level == 0 else []
     class_ns = Namespace(HELPER_CLASSES)
     # the network class keeps its .cnn name: reserved before block classes take names
-    asm = Assembler(gen, root, class_ns, class_ns.create(camel(root.kind)))
+    asm = Assembler(gen, root, class_ns, class_ns.create(camel(root.kind)), net_params)
     asm.build()
     factory = sanitize(graph.meta.get("library_name") or snake(root.kind))
     if not is_free(factory) or factory in class_ns.used:
@@ -100,6 +104,7 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
         "classes": asm.classes,
         "root_class": asm.root_class,
         "factory": factory,
+        "root_params": next(c.params for c in asm.classes if c.name == asm.root_class),
     }
     text = stamp(layout(render_template(ctx)))  # laid out as `ruff format` leaves it (layout.py)
     line_map = source_map(text)

@@ -20,7 +20,7 @@ def test_compile_library_network(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "target pytorch" in r.stdout
     text = out.read_text()
-    assert "def lenet5() -> LeNet5:" in text
+    assert "def lenet5(num_classes: int = 10) -> LeNet5:" in text
     assert "# architectures/lenet.cnn:" in text
 
 
