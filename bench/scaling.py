@@ -4,8 +4,8 @@ nodes, and the ratio t(2n) / t(n) printed (2.0 is linear, 4.0 quadratic).
 Two shapes of network, both built in the language: a chain (`relu` repeated, one long
 path) and a residual stack (conv -> bn -> relu + skip per block, the shape of real
 networks). Phases: elaborate (parse + elaborate + shape inference), every analysis pass,
-the inference pipeline, the report (build + text render), the ONNX export and the
-PyTorch code generator.
+the inference pipeline, the report (build + table render), the ONNX export, the
+PyTorch code generator and (with `--tvm`) the TVM lowering to Relax IR.
 
     .venv/bin/python bench/scaling.py               # 50k and 100k nodes (about 5 minutes on 2 cores)
     .venv/bin/python bench/scaling.py --nodes 10000 # a quick look
@@ -49,7 +49,7 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def phases(text: str) -> tuple[int, dict[str, float]]:
+def phases(text: str, tvm: bool = False) -> tuple[int, dict[str, float]]:
     from cnndsl.backends.pytorch.codegen import generate
 
     from cnndsl.backend import CompileOptions, get_backend
@@ -68,6 +68,10 @@ def phases(text: str) -> tuple[int, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         out["onnx export"], _ = timed(lambda: backend.compile(graph, weights, Path(tmp) / "m.onnx", CompileOptions()))
     out["pytorch codegen"], _ = timed(lambda: generate(graph))
+    if tvm:
+        from cnndsl.backends.tvm.lower import build_module
+
+        out["tvm lowering (Relax IR)"], _ = timed(lambda: build_module(graph, weights, embed=False))
     return len(graph), out
 
 
@@ -75,11 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, default=100_000, help="the larger size (the smaller is half)")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--tvm", action="store_true", help="also time the TVM lowering to Relax IR (not the build)")
     args = ap.parse_args(argv)
     rows = []
     for label, make in (("chain", chain), ("residual", residual)):
-        n1, small = phases(make(args.nodes // 2))
-        n2, big = phases(make(args.nodes))
+        n1, small = phases(make(args.nodes // 2), args.tvm)
+        n2, big = phases(make(args.nodes), args.tvm)
         for phase in small:
             rows.append((label, phase, n1, small[phase], n2, big[phase]))
     print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}")
