@@ -210,7 +210,18 @@ def build_model(graph, weights, opset: int | None = None) -> onnx.ModelProto:
     if frozen:  # ONNX has no frozen batch norm: `cnndsl import` reads them back from here (docs/import.md)
         meta["cnndsl.frozen_bn"] = ",".join(frozen)
     helper.set_model_props(model, meta)
+    _complete_value_info(model)
     return model
+
+
+def _complete_value_info(model: onnx.ModelProto) -> None:
+    """Shapes for the helper tensors inside multi-node lowerings (LayerNorm's Div, SiLU's Sigmoid, ...),
+    from onnx's own inference (best effort: a tensor it cannot infer stays without one)."""
+    g = model.graph
+    known = {v.name for v in (*g.value_info, *g.input, *g.output)} | {i.name for i in g.initializer}
+    inferred = onnx.shape_inference.infer_shapes(model)
+    g.value_info.extend(v for v in inferred.graph.value_info
+                        if v.name not in known and v.type.tensor_type.HasField("shape"))
 
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "LoweringContext", "build_model", "check_opset", "max_opset",

@@ -220,3 +220,19 @@ def test_every_value_has_its_shape_and_the_source_is_relative(tmp_path):
     assert all(inferred[k] == v for k, v in declared.items() if k in inferred)
     props = {p.key: p.value for p in model.metadata_props}
     assert props["cnndsl.source"] in ("<cnndsl>/resnet.cnn", "architectures/resnet.cnn")
+
+
+def test_helper_tensors_of_multi_node_lowerings_have_shapes(tmp_path):
+    """SiLU lowers to Sigmoid + Mul: the Sigmoid's output is no IR value, and gets its shape too."""
+    from cnndsl.api import load
+
+    graph = load("efficientnet_b0")
+    path, _art, graph, _w = export(graph, init_weights(graph, seed=0), tmp_path)
+    g = onnx.load(str(path)).graph
+    declared = {v.name: dims(v) for v in list(g.value_info) + list(g.input) + list(g.output)}
+    constants = {o for n in g.node if n.op_type == "Constant" for o in n.output}
+    declared.update({i.name: tuple(i.dims) for i in g.initializer})
+    read = {x for n in g.node for x in n.input if x and x not in constants}
+    assert sorted(read - set(declared)) == []
+    sigmoid = next(n for n in g.node if n.op_type == "Sigmoid" and n.name.startswith("features.0"))
+    assert declared[sigmoid.output[0]] == ("N", 32, 112, 112)
