@@ -136,7 +136,7 @@ def main() -> int:
     print("| network | batch | threads | clock | cnndsl-TVM untuned ms | tuned ms (trials, tuning time) | "
           + " | ".join(f"{o} ms" for o in others) + " | untuned / ORT | tuned / ORT | torch.compile / ORT | "
           "effective GFLOP/s (% FMA peak) | compile s |")
-    print("|" + "---|" * (9 + len(others)))
+    print("|" + "---|" * (11 + len(others)))
     for name in args.nets.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
             macs = macs_of(name, batch)
