@@ -36,8 +36,20 @@ def dims(value_info) -> tuple:
                  for d in value_info.type.tensor_type.shape.dim)
 
 
+def independent(model):
+    """`model` without the value_info cnndsl declares for viewers (Netron), so onnx's inference
+    computes every shape itself; Resize results keep theirs (onnx's Resize inference drops symbols)."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    resized = {o for n in model.graph.node if n.op_type == "Resize" for o in n.output}
+    kept = [v for v in model.graph.value_info if v.name in resized]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(kept)
+    return model
+
+
 def inferred_shapes(model) -> dict[str, tuple]:
-    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    inferred = onnx.shape_inference.infer_shapes(independent(model), check_type=True, strict_mode=True,
+                                                 data_prop=True)
     g = inferred.graph
     return {v.name: dims(v) for v in list(g.value_info) + list(g.output) + list(g.input)}
 
