@@ -16,9 +16,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnndsl.output import write_file
+    from cnndsl.output import check_destination, write_file
+    from cnndsl.progress import status
     from cnndsl.view.page import build
 
+    check_destination(args.output, force=args.force)  # before any work: a path that cannot be written is exit 2
     model = model_from_args(args)
-    write_file(args.output, build(model), force=args.force)
+    with status(f"counting and laying out {args.source}"):  # a terminal only
+        page = build(model)
+    write_file(args.output, page, force=args.force)
     return 0
