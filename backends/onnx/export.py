@@ -11,6 +11,8 @@ independent check of ours.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -20,6 +22,10 @@ from cnndsl.backend import BackendError
 from cnndsl.ops.registry import param_key
 
 from .lower import LOWERINGS
+
+# ops whose ONNX form does not say what they were (stochastic depth is an Identity at
+# inference, an adaptive pool a plain or global pool): recorded in the model's metadata
+LOST_IN_ONNX = ("adaptive_avgpool", "adaptive_maxpool", "stochastic_depth")
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 13
@@ -209,6 +215,9 @@ def build_model(graph, weights, opset: int | None = None) -> onnx.ModelProto:
     frozen = [n.name for n in graph.topo() if n.op == "bn" and n.attrs.get("frozen")]
     if frozen:  # ONNX has no frozen batch norm: `cnndsl import` reads them back from here (docs/import.md)
         meta["cnndsl.frozen_bn"] = ",".join(frozen)
+    lost = {n.name: {"op": n.op, "attrs": dict(n.attrs)} for n in graph.topo() if n.op in LOST_IN_ONNX}
+    if lost:  # layers ONNX spells as something else (an identity, a plain pool): for `cnndsl import`
+        meta["cnndsl.layers"] = json.dumps(lost, sort_keys=True, default=str)
     helper.set_model_props(model, meta)
     _complete_value_info(model)
     return model

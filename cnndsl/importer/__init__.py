@@ -97,7 +97,7 @@ def import_model(model, source: str, network: str | None = None, origin: str | N
 
     from .fuse import fuse
     from .keying import keyed_weights
-    from .mapping import MAPPINGS
+    from .mapping import MAPPINGS, recorded
     from .read import read_model
     from .scopes import assign_paths
     from .structure import Emitter, build_tree
@@ -108,8 +108,14 @@ def import_model(model, source: str, network: str | None = None, origin: str | N
     stages: list[Stage] = []
     problems: list[Unsupported] = []
     alias: dict[str, str] = {}
+    with_helpers = {m.name.split("/")[0] for m in om.nodes if "/" in m.name}
     for n in om.nodes:
         n.inputs = [alias.get(i, i) for i in n.inputs]
+        if n.name in om.layers and n.name not in with_helpers:  # lowered to this one node: the recorded layer
+            st = recorded(ctx, n, om.layers[n.name])
+            if st is not None:
+                stages.append(st)
+                continue
         fn = MAPPINGS.get(n.op)
         if fn is None:
             problems.append(Unsupported(n, "no cnndsl op for this ONNX op"))

@@ -165,9 +165,8 @@ def _reduce(op, default_axes):
             attrs["axes"] = axes
         if keep:
             attrs["keepdims"] = True
-        if op == "gap_or_mean" and axes == tuple(range(2, rank)) and keep and rank >= 3:
-            return ctx.stage("gap", {}, node, [node.inputs[0]])
-        return ctx.stage("mean" if op == "gap_or_mean" else op, attrs, node, [node.inputs[0]])
+        return ctx.stage(op, attrs, node, [node.inputs[0]])  # a spatial mean stays `mean` (`gap` exports as
+        #                                                      GlobalAveragePool, which maps to `gap`)
     return fn
 
 

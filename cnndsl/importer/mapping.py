@@ -12,6 +12,9 @@ live in `map_layers.py` (layers with windows or weights, activations, norms) and
 
 from __future__ import annotations
 
+import math
+import re
+
 from .map_layers import (
     _bn,
     _clip,
@@ -53,6 +56,40 @@ def _channel_shuffle(ctx, node):
     return ctx.stage("channel_shuffle", {"groups": int(node.attrs["groups"])}, node, [node.inputs[0]])
 
 
+RECORDED_OPS = ("adaptive_avgpool", "adaptive_maxpool", "stochastic_depth")  # backends/onnx/export.py LOST_IN_ONNX
+_SAFE_STR = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+
+
+def _attr_value(v):
+    """A recorded attribute value, if it is one a .cnn file can spell (else None)."""
+    if isinstance(v, bool) or isinstance(v, int) and abs(v) < 2**31 or isinstance(v, float) and math.isfinite(v):
+        return v
+    if isinstance(v, str) and _SAFE_STR.match(v):
+        return v
+    if isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return tuple(v)
+    return None
+
+
+def recorded(ctx, node, record: dict):
+    """A layer cnndsl's export recorded in the model's metadata (`cnndsl.layers`): its op and attributes."""
+    from cnndsl.ops.registry import get
+
+    op = record.get("op")
+    if op not in RECORDED_OPS:
+        return None
+    attrs = {}
+    for spec in get(op).attrs:
+        if spec.name in record["attrs"]:
+            v = _attr_value(record["attrs"][spec.name])
+            if v is None:
+                return None
+            default = tuple(spec.default) if isinstance(spec.default, list) else spec.default
+            if v != default:
+                attrs[spec.name] = v
+    return ctx.stage(op, attrs, node, [node.inputs[0]])
+
+
 MAPPINGS = {
     "Conv": _conv,
     "ConvTranspose": _conv_t,
@@ -92,7 +129,7 @@ MAPPINGS = {
     "Split": _split,
     "Slice": _slice,
     "Pad": _pad,
-    "ReduceMean": _reduce("gap_or_mean", (2, 3)),
+    "ReduceMean": _reduce("mean", (2, 3)),
     "ReduceSum": _reduce("sum", (1,)),
     "ReduceMax": _reduce("max", (1,)),
     "ReduceL2": _reduce("norm", (1,)),

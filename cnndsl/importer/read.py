@@ -15,6 +15,7 @@ Nothing here knows cnndsl's ops; `mapping.py` does.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class OModel:
     graph_name: str = "net"
     const_sources: dict[str, str] = field(default_factory=dict)  # folded constant -> the initializer it reshapes
     frozen_bn: set[str] = field(default_factory=set)  # BatchNormalization nodes cnndsl exported from bn(frozen=true)
+    layers: dict[str, dict] = field(default_factory=dict)  # cnndsl's record of layers ONNX spells otherwise
 
 
 def _dims(type_proto) -> tuple | None:
@@ -104,6 +106,13 @@ def read_model(model, source: str = "<model>") -> OModel:
     props = {p.key: p.value for p in model.metadata_props}
     if model.producer_name == "cnndsl" and props.get("cnndsl.frozen_bn"):
         om.frozen_bn = set(props["cnndsl.frozen_bn"].split(","))
+    if model.producer_name == "cnndsl" and props.get("cnndsl.layers"):
+        try:
+            layers = json.loads(props["cnndsl.layers"])
+        except ValueError:
+            layers = None  # an aid only: without it the ONNX nodes are mapped as they are
+        if isinstance(layers, dict):
+            om.layers = {k: v for k, v in layers.items() if isinstance(v, dict) and isinstance(v.get("attrs"), dict)}
     _fold_constants(om, model)
     _static_reshapes(om)
     _dce(om)

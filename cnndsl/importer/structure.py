@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from cnndsl.diagnostics import InputError
+
 from .stage import Stage
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -57,6 +59,8 @@ def fmt(v) -> str:
     if v is None:
         return "none"
     if isinstance(v, str):
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]*", v):  # text from a foreign file never reaches the .cnn unchecked
+            raise InputError(f"an attribute value {v[:40]!r} cannot be written in a .cnn file")
         return f'"{v}"'
     if isinstance(v, (tuple, list)):
         return "(" + ", ".join(fmt(x) for x in v) + ("," if len(v) == 1 else "") + ")"
