@@ -24,9 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cases import GENERATORS, make
+from harness import warm_up
 
 
 def _worker(conn, memory_mb: int, case_seconds: float) -> None:
+    warm_up()  # torch and ONNX Runtime imported before the memory limit and any deadline
     limit = memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     while True:
@@ -36,6 +38,8 @@ def _worker(conn, memory_mb: int, case_seconds: float) -> None:
         generator, seed = job
         outcome = make(generator, seed).run(case_seconds)
         conn.send((outcome.kind, outcome.detail, outcome.phase))
+        if outcome.phase == "timeout":
+            return  # interrupted anywhere (a library's import, a lock): a fresh worker for the next case
 
 
 class Pool:
@@ -58,7 +62,7 @@ class Pool:
             self.start()
         self.conn.send((generator, seed))
         # the worker's own deadline fires first; this one catches a hang the alarm cannot interrupt
-        if self.conn.poll(self.case_seconds + 30):
+        if self.conn.poll(self.case_seconds + 120):  # a fresh worker first imports torch
             try:
                 return self.conn.recv()
             except EOFError:

@@ -96,6 +96,8 @@ def run_case(text: str, name: str = "fuzz.cnn", *, lower: bool = False, seconds:
     """Elaborate, analyse, report and (with `lower`) lower `text`; see the module docstring."""
     from cnndsl.api import load_text
 
+    if lower:
+        warm_up()  # outside the deadline: an alarm inside `import torch` would leave torch half-imported
     try:
         with deadline(seconds):
             try:
@@ -111,6 +113,13 @@ def run_case(text: str, name: str = "fuzz.cnn", *, lower: bool = False, seconds:
         return _failure("memory", err)
     except Exception as err:  # noqa: BLE001  (any other exception is the finding)
         return _failure("elaborate", err)
+
+
+def warm_up() -> None:
+    """Import what the lowerings load lazily (torch, ONNX, ONNX Runtime), once, before any deadline."""
+    import onnx  # noqa: F401
+    import onnxruntime  # noqa: F401
+    import torch  # noqa: F401
 
 
 def _after_elaboration(graph, lower: bool) -> Outcome:
@@ -202,4 +211,4 @@ def _disagreement(want: list, got: list) -> str:
     return ""
 
 
-__all__ = ["CaseTimeout", "Outcome", "deadline", "diagnostic", "run_case"]
+__all__ = ["CaseTimeout", "Outcome", "deadline", "diagnostic", "run_case", "warm_up"]
