@@ -30,6 +30,8 @@ STAMP_TEST := $(VENV)/.cnndsl-test-$(PYPROJECT_HASH)
 # Test dependencies. torch 2.13.0 is the CPU build on local disk; keep the pin.
 TEST_EXTRAS := dev,onnx,tvm
 TORCH_PIN := torch==2.13.0
+# .cnn sources kept in `cnndsl fmt`'s layout (tests/fuzz/corpus keeps its reproducers verbatim)
+FMT_PATHS := architectures tests/elaborate/examples
 
 .PHONY: help demo demo-compile test test-all fuzz lint wheel venv install install-test clean clean-venv
 
@@ -39,7 +41,8 @@ help:
 	@echo "make demo-compile  also compile $(NET) to ONNX and PyTorch and run the ONNX model (test extras)"
 	@echo "make test-all  the whole test suite, slow tests included"
 	@echo "make fuzz      a 30-minute fuzz campaign (FUZZ_MINUTES=...), failing inputs in fuzz-failures/"
-	@echo "make lint      ruff, and cnndsl fmt --check over the library and the test corpus"
+	@echo "make lint      ruff, and cnndsl fmt --check over the library and the example corpus"
+	@echo "make fmt       format the library and the example corpus with cnndsl fmt"
 	@echo "make wheel     build the wheel into dist/"
 	@echo "make clean     remove build outputs; make clean-venv also removes $(VENV)"
 
@@ -102,7 +105,10 @@ fuzz: install-test
 
 lint: install-test
 	"$(VENV)/bin/ruff" check cnndsl backends tests bench scripts
-	"$(CNNDSL)" fmt --check architectures tests
+	"$(CNNDSL)" fmt --check $(FMT_PATHS)
+
+fmt: install
+	"$(CNNDSL)" fmt $(FMT_PATHS)
 
 wheel: install-test
 	"$(VPY)" -m build --wheel --no-isolation --outdir dist .

@@ -14,7 +14,7 @@ from pygments.token import Error, Keyword, Name
 from cnndsl.syntax.pygments_lexer import CnnLexer
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = sorted((ROOT / "architectures").rglob("*.cnn")) + sorted((ROOT / "tests").rglob("*.cnn"))
+FILES = sorted((ROOT / "architectures").rglob("*.cnn")) + sorted((ROOT / "tests" / "elaborate" / "examples").rglob("*.cnn"))
 TM = ROOT / "editors" / "vscode" / "syntaxes" / "cnn.tmLanguage.json"
 
 
