@@ -40,11 +40,19 @@ def track(items: Iterable[T], total: int | None = None, desc: str = "", unit: st
     if not enabled():
         yield from items
         return
+    import shutil
+
     from tqdm import tqdm
 
-    with tqdm(items, total=total, desc=desc, unit=unit, leave=False, file=sys.stderr, dynamic_ncols=True) as bar:
+    # the size from shutil (which falls back to 80x24): a terminal that reports 0x0 (some ptys) makes
+    # tqdm's own probe answer -1 rows, and tqdm then hides the bar
+    size = shutil.get_terminal_size()
+    with tqdm(items, total=total, desc=desc, unit=unit, leave=False, file=sys.stderr,
+              ncols=min(size.columns, 120) or 80, nrows=size.lines or 24) as bar:
         for item in bar:
-            bar.set_postfix_str(str(item)[:30], refresh=False)
+            label = item[0] if isinstance(item, tuple) and item and isinstance(item[0], str) else item
+            if isinstance(label, str):  # what is being worked on: a network's name
+                bar.set_postfix_str(label[:30], refresh=False)
             yield item
 
 
