@@ -55,3 +55,32 @@ def test_nothing_is_drawn_into_a_pipe(clean_env):
         pass
     assert pipe.getvalue() == ""
 
+
+
+def test_bar_is_drawn_on_a_real_pty_that_reports_no_size(clean_env):
+    """A fresh pty reports 0x0 (as under `script` or some CI runners with a tty); tqdm's own probe
+    then hides the bar, so the size comes from shutil (80x24 fallback)."""
+    import os
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    code = ("import time\nfrom cnndsl.progress import track\n"
+            "for _ in track(['resnet50', 'vgg16'], total=2, desc='elaborating'): time.sleep(0.15)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    out = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0
+    assert "elaborating" in out and "2/2" in out and "vgg16" in out
