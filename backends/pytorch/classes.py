@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cnndsl.backend import BackendError
@@ -34,6 +34,7 @@ class ClassDef:
     forward: list[str]
     forward_params: list[str]
     n_outputs: int
+    post_init: list[str] = field(default_factory=list)  # statements after the children are made (init recipe)
 
 
 class Assembler:

@@ -26,6 +26,7 @@ from cnndsl.backend import BackendError
 
 from .classes import Assembler
 from .escape import py_text, stamp
+from .init_code import init_lines
 from .inplace import mark_inplace
 from .layout import layout
 from .names import Namespace, camel, is_free, sanitize, snake
@@ -86,6 +87,8 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
     # the network class keeps its .cnn name: reserved before block classes take names
     asm = Assembler(gen, root, class_ns, class_ns.create(camel(root.kind)), net_params)
     asm.build()
+    root_cls = next(c for c in asm.classes if c.name == asm.root_class)
+    root_cls.post_init = init_lines(graph)  # the file's `let init` recipe, as torchvision writes it
     factory = sanitize(graph.meta.get("library_name") or snake(root.kind))
     if not is_free(factory) or factory in class_ns.used:
         factory = class_ns.create(factory)
@@ -104,7 +107,7 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
         "classes": asm.classes,
         "root_class": asm.root_class,
         "factory": factory,
-        "root_params": next(c.params for c in asm.classes if c.name == asm.root_class),
+        "root_params": root_cls.params,
     }
     text = stamp(layout(render_template(ctx)))  # laid out as `ruff format` leaves it (layout.py)
     line_map = source_map(text)

@@ -17,6 +17,7 @@ short literals), but the scanner skips string literals anyway.
 
 from __future__ import annotations
 
+import keyword
 import re
 
 WIDTH = 88
@@ -136,19 +137,18 @@ def _has_magic_comma(code: str) -> bool:
     """Some bracket of `code` ends with a trailing comma that ruff keeps exploded (`f(a,)`, `[a,]`,
     `(a, b,)`; not a 1-tuple `(a,)`): ruff never joins such a bracket onto one line."""
     opens: list[int] = []
-    last = ""
     for i, ch, _depth in _scan(code):
         if ch in "([{":
             opens.append(i)
         elif ch in ")]}":
             start = opens.pop() if opens else 0
-            if last == ",":
+            if code[:i].rstrip().endswith(","):  # (string literals are skipped by the scan, not here)
                 before = code[:start].rstrip()
-                is_call = ch == ")" and bool(before) and (before[-1].isalnum() or before[-1] in "_)]")
+                word = re.search(r"\w+$", before)
+                is_call = ch == ")" and bool(before) and (before[-1] in ")]" or (
+                    word is not None and not keyword.iskeyword(word.group(0))))
                 if ch != ")" or is_call or len(_top_level_split(code[start + 1:i])) > 1:
                     return True
-        if not ch.isspace():
-            last = ch
     return False
 
 
