@@ -64,7 +64,7 @@ def format_source(text: str, file: str = "<string>", width: int = L.WIDTH) -> st
 
     before = parse(text, file)  # positioned syntax errors, limits, the same checks as `check`
     tree = _parser().parse(text)
-    out = _Formatter(text, tree).document()
+    out = _Formatter(text, tree, width).document()
     result = L.render(out, width)
     after = parse(result, file)
     if _shape(before) != _shape(after):
@@ -88,8 +88,9 @@ def _shape(node):
 
 
 class _Formatter:
-    def __init__(self, text: str, tree: Tree):
+    def __init__(self, text: str, tree: Tree, width: int = L.WIDTH):
         self.text = text
+        self.width = width
         self.tree = tree
         self.tokens = sorted((t for t in tree.scan_values(lambda v: isinstance(v, Token)) if t.type != "_NL"),
                              key=lambda t: t.start_pos)
@@ -286,7 +287,7 @@ class _Formatter:
         kids = self.kids(tree)
         body = kids[-1]
         header = self.join(tree, kids[:-1])
-        if _flat_width(header) + 2 > L.WIDTH:  # ` {`: split the parameters first, not the inputs
+        if _flat_width(header) + 2 > self.width:  # ` {`: split the parameters first, not the inputs
             for part in header:
                 if isinstance(part, L.Group):
                     part.must_break = len(part.parts) > 2
