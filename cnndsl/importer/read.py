@@ -98,10 +98,10 @@ def read_model(model, source: str = "<model>") -> OModel:
     nodes = []
     for i, n in enumerate(g.node):
         if n.domain not in ("", "ai.onnx"):
-            nodes.append(ONode(f"{n.domain}.{n.op_type}", n.name or f"node{i}", list(n.input), list(n.output), {}, i))
+            nodes.append(ONode(f"{n.domain}.{n.op_type}", n.name, list(n.input), list(n.output), {}, i))
             continue
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
-        nodes.append(ONode(n.op_type, n.name or f"{n.op_type}_{i}", list(n.input), list(n.output), attrs, i))
+        nodes.append(ONode(n.op_type, n.name, list(n.input), list(n.output), attrs, i))  # "" when unnamed
     om = OModel(nodes, consts, shapes, inputs, [o.name for o in g.output], init_names, opset, g.name or "net")
     props = {p.key: p.value for p in model.metadata_props}
     if model.producer_name == "cnndsl" and props.get("cnndsl.frozen_bn"):
@@ -113,6 +113,7 @@ def read_model(model, source: str = "<model>") -> OModel:
             layers = None  # an aid only: without it the ONNX nodes are mapped as they are
         if isinstance(layers, dict):
             om.layers = {k: v for k, v in layers.items() if isinstance(v, dict) and isinstance(v.get("attrs"), dict)}
+    _fold_shapes(om)
     _fold_constants(om, model)
     _static_reshapes(om)
     _dce(om)
@@ -177,6 +178,54 @@ def _fold_constants(om: OModel, model) -> None:
             continue
         kept.append(n)
     om.nodes = kept
+
+
+def _fold_shapes(om: OModel) -> None:
+    """Shape arithmetic over a symbolic batch (`x.view(x.size(0), -1)`): Shape, Gather, Slice, Unsqueeze,
+    Squeeze, Concat and Cast evaluated on dims lists whose entries are ints or the batch's symbol; a
+    Reshape target whose only symbolic entry is its input's own batch, in first place, becomes 0 (copy)."""
+    sym: dict[str, tuple[list, bool]] = {}  # value -> (entries, is a scalar)
+
+    def get(v):
+        if v in sym:
+            return sym[v]
+        c = om.consts.get(v)
+        if c is not None and c.dtype.kind in "iu" and c.ndim <= 1:
+            return [int(x) for x in c.reshape(-1)], c.ndim == 0
+        return None
+
+    for n in om.nodes:
+        ins = [get(i) if i else None for i in n.inputs]
+        out = None
+        if n.op == "Shape" and n.inputs[0] in om.shapes:
+            out = list(om.shapes[n.inputs[0]])[n.attrs.get("start", 0):n.attrs.get("end", None)], False
+        elif n.op == "Gather" and ins[0] and ins[1] and not ins[0][1] and int(n.attrs.get("axis", 0)) == 0:
+            idx, scalar = ins[1]
+            if all(-len(ins[0][0]) <= i < len(ins[0][0]) for i in idx):
+                out = [ins[0][0][i] for i in idx], scalar
+        elif n.op == "Unsqueeze" and ins[0] and ins[0][1]:
+            out = ins[0][0], False
+        elif n.op == "Squeeze" and ins[0] and len(ins[0][0]) == 1:
+            out = ins[0][0], True
+        elif n.op in ("Cast", "Identity") and ins[0]:
+            out = ins[0]
+        elif n.op == "Concat" and ins and all(i and not i[1] for i in ins):
+            out = [e for i in ins for e in i[0]], False
+        elif n.op == "Slice" and ins[0] and all(ins[1:3]) and len(n.inputs) <= 4 and not ins[0][1]:
+            out = ins[0][0][ins[1][0][0]:ins[2][0][0]], False
+        if out is not None and n.outputs[0] not in om.consts:
+            sym[n.outputs[0]] = out
+            if all(isinstance(e, int) for e in out[0]):
+                arr = np.array(out[0], np.int64)
+                om.consts[n.outputs[0]] = arr.reshape(()) if out[1] else arr
+        if n.op == "Reshape" and n.inputs[1] in sym and n.inputs[1] not in om.consts:
+            target, _ = sym[n.inputs[1]]
+            batch = om.shapes.get(n.inputs[0], (None,))[0]
+            if target and isinstance(target[0], str) and target[0] == batch and \
+                    all(isinstance(e, int) for e in target[1:]):
+                name = n.outputs[0] + "/target"
+                om.consts[name] = np.array([0] + target[1:], np.int64)
+                n.inputs = [n.inputs[0], name]
 
 
 def _static_reshapes(om: OModel) -> None:

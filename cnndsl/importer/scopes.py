@@ -15,6 +15,7 @@ import re
 from .stage import Stage
 
 PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 _BAD = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -77,6 +78,8 @@ def assign_paths(stages: list[Stage], producer: str) -> None:
                 if src.endswith("." + p):
                     parts = src[: -len(p) - 1].split(".")
                     break
+            if not parts and _DOTTED.match(st.onnx_name):  # another exporter's plain node name (`fc`, `features.0`)
+                parts = st.onnx_name.split(".")
             if not parts:
                 mod, _ = _torch_path(st.onnx_name)
                 if mod and tuple(mod) not in inner:

@@ -39,7 +39,8 @@ class ImportFailed(CnnError):
     def __init__(self, source: str, problems: list[Unsupported]):
         lines = [f"{source}: {len(problems)} ONNX node{'s' if len(problems) != 1 else ''} cannot be imported:"]
         for p in problems:
-            lines.append(f"  node #{p.node.index} '{p.node.name}' ({p.node.op}): {p.why}")
+            name = f"'{p.node.name}'" if p.node.name else "(unnamed)"
+            lines.append(f"  node #{p.node.index} {name} ({p.node.op}): {p.why}")
         super().__init__("\n".join(lines))
         self.problems = problems
 
