@@ -322,6 +322,15 @@ class _Formatter:
         return head + [L.Text(" "), L.Group([L.IfBreak([L.Text("(")], []), L.Indent([L.Line(soft=True), L.Group(body)]),
                                              L.Line(soft=True), L.IfBreak([L.Text(")")], [])])]
 
+    def r_assert_stmt(self, tree: Tree) -> list:
+        """`assert cond, "message"`: a long one continues after the comma (the language ignores a newline there)."""
+        kids = self.kids(tree)
+        if len(kids) < 4:
+            return self.join(tree)
+        assert_tok, cond, comma, message = kids
+        return [L.Group([self.tok(assert_tok), L.Text(" "), self.node(cond), self.tok(comma),
+                         L.Indent([L.Line(), self.node(message)])])]
+
     def r_string(self, tree: Tree) -> list:
         (tok,) = self.kids(tree)
         return self.tok(tok, _string(str(tok)))
