@@ -19,41 +19,42 @@ def cnndsl(*args, cwd=None):
 
 
 @pytest.fixture(scope="module")
-def resnet18_onnx(tmp_path_factory):
-    path = tmp_path_factory.mktemp("r18") / "resnet18.onnx"
-    r = cnndsl("compile", "resnet18", "--target", "onnx", "-o", path)
+def lenet_onnx(tmp_path_factory):
+    """A small library network keeps the subprocesses quick; the big ones are the round-trip tests' job."""
+    path = tmp_path_factory.mktemp("lenet") / "lenet5.onnx"
+    r = cnndsl("compile", "lenet5", "--target", "onnx", "-o", path)
     assert r.returncode == 0, r.stderr
     return path
 
 
-def test_import_then_diff_compile_run(resnet18_onnx, tmp_path):
-    net, weights = tmp_path / "r18.cnn", tmp_path / "r18.npz"
-    r = cnndsl("import", resnet18_onnx, "-o", net, "--weights", weights)
+def test_import_then_diff_compile_run(lenet_onnx, tmp_path):
+    net, weights = tmp_path / "lenet.cnn", tmp_path / "lenet.npz"
+    r = cnndsl("import", lenet_onnx, "-o", net, "--weights", weights)
     assert r.returncode == 0, r.stderr
-    assert "network ResNet" in r.stderr and "r18.npz" in r.stderr
+    assert "network LeNet5" in r.stderr and "lenet.npz" in r.stderr
     text = net.read_text()
-    assert text.startswith("# Imported by `cnndsl import` from resnet18.onnx")
-    assert "network ResNet() (image: f32[N, 3, 224, 224])" in text
+    assert text.startswith("# Imported by `cnndsl import` from lenet5.onnx")
+    assert "network LeNet5() (image: f32[N, 1, 32, 32])" in text
     assert cnndsl("check", net).returncode == 0
-    d = cnndsl("diff", "resnet18", net)
+    d = cnndsl("diff", "lenet5", net)
     assert d.returncode == 0 and "identical" in d.stdout, d.stdout + d.stderr
     again = tmp_path / "again.onnx"
     r = cnndsl("compile", net, "--target", "onnx", "--weights", weights, "-o", again)
     assert r.returncode == 0, r.stderr
-    x = np.random.default_rng(1).standard_normal((2, 3, 224, 224)).astype(np.float32)
-    np.testing.assert_array_equal(ort_run(again, [x])[0], ort_run(resnet18_onnx, [x])[0])
+    x = np.random.default_rng(1).standard_normal((2, 1, 32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(ort_run(again, [x])[0], ort_run(lenet_onnx, [x])[0])
 
 
-def test_network_name_and_existing_output(resnet18_onnx, tmp_path):
+def test_network_name_and_existing_output(lenet_onnx, tmp_path):
     net = tmp_path / "mine.cnn"
     net.write_text("# my own edits\n")
-    r = cnndsl("import", resnet18_onnx, "-o", net, "--network", "MyResNet")
+    r = cnndsl("import", lenet_onnx, "-o", net, "--network", "MyLeNet")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert net.read_text() == "# my own edits\n"  # a file cnndsl did not write is kept without --force
-    r = cnndsl("import", resnet18_onnx, "-o", net, "--network", "MyResNet", "--force")
+    r = cnndsl("import", lenet_onnx, "-o", net, "--network", "MyLeNet", "--force")
     assert r.returncode == 0, r.stderr
-    assert "network MyResNet()" in net.read_text()
-    r = cnndsl("import", resnet18_onnx, "-o", tmp_path / "x.cnn", "--network", "not a name")
+    assert "network MyLeNet()" in net.read_text()
+    r = cnndsl("import", lenet_onnx, "-o", tmp_path / "x.cnn", "--network", "not a name")
     assert r.returncode == 2 and "is not a name" in r.stderr
 
 
@@ -62,8 +63,8 @@ def test_network_name_and_existing_output(resnet18_onnx, tmp_path):
     ("out.txt", [], "the output is a .cnn file"),
     ("n.cnn", ["--weights", "w.pt"], "the weights file is an .npz"),
 ])
-def test_option_errors(resnet18_onnx, tmp_path, out, extra, message):
-    r = cnndsl("import", resnet18_onnx, "-o", tmp_path / out, *extra)
+def test_option_errors(lenet_onnx, tmp_path, out, extra, message):
+    r = cnndsl("import", lenet_onnx, "-o", tmp_path / out, *extra)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     assert list(tmp_path.iterdir()) == []
 
@@ -149,10 +150,14 @@ def test_pytorch_module(tmp_path):
     ("nothere.py:tiny", ["--input-shape", "3x32x32"], "no such Python file"),
     ("tiny.py:1bad", ["--input-shape", "3x32x32"], "path/to/model.py:factory"),
 ])
-def test_pytorch_module_errors(tmp_path, spec, extra, message):
+def test_pytorch_module_errors(tmp_path, monkeypatch, capsys, spec, extra, message):
+    """In process (`main()`, the console script's function): torch is loaded once for all cases."""
+    from cnndsl.cli.main import main
+
     pytest.importorskip("torch")
     (tmp_path / "tiny.py").write_text(textwrap.dedent(MODULE))
-    r = cnndsl("import", spec, *extra, "-o", tmp_path / "t.cnn", cwd=tmp_path)
-    assert r.returncode == 2, r.stderr
-    assert message in r.stderr and "Traceback" not in r.stderr
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", spec, *extra, "-o", str(tmp_path / "t.cnn")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
     assert not (tmp_path / "t.cnn").exists()

@@ -17,9 +17,10 @@ from cnndsl.importer import import_onnx
 from cnndsl.model import Model
 
 # quick enough for the default run (a few seconds each on 2 cores); the rest is marked slow
-FAST = ["lenet5", "resnet18", "resnet50", "mobilenet_v2", "densenet121", "mobilenet_v3_small", "squeezenet1_1",
-        "shufflenet_v2_x0_5", "mnasnet0_5", "efficientnet_b0", "regnet_y_400mf", "googlenet", "resnet1d",
-        "convnext_tiny", "se_resnet50", "nonlocal_resnet18"]
+# one of each kind (plain, residual, inverted residual, dense, shuffle, SE, CBAM-free attention, layer
+# norm + layer scale + stochastic depth, 1-D); the rest (same structures, larger) is marked slow
+FAST = ["lenet5", "resnet18", "resnet50", "mobilenet_v2", "densenet121", "mobilenet_v3_small",
+        "shufflenet_v2_x0_5", "efficientnet_b0", "googlenet", "resnet1d", "convnext_tiny", "nonlocal_resnet18"]
 SHORT = {"resnet50": 100, "mobilenet_v2": 100, "densenet121": 100}  # the "well under 100 lines"
 LIBRARY = sorted(n for n in library_index() if n[:1].islower())
 # unet3d's full tile needs ~24 GiB in some runtimes; its structure is checked without running it
