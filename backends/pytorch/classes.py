@@ -52,6 +52,7 @@ class Assembler:
         self.render: dict[int, Any] = {}  # key -> callable(values) -> str
         self.inline_samples: dict[int, Inst] = {}
         self.classes_of_kind: dict[str, int] = {}
+        self.residual_keys: set[int] = set()  # classes whose instances differ by a residual add (a flag)
         reachable, stack = set(), [root]
         while stack:  # instances lifted into a parent by `flatten` are no longer classes
             inst = stack.pop()
@@ -164,7 +165,40 @@ class Assembler:
                             merged[small] = big
                             changed = True
                             break
+        # then instances that differ only by a residual add of the block's input (torchvision's
+        # `use_res_connect`): one class with a flag, among structures no optional child merged
+        involved = set(merged) | set(merged.values())
+        for keys in self.kinds.values():
+            live = [k for k in keys if k not in involved and not self.gen.groups[k][0].sequential
+                    and self.gen.groups[k][0] is not self.root]
+            for big in live:
+                for small in live:
+                    if big != small and small not in merged and big not in merged and \
+                            self._residual_variant(self.gen.groups[big][0], self.gen.groups[small][0], merged):
+                        merged[small] = big
+                        self.residual_keys.add(big)
         return merged
+
+    def _residual_variant(self, big: Inst, small: Inst, merged) -> bool:
+        """`big` is `small` plus `v = v + x` (the block's input) before it returns `v`: the same children,
+        the same forward otherwise (its variable renamed)."""
+        if (len(big.inputs), len(small.inputs), len(big.outputs), len(small.outputs)) != (1, 1, 1, 1):
+            return False
+        if [self._entry_sig(e, merged) for e in big.entries] != [self._entry_sig(e, merged) for e in small.entries]:
+            return False
+        b, s = big.forward, small.forward
+        if len(b) != len(s) + 1 or len(b) < 3:
+            return False
+        ret_b, ret_s = re.fullmatch(r"return (\w+)", b[-1]), re.fullmatch(r"return (\w+)", s[-1])
+        if not ret_b or not ret_s or ret_b.group(1) == "x":
+            return False
+        v, w = ret_b.group(1), ret_s.group(1)
+        if not re.fullmatch(rf"{v} = {v} \+ x(  # .*)?", b[-2]):
+            return False
+        body = b[:-2]
+        if any(re.search(r"\bx\b", ln.split("  # ")[0]) for ln in body[1:]):  # the input is read once, first
+            return False
+        return [re.sub(rf"\b{v}\b", w, ln) for ln in body] == s[:-1]
 
     def _inline_sequential(self, sample: Inst):
         def render(values: list) -> str:
@@ -207,11 +241,13 @@ class Assembler:
         optional = self.optional_slots(insts) if not sample.sequential else []
         flag_ns = Namespace(set(names) | {"self"})
         flags = {slot: flag_ns.create(sanitize(slot)) for slot in optional}
+        flag_ns.used |= {slot for slot, _e, _p in sample.entries}  # the residual flag is also an attribute
+        res_flag = flag_ns.create("use_res_connect") if key in self.residual_keys else None
         for inst in insts:
             present = {s for s, _e, _p in inst.entries}
             self.call_values[id(inst)] = [col[insts.index(inst)] for col in columns] + [
-                slot in present for slot in optional]
-        names = names + list(flags.values())
+                slot in present for slot in optional] + ([inst.forward == sample.forward] if res_flag else [])
+        names = names + list(flags.values()) + ([res_flag] if res_flag else [])
 
         if is_root:
             cls = self.root_class
@@ -248,6 +284,11 @@ class Assembler:
                 init.append(f"self.add_module({slot!r}, {_indent(code, 8)})")
         params = [(p, _annotation(col)) for p, col in zip(names, columns)]
         params += [(f, "bool") for f in flags.values()]
+        forward = sample.forward
+        if res_flag:  # the residual add, when this instance has it
+            params.append((res_flag, "bool"))
+            init.append(f"self.{res_flag} = {res_flag}")
+            forward = forward[:-2] + [f"if self.{res_flag}:", "    " + forward[-2], forward[-1]]
         if is_root:  # the network's parameters, in its order, with the file's values as defaults
             order = {m.name: i for i, m in enumerate(self.net_params)}
             default = {m.name: m.default for m in self.net_params}
@@ -263,7 +304,7 @@ class Assembler:
                    + (f", applied {len(insts)} times (shared)." if calls else "."))
         doc = py_text(doc)
         self.classes.append(ClassDef(cls, "nn.Sequential" if sample.sequential else "nn.Module", doc, params, init,
-                                     sample.forward, self._fwd_params(sample, is_root), len(sample.outputs)))
+                                     forward, self._fwd_params(sample, is_root), len(sample.outputs)))
 
     def _fwd_params(self, inst: Inst, is_root: bool) -> list[str]:
         if is_root:
