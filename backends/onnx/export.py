@@ -194,10 +194,13 @@ def build_model(graph, weights, opset: int | None = None) -> onnx.ModelProto:
         outputs.append(_value_info(out_name, graph.value_shape(tuple(ref))))
 
     out_values = {o.name for o in outputs} | {i.name for i in inputs}
+    values_of: dict[str, list] = {}  # node name -> its (ref, value name) pairs: one pass, linear in the graph
+    for ref, value in names.items():
+        values_of.setdefault(ref[0], []).append((ref, value))
     for node in graph.topo():  # every IR value's shape, so viewers (Netron) label every edge
         if node.op == "input":
             continue
-        for ref, value in ((r, v) for r, v in names.items() if r[0] == node.name):
+        for ref, value in values_of.get(node.name, ()):
             shape = graph.value_shape(ref)
             if shape is not None and value not in ctx.value_info:
                 ctx.value_info[value] = _value_info(value, shape, node.meta.get("dtype", "float32"))
