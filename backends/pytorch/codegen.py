@@ -16,6 +16,10 @@
 4. Jinja2 renders the file skeleton from these pieces (`templates/model.py.j2`).
 
 Steps 1-2 live in `tree.py`, step 3 in `classes.py`; this module runs them and renders.
+Around them: `inplace.py` marks the ReLUs that may run in place, `netargs.py` finds the
+network parameters that become constructor arguments (-O0), `init_code.py` writes the
+file's `let init` recipe at the end of the network's `__init__`, and `layout.py` lays the
+rendered text out as `ruff format` would.
 """
 
 from __future__ import annotations
