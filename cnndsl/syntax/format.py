@@ -14,15 +14,18 @@ that does not, as black does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import re
+import sys
 from importlib import resources
 
 from lark import Token, Tree
 
 from cnndsl.diagnostics import CnnError, Span
 from cnndsl.syntax import layout as L
+from cnndsl.syntax.parser import MAX_TREE_DEPTH
 
 OPEN, CLOSE = {"LPAR", "LSQB"}, {"RPAR", "RSQB"}
 _COMMENT = re.compile(r"#[^\r\n]*")
@@ -64,13 +67,26 @@ def format_source(text: str, file: str = "<string>", width: int = L.WIDTH) -> st
 
     before = parse(text, file)  # positioned syntax errors, limits, the same checks as `check`
     tree = _parser().parse(text)
-    out = _Formatter(text, tree, width).document()
-    result = L.render(out, width)
-    after = parse(result, file)
-    if _shape(before) != _shape(after):
+    # the parser bounds the tree's depth (MAX_TREE_DEPTH); the formatter recurses a few frames per level
+    with _recursion_limit(MAX_TREE_DEPTH * 8 + 1000):
+        out = _Formatter(text, tree, width).document()
+        result = L.render(out, width)
+        after = parse(result, file)
+        same = _shape(before) == _shape(after)
+    if not same:
         raise FormatError("the formatted text would parse differently; file left unchanged (please report this)",
                           Span(file, 1, 1))
     return result
+
+
+@contextlib.contextmanager
+def _recursion_limit(limit: int):
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def _shape(node):
@@ -103,12 +119,15 @@ class _Formatter:
 
     # ------------------------------------------------------------ comments
     def _collect_comments(self) -> None:
+        import bisect
+
+        newlines = [m.start() for m in re.finditer("\n", self.text)]
         prev_end = 0
         prev: Token | None = None
         for tok in [*self.tokens, None]:
             start = tok.start_pos if tok is not None else len(self.text)
             for m in _COMMENT.finditer(self.text, prev_end, start):
-                line = self.text.count("\n", 0, m.start()) + 1
+                line = bisect.bisect_left(newlines, m.start()) + 1
                 line_start = self.text.rfind("\n", 0, m.start()) + 1
                 own = not self.text[line_start:m.start()].strip()
                 c = Comment(m.group().rstrip(), line, own)

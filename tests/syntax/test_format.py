@@ -236,3 +236,17 @@ def test_random_programs_keep_their_meaning_with_comments_anywhere():
             assert once.count("# own") == text.count("# own") and once.count("# trailing") == text.count("# trailing")
         checked += 1
     assert checked > 15
+
+
+def test_the_deepest_nesting_the_parser_accepts_formats(tmp_path, capsys):
+    """Brackets nested to the postlexer's limit and `if`s inside `if`s: formatted, never a RecursionError."""
+    deep = "let a = " + "(" * 199 + "1" + ")" * 199 + "\n"
+    once = format_source(deep)
+    assert format_source(once) == once
+    ifs = ("network N() (x: f32[N, 3, 8, 8]) {\n" + "if true {  # c\n" * 120 + "relu\n" + "}\n" * 120 + "}\n")
+    once = format_source(ifs)
+    assert once.count("# c") == 120 and format_source(once) == once
+    f = tmp_path / "deep.cnn"
+    f.write_text(deep)
+    assert main(["fmt", str(f)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
