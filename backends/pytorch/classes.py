@@ -294,7 +294,7 @@ class Assembler:
             default = {m.name: m.default for m in self.net_params}
             params = sorted(((p, f"{t} = {default[p]!r}") for p, t in params if p in default),
                             key=lambda pt: order[pt[0]])
-        modules = [i for i in insts if "@" not in i.local]  # `head@2`: a shared instance applied again
+        modules = sorted((i for i in insts if "@" not in i.local), key=lambda i: i.first)  # `head@2`: applied again
         where = ", ".join(i.path for i in modules[:3]) + (", ..." if len(modules) > 3 else "")
         calls = len(insts) - len(modules)
         if is_root:
