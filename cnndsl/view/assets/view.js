@@ -19,6 +19,9 @@
     while (c !== null) { out.push(c); c = clusters[c].parent; }
     return out.reverse();
   });
+  var members = clusters.map(function () { return []; });  // every node below each cluster, in order
+  chain.forEach(function (ch, n) { ch.forEach(function (c) { members[c].push(n); }); });
+  var allNodes = nodes.map(function (n) { return n.id; });
   var users = nodes.map(function () { return []; });
   nodes.forEach(function (n) { n.inputs.forEach(function (s) { users[s].push(n.id); }); });
   var expanded = new Set();
@@ -92,8 +95,7 @@
     }
     var outputs = {};
     DATA.outputs.forEach(function (o) { outputs[o.node] = true; });
-    for (var v = 0; v < nodes.length; v++) {
-      if (!inContainer(v, cid, depth)) continue;
+    (cid === null ? allNodes : members[cid]).forEach(function (v) {
       var kv = unitKey(v, depth);
       nodes[v].inputs.forEach(function (s) {
         if (!inContainer(s, cid, depth)) { addEdge(port("pin" + cid, -1), kv, nodes[s].shape); return; }
@@ -103,24 +105,25 @@
       if (cid !== null && (outputs[v] || users[v].some(function (u) { return !inContainer(u, cid, depth); }))) {
         addEdge(kv, port("pout" + cid, nodes.length), nodes[v].shape);
       }
-    }
+    });
     units.sort(function (a, b) { return a.first - b.first; });
     // ranks: longest path over the unit DAG (Kahn; a cycle is broken at its earliest unit)
     var preds = {}, succs = {}, indeg = {};
     units.forEach(function (u) { preds[u.key] = []; succs[u.key] = []; indeg[u.key] = 0; });
     edges.forEach(function (e) { preds[e.to].push(e.from); succs[e.from].push(e.to); indeg[e.to]++; });
     var rank = {}, done = {}, order = [];
-    var remaining = units.slice();
-    while (remaining.length) {
-      var ready = remaining.filter(function (u) { return indeg[u.key] === 0; });
-      if (!ready.length) ready = [remaining[0]];
-      ready.forEach(function (u) {
-        var r = 0;
-        preds[u.key].forEach(function (p) { if (done[p]) r = Math.max(r, rank[p] + 1); });
-        rank[u.key] = r; done[u.key] = true; order.push(u);
-        succs[u.key].forEach(function (s) { indeg[s]--; });
-      });
-      remaining = remaining.filter(function (u) { return !done[u.key]; });
+    var queue = units.filter(function (u) { return indeg[u.key] === 0; }), head = 0, scan = 0;
+    while (order.length < units.length) {
+      if (head === queue.length) {  // a cycle: start again at the earliest unit not placed
+        while (done[units[scan].key]) scan++;
+        queue.push(units[scan]);
+      }
+      var u = queue[head++];
+      if (done[u.key]) continue;
+      var r = 0;
+      preds[u.key].forEach(function (p) { if (done[p]) r = Math.max(r, rank[p] + 1); });
+      rank[u.key] = r; done[u.key] = true; order.push(u);
+      succs[u.key].forEach(function (k) { if (--indeg[k] === 0 && !done[k]) queue.push(byKey[k]); });
     }
     // layers, with dummy units on edges that span several layers
     var layers = [];
