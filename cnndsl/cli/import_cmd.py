@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 HELP = ("lift an ONNX model (or a PyTorch module, through torch.onnx) into a readable .cnn file, "
         "blocks and loops recovered, and its weights")
@@ -48,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     if args.weights:
         save_npz(args.weights, result.weights, force=args.force)
     write_file(args.output, result.text, force=args.force)
-    n_params = sum(int(a.size) for k, a in result.weights.items() if not k.endswith("num_batches_tracked"))
-    print(f"{args.output}: network {result.network}, {result.text.count(chr(10))} lines, "
-          f"{len(result.graph) - len(result.graph.input_names)} nodes, {n_params:,} weight values"
-          + (f"; weights in {args.weights}" if args.weights else ""), file=sys.stderr)
+    n_values = sum(int(a.size) for k, a in result.weights.items() if not k.endswith("num_batches_tracked"))
+    print(f"wrote {args.output} (network {result.network}, {result.text.count(chr(10))} lines, "
+          f"{len(result.graph) - len(result.graph.input_names)} nodes)")
+    if args.weights:
+        print(f"wrote {args.weights} ({len(result.weights)} tensors, {n_values:,} values)")
     return 0

@@ -31,7 +31,7 @@ def test_import_then_diff_compile_run(lenet_onnx, tmp_path):
     net, weights = tmp_path / "lenet.cnn", tmp_path / "lenet.npz"
     r = cnndsl("import", lenet_onnx, "-o", net, "--weights", weights)
     assert r.returncode == 0, r.stderr
-    assert "network LeNet5" in r.stderr and "lenet.npz" in r.stderr
+    assert f"wrote {net} (network LeNet5" in r.stdout and f"wrote {weights} (" in r.stdout
     text = net.read_text()
     assert text.startswith("# Imported by `cnndsl import` from lenet5.onnx")
     assert "network LeNet5() (image: f32[N, 1, 32, 32])" in text
