@@ -73,7 +73,8 @@ def _q(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def _category(op: str) -> str:
+def category(op: str) -> str:
+    """The op's category (conv, norm, activation, ...: its registry entry's), for colours."""
     from cnndsl.ops import registry
 
     try:
@@ -135,7 +136,7 @@ def to_dot(g: Graph, annotate: tuple[str, ...] = ("shape",)) -> str:
                 out.append(f"{indent}}}")
             else:
                 n = item
-                fill, border = PALETTE.get(_category(n.op), OTHER)
+                fill, border = PALETTE.get(category(n.op), OTHER)
                 rows = [n.name, n.op]
                 for key in annotate:
                     text = ANNOTATIONS[key][0](n)

@@ -10,20 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnndsl.ir.dot import category
 from cnndsl.ir.graph import Graph
 from cnndsl.ir.printer import _fmt_attr, _fmt_shape
 
 SCHEMA = "cnndsl.view/1"
 SOURCE_CONTEXT = 3  # lines shown around a node's source line
-
-
-def category(op: str) -> str:
-    from cnndsl.ops import registry
-
-    try:
-        return registry.get(op).category
-    except KeyError:
-        return "io" if op == "input" else "other"
 
 
 def _rf(meta: dict) -> tuple[str | None, dict | None]:
