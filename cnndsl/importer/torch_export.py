@@ -10,9 +10,11 @@ Running the user's file is the point of this input: it is their own model code.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import io
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -52,6 +54,26 @@ def _load_factory(p: Path, factory: str):
     return fn
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """The exporter's own prints, Python's and its C++ logger's (the whole graph, on a failure), kept off
+    stdout: cnndsl's error message says what failed."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1: nothing to protect
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+        return
+    try:
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(io.StringIO()):
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def export_factory(spec: str, input_shape: tuple[int, ...] | None):
     """Returns (onnx ModelProto, the module's class name)."""
     p, factory = parse_spec(spec)
@@ -74,8 +96,8 @@ def export_factory(spec: str, input_shape: tuple[int, ...] | None):
     names = [n for n in inspect.signature(module.forward).parameters if n.isidentifier()]
     example = torch.randn(1, *input_shape)
     buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation and constant-folding notices
+    with warnings.catch_warnings(), _quiet_stdout():
+        warnings.simplefilter("ignore")  # the exporter's deprecation notices; on failure it prints its graph
         try:
             torch.onnx.export(module, (example,), buf, dynamo=False, opset_version=OPSET,
                               training=torch.onnx.TrainingMode.PRESERVE, input_names=names[:1] or ["input"],

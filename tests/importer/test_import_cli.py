@@ -112,6 +112,10 @@ def tiny():
 
 def broken():
     raise RuntimeError("no weights here")
+
+
+def shuffle():
+    return nn.Sequential(nn.Conv2d(3, 4, 1), nn.ChannelShuffle(2))
 '''
 
 
@@ -143,14 +147,18 @@ def test_pytorch_module(tmp_path):
     np.testing.assert_allclose(ort_run(onnx_path, [x])[0], want, rtol=1e-5, atol=1e-5)
 
 
+SHUFFLE_REFUSED = "could not export the module: UnsupportedOperatorError: Exporting the operator 'aten::channel_shuffle'"
+
+
 @pytest.mark.parametrize("spec, extra, message", [
     ("tiny.py:tiny", [], "give the input shape"),
     ("tiny.py:missing", ["--input-shape", "3x32x32"], "defines no callable 'missing'"),
     ("tiny.py:broken", ["--input-shape", "3x32x32"], "calling broken() failed: RuntimeError: no weights here"),
     ("nothere.py:tiny", ["--input-shape", "3x32x32"], "no such Python file"),
     ("tiny.py:1bad", ["--input-shape", "3x32x32"], "path/to/model.py:factory"),
+    ("tiny.py:shuffle", ["--input-shape", "3x8x8"], SHUFFLE_REFUSED),
 ])
-def test_pytorch_module_errors(tmp_path, monkeypatch, capsys, spec, extra, message):
+def test_pytorch_module_errors(tmp_path, monkeypatch, capfd, spec, extra, message):
     """In process (`main()`, the console script's function): torch is loaded once for all cases."""
     from cnndsl.cli.main import main
 
@@ -158,6 +166,7 @@ def test_pytorch_module_errors(tmp_path, monkeypatch, capsys, spec, extra, messa
     (tmp_path / "tiny.py").write_text(textwrap.dedent(MODULE))
     monkeypatch.chdir(tmp_path)
     assert main(["import", spec, *extra, "-o", str(tmp_path / "t.cnn")]) == 2
-    err = capsys.readouterr().err
+    out, err = capfd.readouterr()
     assert message in err and "Traceback" not in err
+    assert out == ""  # not the exporter's dump of its graph either
     assert not (tmp_path / "t.cnn").exists()
