@@ -105,7 +105,10 @@ def _variant(graph, name: str, value: Any):
     shape = graph.value_shape((graph.input_names[0], 0)) if len(graph.input_names) == 1 else None
     input_shape = tuple(shape[1:]) if shape and all(isinstance(d, int) for d in shape[1:]) else None
     batch = shape[0] if shape and isinstance(shape[0], int) else None
-    params = {**meta["params"], name: value}
+    # every parameter as compiled (-D overrides included) where they are plain values; a block or layer
+    # value cannot be passed back, and the file's default is then the best guess for it
+    plain = all(isinstance(v, (int, float, str, bool, list, tuple, type(None))) for v in meta["params"].values())
+    params = {**meta["params"], name: value} if plain else {name: value}
     return _reload(str(source), Path(str(source)).stat().st_mtime, str(meta.get("network") or ""),
                    str(meta.get("library_name") or ""), params, input_shape, batch)
 

@@ -78,3 +78,10 @@ def test_arguments_build_what_the_language_builds(name, params, tmp_path):
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32))
     with torch.no_grad():
         assert torch.equal(model(x), reference(x))
+
+
+def test_the_compiled_values_are_the_defaults():
+    """`cnndsl.load("resnet18", num_classes=10)` (or `-D num_classes=10`): the factory defaults to 10."""
+    text, *_ = generate(load("resnet18", params={"num_classes": 10}))
+    assert "\ndef resnet18(num_classes: int = 10) -> ResNet:\n" in text
+    assert "self.fc = nn.Linear(512, num_classes)" in text
