@@ -18,6 +18,7 @@ from _pytorch_util import generate, tiny_res
 from cnndsl.backends.pytorch.layout import WIDTH, break_line, layout
 
 from cnndsl.api import library_index, load
+from cnndsl.backend import CompileOptions, get_backend
 
 SPREAD = ["resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "inception_v3", "densenet121",
           "convnext_tiny", "shufflenet_v2_x1_0", "regnet_y_400mf", "squeezenet1_0", "mnasnet0_5", "googlenet",
@@ -41,7 +42,10 @@ def _write(folder: Path, names: list[str], levels=(0, 1)) -> None:
     for name in names:
         graph = tiny_res() if name == "tiny_res" else load(name)
         for opt_level in levels:
-            text, *_ = generate(graph, opt_level=opt_level)
+            if opt_level == 0:  # the trainable form needs no weights
+                text, _info = get_backend("pytorch").generate(graph, CompileOptions(opt_level=0))
+            else:
+                text, *_ = generate(graph, opt_level=opt_level)
             (folder / f"{name}_O{opt_level}.py").write_text(text)
 
 
