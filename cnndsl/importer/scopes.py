@@ -22,8 +22,8 @@ _BAD = re.compile(r"[^A-Za-z0-9_-]")
 _SHARED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*@\d+$")  # `head@2`: cnndsl's later application of a shared instance
 
 
-def _clean(part: str) -> str:
-    if _SHARED.match(part):
+def _clean(part: str, cnndsl: bool) -> str:
+    if cnndsl and _SHARED.match(part):
         return part
     part = _BAD.sub("_", part)
     return part if PART_RE.match(part) else "_" + part
@@ -86,7 +86,7 @@ def assign_paths(stages: list[Stage], producer: str) -> None:
                     parts = mod  # a leaf module's own scope (`/layer1/layer1.0/relu/Relu`)
                 else:
                     parts = mod + [""]  # functional in its module's forward (`/layer1/layer1.0/Add`)
-        parts = [_clean(p) if p else "" for p in parts]
+        parts = [_clean(p, producer == "cnndsl") if p else "" for p in parts]
         if parts[-1] == "":
             named = False
         path = tuple(parts)

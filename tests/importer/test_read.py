@@ -49,3 +49,15 @@ def test_deduplicated_initializers_keep_their_keys(tmp_path):
     imp = import_onnx(save(model, tmp_path / "m.onnx"))
     assert sorted(imp.weights) == sorted(f"bn{i}.{p}" for i in (1, 2) for p in (
         "weight", "bias", "running_mean", "running_var", "num_batches_tracked"))
+
+
+def test_at_sign_means_shared_only_in_cnndsl_exports(tmp_path):
+    """`head@1` is a later application of a shared instance in cnndsl's exports only; elsewhere it is a name."""
+    from _models import make_model, save
+
+    w = np.ones((4, 3, 1, 1), np.float32)
+    nodes = [onnx.helper.make_node("Conv", ["x", "w"], ["y"], name="/head@1/Conv")]
+    model = make_model(nodes, [("x", [1, 3, 4, 4])], [("y", [1, 4, 4, 4])], [("w", w)])
+    imp = import_onnx(save(model, tmp_path / "m.onnx"))
+    assert "shared" not in imp.text
+    assert list(imp.weights) == ["head_1.weight"]
