@@ -135,33 +135,48 @@ def break_line(line: str) -> list[str]:
 
 def _has_magic_comma(code: str) -> bool:
     """Some bracket of `code` ends with a trailing comma that ruff keeps exploded (`f(a,)`, `[a,]`,
-    `(a, b,)`; not a 1-tuple `(a,)`): ruff never joins such a bracket onto one line."""
+    `(a, b,)`; not a 1-tuple `(a,)`): ruff never joins such a bracket onto one line. One pass over `code`."""
     opens: list[int] = []
-    for i, ch, _depth in _scan(code):
-        if ch in "([{":
+    last = ""  # the last character that is not a space, string literals included
+    quote = None
+    i = 0
+    while i < len(code):
+        ch = code[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                last = "x"
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
             opens.append(i)
         elif ch in ")]}":
             start = opens.pop() if opens else 0
-            if code[:i].rstrip().endswith(","):  # (string literals are skipped by the scan, not here)
+            if last == ",":
                 before = code[:start].rstrip()
                 word = re.search(r"\w+$", before)
                 is_call = ch == ")" and bool(before) and (before[-1] in ")]" or (
                     word is not None and not keyword.iskeyword(word.group(0))))
                 if ch != ")" or is_call or len(_top_level_split(code[start + 1:i])) > 1:
                     return True
+        if not ch.isspace():
+            last = ch
+        i += 1
     return False
 
 
 def _join(group: list[str]) -> str:
     """A statement written over several lines as one line (ruff's first try)."""
-    line = group[0].rstrip()
+    parts = [group[0].rstrip()]
     for part in group[1:]:
         part = part.strip()
-        if line.endswith(("(", "[", "{")) or part.startswith((")", "]", "}")):
-            line += part
-        else:
-            line += " " + part
-    return line
+        if not (parts[-1].endswith(("(", "[", "{")) or part.startswith((")", "]", "}"))):
+            parts.append(" ")
+        parts.append(part)
+    return "".join(parts)
 
 
 def _exploded(first: str, items: list[str], indent: str, last: str) -> list[str]:
