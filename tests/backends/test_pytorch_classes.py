@@ -62,3 +62,16 @@ def test_a_residual_add_is_a_flag(tmp_path):
     model.eval()
     with torch.no_grad():
         assert model(x).shape == (1, 1000)
+
+
+def test_the_flag_does_not_break_the_graph(tmp_path):
+    """torch.compile traces `if self.use_res_connect:` as a constant: one FX graph, no graph break."""
+    import torch
+    import torch._dynamo as dynamo
+
+    text, _info = _generate(load("mobilenet_v2", input_shape=(3, 32, 32)))
+    path = tmp_path / "m.py"
+    path.write_text(text)
+    model = load_module(path).mobilenet_v2().eval()
+    explained = dynamo.explain(model)(torch.randn(2, 3, 32, 32))
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0)
