@@ -35,11 +35,35 @@ def _conv(ctx, node, xs, y):
 def _conv_t(ctx, node, xs, y):
     a = node.attrs
     ins = [xs[0], ctx.weight(node, "weight")]
+    if any(op >= s for op, s in zip(a["output_padding"], a["stride"])):
+        _conv_t_wide(ctx, node, ins, y)  # PyTorch allows output_padding < dilation too; ONNX Runtime does not
+        return
     if a["bias"]:
         ins.append(ctx.weight(node, "bias"))
     ctx.emit("ConvTranspose", ins, out=y, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
              dilations=list(a["dilation"]), pads=list(a["padding"]) * 2, output_padding=list(a["output_padding"]),
              group=a["groups"])
+
+
+def _conv_t_wide(ctx, node, ins, y):
+    """A transposed conv whose output_padding is not below its stride (PyTorch's `output_padding < dilation`
+    case), which ONNX Runtime refuses: the extra rows at each axis's end are taken from the end padding while
+    it lasts, and past it added by a zero Pad (no input reaches them), then the bias is added to every row."""
+    a = node.attrs
+    extra = [op - p for op, p in zip(a["output_padding"], a["padding"])]
+    pads = list(a["padding"]) + [p - op if op <= p else 0 for op, p in zip(a["output_padding"], a["padding"])]
+    out = ctx.emit("ConvTranspose", ins, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
+                   dilations=list(a["dilation"]), pads=pads, group=a["groups"])
+    if any(e > 0 for e in extra):
+        rank = len(a["kernel"]) + 2
+        widths = np.array([0] * rank + [0, 0] + [max(e, 0) for e in extra], dtype=np.int64)
+        out = ctx.emit("Pad", [out, ctx.const(node, "pads", widths)])
+    if a["bias"]:
+        bias = ctx.emit("Reshape", [ctx.weight(node, "bias"),
+                                    ctx.const(node, "bias_shape", np.array([-1] + [1] * len(a["kernel"]), np.int64))])
+        ctx.emit("Add", [out, bias], out=y)
+    else:
+        ctx.emit("Identity", [out], out=y)
 
 
 def _linear(ctx, node, xs, y):

@@ -253,8 +253,9 @@ def _avgpool(node, shapes) -> Ctor:
     a = node.attrs
     args = _window_args(a)
     pad = _sym_padding(node, a["padding"])
-    if pad is None:
-        raise BackendError(f"{node.name}: asymmetric average-pool padding has no torch form")
+    small_3d = len(shapes[0]) == 5 and any(d < k for d, k in zip(shapes[0][2:], a["kernel"])) and pad != 0
+    if pad is None or small_3d:
+        return _avgpool_padded_first(node, shapes, args)
     if pad != 0:
         args.append(Arg("padding", pad))
     if a["ceil_mode"]:
@@ -262,6 +263,22 @@ def _avgpool(node, shapes) -> Ctor:
     if not a["count_include_pad"]:
         args.append(Arg("count_include_pad", False))
     return Ctor(nd_name("nn.AvgPool{}d", shapes[0]), args)
+
+
+def _avgpool_padded_first(node, shapes, args: list) -> Ctor:
+    """Average pooling whose padding torch's module cannot take: asymmetric (TF-style "same"), or a 3-D
+    input smaller than the window (nn.AvgPool3d refuses it whatever its padding; avg_pool2d does not).
+    Zero-pad explicitly, then pool unpadded: the same average when the padding counts
+    (`count_include_pad`, the default); otherwise the divisor differs and there is no torch form."""
+    a = node.attrs
+    if not a["count_include_pad"] or a["ceil_mode"]:
+        raise BackendError(f"{node.name}: this average pool's padding (asymmetric, or a 3-D input smaller than "
+                           "the window) has a torch form only with count_include_pad=true and ceil_mode=false",
+                           node.span)
+    pad = Ctor(nd_name("nn.ConstantPad{}d", shapes[0]),
+               [Arg("padding", torch_pads(a["padding"]), kw=False), Arg("value", 0.0, kw=False)])
+    pool = Ctor(nd_name("nn.AvgPool{}d", shapes[0]), args)
+    return Ctor("nn.Sequential", [Arg("pad", pad, kw=False), Arg("pool", pool, kw=False)])
 
 
 def _lppool(node, shapes) -> Ctor:

@@ -174,6 +174,15 @@ class Generator:
     def in_shapes(self, node) -> list:
         return [self.graph.value_shape(tuple(ref)) for ref in node.inputs]
 
+    def lower(self, node):
+        """The node's lowering (lower.py); what torch cannot express is an error at the layer's .cnn line."""
+        try:
+            return LOWERINGS[node.op](node, self.in_shapes(node))
+        except BackendError as err:
+            if err.span is None:
+                err.span = node.span
+            raise
+
     # -- inputs / outputs of a container
     def boundary(self, inst: Inst, root: bool) -> None:
         g = self.graph
@@ -267,7 +276,7 @@ class Generator:
                 entries.append((slot or loc, ("inst", ch), slot is not None))
                 access[loc] = f"self.{loc}" if slot else f"getattr(self, {loc!r})"
                 continue
-            low = LOWERINGS[ch.op](ch, self.in_shapes(ch))
+            low = self.lower(ch)
             if isinstance(low, Expr):
                 if low.uses_torch:
                     self.uses_torch_ops = True
@@ -351,7 +360,7 @@ class Generator:
             if isinstance(ch, Inst):
                 ins, outs, members = ch.inputs, ch.outputs, ch.members
             else:
-                if isinstance(LOWERINGS[ch.op](ch, self.in_shapes(ch)), (Expr, Param)):
+                if isinstance(self.lower(ch), (Expr, Param)):
                     return False  # a forward expression or a parameter is no Sequential child
                 ins, outs = [tuple(r) for r in ch.inputs], [(ch.name, k) for k in range(_num_outputs(ch))]
                 members = {ch.name}

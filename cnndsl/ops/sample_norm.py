@@ -69,6 +69,17 @@ def _l2_rf(attrs: dict) -> RFRule:
     return RFRule("along", axes=(attrs["axis"],))
 
 
+def _instancenorm_shape(attrs: dict, shapes: list):
+    """Instance statistics need more than one position per channel: over a single one every output is
+    0 (x minus its own mean), and PyTorch refuses it (`nn.InstanceNorm` without running statistics)."""
+    (x,) = shapes
+    positions = [d for d in x[2:] if isinstance(d, int)]
+    if not attrs["track_running_stats"] and len(positions) == len(x) - 2 and per_sample((1, 1) + tuple(positions)) == 1:
+        raise ShapeError(f"one position per channel in {fmt_shape(x)}, so every output would be 0 "
+                         "(PyTorch refuses it); normalize before the spatial size reaches 1, or use bn")
+    return tuple(x)
+
+
 OPS = (
     OpDef(name="groupnorm",
           attrs=(AttrSpec("groups", "int", constraints=(positive(),)), AttrSpec("eps", "float", 1e-5, constraints=(non_negative(),)),
@@ -81,8 +92,8 @@ OPS = (
           attrs=(AttrSpec("eps", "float", 1e-5, constraints=(non_negative(),)), AttrSpec("affine", "bool", False),
                  AttrSpec("track_running_stats", "bool", False,
                           doc="keep running statistics as buffers; inference then uses them, as nn.InstanceNorm2d")),
-          shape=_same_shape, category="norm", positional=0, params=_in_params, macs=NO_MACS, flops=_stat_flops,
-          rf=_global_rf,
+          shape=_instancenorm_shape, category="norm", positional=0, params=_in_params, macs=NO_MACS,
+          flops=_stat_flops, rf=_global_rf,
           doc="instance normalization (nn.InstanceNorm1d/2d/3d): per sample and channel over all positions"),
     OpDef(name="l2norm",
           attrs=(AttrSpec("axis", "int", 1), AttrSpec("eps", "float", 1e-12, constraints=(positive(),)),

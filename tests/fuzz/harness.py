@@ -179,16 +179,22 @@ def _lowered_quietly(graph) -> Outcome:
             backend.check(graph)
         except UnsupportedOps:
             continue  # a documented gap of the backend, reported to the user as such
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / filename
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / filename
+            try:
                 backend.compile(graph, weights, path, CompileOptions(save_weights=True))
+            except CnnError as err:  # the backend says what it cannot express, at the node: a diagnostic
+                if err.span is None:
+                    return Outcome("failure", f"{target} refused without a position: {err.message}", target)
+                continue
+            except Exception as err:  # noqa: BLE001
+                return _failure(target, err)
+            try:
                 got = backend.run(path, inputs)
-        except CnnError as err:
-            return Outcome("failure", f"{target} refused a network check accepted: {type(err).__name__}: "
-                           f"{err.message}", target)
-        except Exception as err:  # noqa: BLE001
-            return _failure(target, err)
+            except CnnError as err:  # the runtime rejected what cnndsl wrote
+                return Outcome("failure", f"{target} artefact rejected: {type(err).__name__}: {err.message}", target)
+            except Exception as err:  # noqa: BLE001
+                return _failure(target, err)
         bad = _disagreement(want, got)
         if bad:
             return Outcome("failure", f"{target} disagrees with the interpreter: {bad}", target)
@@ -206,7 +212,9 @@ def _disagreement(want: list, got: list) -> str:
             continue  # overflow in the reference: float32 backends may differ in where it happens
         scale = max(1.0, float(np.max(np.abs(w))) if w.size else 1.0)
         err = float(np.max(np.abs(w - g))) / scale if w.size else 0.0
-        if not err <= 1e-3:  # also catches NaN in the backend's answer
+        # float32 backends against the float64 reference: 1% of the output's scale (a normalization over a few
+        # nearly equal values amplifies rounding; a wrong lowering is off by far more); NaN fails too
+        if not err <= 1e-2:
             return f"output {i}: max error {err:.3g} (relative to {scale:.3g})"
     return ""
 
