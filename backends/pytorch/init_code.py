@@ -6,9 +6,11 @@ for convolutions, `ones_`/`zeros_` for batch norm). The generated network class 
 the rule in force for every layer (`cnndsl.elaborate.init_recipe.resolve`: the deepest
 instance's recipe wins) is grouped by the layer's PyTorch class, and
 
-- a class whose layers all follow one rule is one `isinstance` branch of the loop;
-- layers of a class with several rules (a block's own recipe overriding the network's, a rule
-  for one named layer) are initialized by name after the loop (`self.get_submodule(...)`).
+- the rule most layers of a class follow is one `isinstance` branch of the loop;
+- layers of that class with another rule (a block's own recipe overriding the network's, a
+  rule for one named layer: SqueezeNet's final conv) are set again by name after the loop
+  (`self.get_submodule(...)`); where some layers of a class keep PyTorch's default, the
+  class has no branch and all its other layers are set by name.
 
 Layers without a rule, and `("target", "default")` rules, keep PyTorch's initialization. A
 uniform bound equal to `1 / sqrt(out_features)` of every layer it covers is written as that
@@ -119,14 +121,20 @@ def init_lines(graph) -> list[str]:
         kinds = {r for _n, _c, r in items}
         if kinds == {None}:
             continue
-        if len(kinds) == 1:
-            rule = next(iter(kinds))
-            ctors = [c for _n, c, _r in items]
-            body = _body(rule, ctors, _bound_expr(rule, ctors, [n for n, _c, _r in items]))
-            if body:
-                branches.append((cls, body))
-        else:
+        if None in kinds:  # some layers keep PyTorch's default: the others by name
             by_name += [(n, c, r) for n, c, r in items if r is not None]
+            continue
+        # the rule most layers follow is the branch; the others are set again by name after the loop
+        # (SqueezeNet's final conv, a block's zero-init BN)
+        count: dict = {}
+        for _n, _c, r in items:
+            count[r] = count.get(r, 0) + 1
+        rule = max(count, key=count.get)
+        ctors = [c for _n, c, _r in items]
+        body = _body(rule, ctors, _bound_expr(rule, ctors, [n for n, _c, r in items if r == rule]))
+        if body:
+            branches.append((cls, body))
+        by_name += [(n, c, r) for n, c, r in items if r != rule]
     sources = sorted({py_text(r["at"].rsplit(":", 1)[0]) for r in graph.meta["init"].values()})
     lines = [f"# weight initialization: `let init` at {', '.join(sources)}"]
     merged: dict[tuple, list[str]] = {}  # classes with the same statements share a branch (ConvNeXt's)

@@ -56,7 +56,7 @@ def test_resnet_code_is_torchvisions():
 
 
 def test_no_recipe_no_code():
-    assert "self.modules()" not in _text(load("squeezenet1_0"))
+    assert "self.modules()" not in _text(load("alexnet"))  # torchvision's AlexNet keeps PyTorch's defaults
     assert "self.modules()" not in _text(tiny_res())
 
 
@@ -172,3 +172,35 @@ def test_recipe_code_runs_at_both_levels(opt_level, tmp_path):
     model.eval()
     with torch.no_grad():
         assert model(torch.randn(1, 3, 32, 32)).shape == (1, 1000)
+
+
+def test_a_named_layer_set_again_after_the_loop(tmp_path):
+    """SqueezeNet: Kaiming-uniform convs (bound sqrt(6 / fan_in)), the final conv normal(0, 0.01), biases 0."""
+    import torch
+
+    text = _text(load("squeezenet1_0"))
+    assert 'for name in ("classifier.1",):' in text
+    model = _build(text, tmp_path, "squeezenet1_0")
+    final = model.classifier[1]
+    _close_std(final.weight, 0.01)
+    for conv in (m for m in model.modules() if isinstance(m, torch.nn.Conv2d)):
+        assert torch.equal(conv.bias, torch.zeros_like(conv.bias))
+        if conv is final:
+            continue
+        bound = math.sqrt(6.0 / _fans(conv.weight)[0])
+        assert float(conv.weight.detach().abs().max()) <= bound
+        if conv.weight.numel() >= 4096:
+            _close_std(conv.weight, bound / math.sqrt(3))
+
+
+def test_video_resnet_recipe(tmp_path):
+    import torch
+
+    text = _text(load("r3d_18"))
+    assert "            if isinstance(m, nn.Conv3d):\n" in text
+    model = _build(text, tmp_path, "r3d_18")
+    for conv in (m for m in model.modules() if isinstance(m, torch.nn.Conv3d)):
+        if conv.weight.numel() >= 4096:
+            _close_std(conv.weight, math.sqrt(2.0 / _fans(conv.weight)[1]))
+    _close_std(model.fc.weight, 0.01)
+    assert torch.equal(model.fc.bias, torch.zeros_like(model.fc.bias))
