@@ -9,7 +9,7 @@ import pytest
 from cnndsl.cli.main import main
 from cnndsl.ir.builder import GraphBuilder
 from cnndsl.passes import contract
-from cnndsl.passes.manager import PASSES, INFERENCE, Pass, PassError, PassResult, run_passes
+from cnndsl.passes.manager import INFERENCE, PASSES, Pass, PassError, PassResult, run_passes
 
 
 def small():
