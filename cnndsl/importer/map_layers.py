@@ -28,14 +28,7 @@ def _conv(ctx, node):
         attrs["dilation"] = pair(dil)
     if int(node.attrs.get("group", 1)) != 1:
         attrs["groups"] = int(node.attrs["group"])
-    params = {"weight": w}
-    has_bias = len(node.inputs) > 2 and node.inputs[2]
-    if has_bias:
-        params["bias"] = weight(ctx, node, 2, "bias")
-    else:
-        attrs["bias"] = False
-    return ctx.stage("conv", attrs, node, [node.inputs[0]], params,
-                     {"weight": node.inputs[1], "bias": node.inputs[2] if has_bias else ""})
+    return _weighted_stage(ctx, node, "conv", attrs, w)
 
 
 def _conv_t(ctx, node):
@@ -56,13 +49,18 @@ def _conv_t(ctx, node):
             attrs[key] = v
     if g != 1:
         attrs["groups"] = g
+    return _weighted_stage(ctx, node, "conv_t", attrs, w)
+
+
+def _weighted_stage(ctx, node, op: str, attrs: dict, w):
+    """A conv or conv_t stage: its weight (input 1) and its bias (input 2, when given; `bias=false` otherwise)."""
     params = {"weight": w}
     has_bias = len(node.inputs) > 2 and node.inputs[2]
     if has_bias:
         params["bias"] = weight(ctx, node, 2, "bias")
     else:
         attrs["bias"] = False
-    return ctx.stage("conv_t", attrs, node, [node.inputs[0]], params,
+    return ctx.stage(op, attrs, node, [node.inputs[0]], params,
                      {"weight": node.inputs[1], "bias": node.inputs[2] if has_bias else ""})
 
 
