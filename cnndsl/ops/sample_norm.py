@@ -30,6 +30,10 @@ def _gn_normalize(attrs: dict, shapes: list) -> dict:
     g, c = attrs["groups"], shapes[0][1]
     if g <= 0 or c % g:
         raise ShapeError(f"groupnorm: groups={g} must divide the channels ({c})")
+    positions = [d for d in shapes[0][2:] if isinstance(d, int)]
+    if len(positions) == len(shapes[0]) - 2 and c // g * per_sample((1, 1) + tuple(positions)) == 1:
+        raise ShapeError(f"groupnorm: groups={g} over {fmt_shape(shapes[0])} leaves one value per group, so every "
+                         "output would be 0 (PyTorch refuses it); use fewer groups")
     return attrs
 
 
