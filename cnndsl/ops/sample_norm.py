@@ -27,6 +27,7 @@ def _stat_flops(_attrs: dict, _shapes: list, out) -> int:
 
 
 def _gn_normalize(attrs: dict, shapes: list) -> dict:
+    _same_shape(attrs, shapes)  # [N, C, spatial...] before the channels are read
     g, c = attrs["groups"], shapes[0][1]
     if g <= 0 or c % g:
         raise ShapeError(f"groupnorm: groups={g} must divide the channels ({c})")
@@ -76,7 +77,7 @@ def _l2_rf(attrs: dict) -> RFRule:
 def _instancenorm_shape(attrs: dict, shapes: list):
     """Instance statistics need more than one position per channel: over a single one every output is
     0 (x minus its own mean), and PyTorch refuses it (`nn.InstanceNorm` without running statistics)."""
-    (x,) = shapes
+    x = _same_shape(attrs, shapes)
     positions = [d for d in x[2:] if isinstance(d, int)]
     if not attrs["track_running_stats"] and len(positions) == len(x) - 2 and per_sample((1, 1) + tuple(positions)) == 1:
         raise ShapeError(f"one position per channel in {fmt_shape(x)}, so every output would be 0 "
