@@ -6,7 +6,7 @@ Each limit is checked where the quantity first exists, before anything is alloca
 | --- | --- | --- |
 | source file | `MAX_SOURCE_BYTES` (2,000,000 bytes) | `stat` before the file is opened (`cnndsl.elaborate.modules.read_source`) |
 | nodes per network | `MAX_NODES` (100,000) | as each node is made (`cnndsl.elaborate.op_nodes`) |
-| elements per tensor | `MAX_TENSOR_ELEMENTS` (2**32) | every output and parameter shape, at the node's insertion |
+| elements per tensor | `MAX_TENSOR_ELEMENTS` (2**32) | every output and parameter shape, and a window op's padded input, at the node's insertion |
 | parameters per network | `MAX_PARAMS` (2**31) | running total, at each node's insertion |
 | items in one list value | `MAX_VALUE_ITEMS` (1,000,000) | each list the evaluator makes (`cnndsl.elaborate.evaluator`) |
 
@@ -42,6 +42,21 @@ def check_shape(shape: Any, what: str) -> None:
 def check_output_shapes(op: str, shape: Any) -> None:
     for s in shape if isinstance(shape, list) else [shape]:
         check_shape(s, f"{op}: output")
+
+
+def check_padded_input(op: str, attrs: dict, in_shapes: list) -> None:
+    """A window op's padded input (`padding` as begins then ends per spatial axis): what every backend and
+    the interpreter materialize, so it counts as a tensor (a dilated "same" conv pads by half its window)."""
+    pads = attrs.get("padding")
+    x = in_shapes[0] if in_shapes else None
+    if not isinstance(pads, tuple) or x is None or len(x) < 3 or len(pads) != 2 * (len(x) - 2):
+        return
+    if not all(isinstance(p, int) for p in pads) or not any(pads):
+        return
+    nd = len(x) - 2
+    padded = tuple(x[:2]) + tuple(d + pads[i] + pads[nd + i] if isinstance(d, int) else d
+                                   for i, d in enumerate(x[2:]))
+    check_shape(padded, f"{op}: padded input")
 
 
 def param_count(op: str, params: dict[str, tuple]) -> int:

@@ -113,6 +113,7 @@ class GraphBuilder:
                       meta: dict | None) -> None:
         """Elements per tensor and parameters per network (cnndsl/ir/budgets.py), before the node exists."""
         budgets.check_output_shapes(opdef.name, shape)
+        budgets.check_padded_input(opdef.name, attrs, in_shapes)
         if meta and "params_of" in meta:
             return  # a shared instance's later application: its parameters were counted at the first
         if opdef.params is None:  # a test's ad-hoc op declaring no rules at all
