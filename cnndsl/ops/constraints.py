@@ -95,6 +95,26 @@ def at_most(high: float) -> Constraint:
     return _each("at_most", f"<= {high:,}", lambda n: math.isfinite(n) and n <= high, f"at most {high:,}")
 
 
+# float32's smallest normal number: the compiled networks compute in float32, where a smaller
+# positive eps is a subnormal some runtimes flush to zero, or rounds to 0 outright (1e-320).
+FLOAT32_TINY = 1.1754943508222875e-38
+
+
+def eps(allow_zero: bool = True) -> Constraint:
+    """A stabilizing epsilon: finite, and either 0 (when `allow_zero`) or at least FLOAT32_TINY, so the
+    value a float32 runtime adds is the value the float64 reference adds (l2norm's eps=1e-320 became 0
+    in float32, and 0/0 gave NaN where the reference gave 0)."""
+    low = f"{FLOAT32_TINY:.2e}"
+    text = f"0 or >= {low}" if allow_zero else f">= {low}"
+
+    def ok(n: Any) -> bool:
+        return math.isfinite(n) and (n >= FLOAT32_TINY or (allow_zero and n == 0))
+
+    says = (f"0 or at least {low} (float32's smallest normal number)" if allow_zero
+            else f"at least {low} (float32's smallest normal number)")
+    return _each("eps", text, ok, says)
+
+
 def finite() -> Constraint:
     """No NaN or infinity among the numbers (every `float` attribute is finite by its type already;
     this states it for `any`-typed values such as upsample's scale)."""
@@ -188,5 +208,5 @@ def window() -> tuple[Constraint, ...]:
     return (positive(), product_at_most(MAX_WINDOW))
 
 
-__all__ = ["MAX_SIZE", "MAX_WINDOW", "Constraint", "at_least", "at_most", "finite", "in_range", "length", "non_negative",
+__all__ = ["FLOAT32_TINY", "MAX_SIZE", "MAX_WINDOW", "Constraint", "at_least", "at_most", "eps", "finite", "in_range", "length", "non_negative",
            "numbers", "numeric", "one_of", "positive", "product_at_most", "size", "window"]

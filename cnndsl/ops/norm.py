@@ -5,7 +5,7 @@ over one axis (channels: ConvNeXt's LayerNorm2d; the last: nn.LayerNorm), layer_
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape, need_rank, per_sample
-from cnndsl.ops.constraints import finite, in_range, non_negative
+from cnndsl.ops.constraints import eps, finite, in_range
 from cnndsl.ops.registry import NO_MACS, RF_POINTWISE, SELF_PARAM, AttrSpec, OpDef, RFRule, ShapeError
 
 
@@ -43,7 +43,7 @@ def _bn_flops(_attrs: dict, _shapes: list, out) -> int:
 
 BN = OpDef(
     name="bn",
-    attrs=(AttrSpec("eps", "float", 1e-5, doc="added to the variance (torchvision sets 0.0 for detection backbones)", constraints=(non_negative(),)),
+    attrs=(AttrSpec("eps", "float", 1e-5, doc="added to the variance (torchvision sets 0.0 for detection backbones)", constraints=(eps(),)),
            AttrSpec("momentum", "float", 0.1, constraints=(in_range(0, 1),)), AttrSpec("affine", "bool", True),
            AttrSpec("frozen", "bool", False, doc="scale and shift held as buffers (torchvision's FrozenBatchNorm2d, "
                                                  "eps 1e-5): never trained, no num_batches_tracked")),
@@ -87,7 +87,7 @@ def _ln_rf(attrs: dict) -> RFRule:
 
 LAYERNORM = OpDef(
     name="layernorm",
-    attrs=(AttrSpec("eps", "float", 1e-6, constraints=(non_negative(),)), AttrSpec("affine", "bool", True),
+    attrs=(AttrSpec("eps", "float", 1e-6, constraints=(eps(),)), AttrSpec("affine", "bool", True),
            AttrSpec("axis", "int", 1, doc="the normalized axis: 1 (channels, LayerNorm2d) or -1 (the last, nn.LayerNorm)")),
     shape=_same_shape,
     category="norm",

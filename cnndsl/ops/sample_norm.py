@@ -5,7 +5,7 @@ scale keyed by the node's own name, as torchvision's `scale_weight`)."""
 from __future__ import annotations
 
 from cnndsl.ops.common import fmt_shape, per_sample
-from cnndsl.ops.constraints import non_negative, positive
+from cnndsl.ops.constraints import eps, positive
 from cnndsl.ops.registry import NO_MACS, SELF_PARAM, AttrSpec, OpDef, RFRule, ShapeError
 
 
@@ -55,8 +55,6 @@ def _l2_normalize(attrs: dict, shapes: list) -> dict:
     axis = attrs["axis"]
     if not -rank <= axis < rank or axis % rank == 0:
         raise ShapeError(f"l2norm: axis {axis} must be a non-batch axis of {fmt_shape(shapes[0])}")
-    if attrs["eps"] <= 0:
-        raise ShapeError(f"l2norm: eps must be positive, got {attrs['eps']}")
     if attrs["scale"] is not None and axis % rank != 1:
         raise ShapeError("l2norm: a learned scale is per channel: axis must be 1")
     return dict(attrs, axis=axis % rank, scale=None if attrs["scale"] is None else float(attrs["scale"]))
@@ -87,21 +85,21 @@ def _instancenorm_shape(attrs: dict, shapes: list):
 
 OPS = (
     OpDef(name="groupnorm",
-          attrs=(AttrSpec("groups", "int", constraints=(positive(),)), AttrSpec("eps", "float", 1e-5, constraints=(non_negative(),)),
+          attrs=(AttrSpec("groups", "int", constraints=(positive(),)), AttrSpec("eps", "float", 1e-5, constraints=(eps(),)),
                  AttrSpec("affine", "bool", True)),
           shape=_same_shape, category="norm", positional=1, normalize=_gn_normalize, params=_affine_params, macs=NO_MACS,
           flops=_stat_flops, rf=_global_rf,
           doc="group normalization (nn.GroupNorm): mean and biased variance over each group of channels and "
               "all positions of one sample; weight, bias [C]"),
     OpDef(name="instancenorm",
-          attrs=(AttrSpec("eps", "float", 1e-5, constraints=(non_negative(),)), AttrSpec("affine", "bool", False),
+          attrs=(AttrSpec("eps", "float", 1e-5, constraints=(eps(),)), AttrSpec("affine", "bool", False),
                  AttrSpec("track_running_stats", "bool", False,
                           doc="keep running statistics as buffers; inference then uses them, as nn.InstanceNorm2d")),
           shape=_instancenorm_shape, category="norm", positional=0, params=_in_params, macs=NO_MACS,
           flops=_stat_flops, rf=_global_rf,
           doc="instance normalization (nn.InstanceNorm1d/2d/3d): per sample and channel over all positions"),
     OpDef(name="l2norm",
-          attrs=(AttrSpec("axis", "int", 1), AttrSpec("eps", "float", 1e-12, constraints=(positive(),)),
+          attrs=(AttrSpec("axis", "int", 1), AttrSpec("eps", "float", 1e-12, constraints=(eps(allow_zero=False),)),
                  AttrSpec("scale", "float", None, doc="learned per-channel scale, initialized to this value")),
           shape=_same_shape, category="norm", positional=0, normalize=_l2_normalize, params=_l2_params, macs=NO_MACS,
           flops=_l2_flops, rf=_l2_rf,

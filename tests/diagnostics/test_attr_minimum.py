@@ -24,6 +24,11 @@ CASES = [
     ("maxpool(2, stride=0)", "stride must be positive"),
     ("avgpool(2, stride=(1, 0))", "stride must be positive"),
     ("conv_t(8, kernel=2, stride=0)", "stride must be positive"),
+    # an eps is 0 or a normal float32: 1e-320 is 0 in float32 (fuzzer, program:69822)
+    ("l2norm(eps=1e-320)", "eps must be at least 1.18e-38"),
+    ("l2norm(eps=0.0)", "eps must be at least 1.18e-38"),
+    ("bn(eps=1e-40)", "eps must be 0 or at least 1.18e-38"),
+    ("groupnorm(3, eps=-1e-5)", "eps must be 0 or at least 1.18e-38"),
 ]
 
 
@@ -54,3 +59,11 @@ def test_every_window_attribute_declares_its_minimum():
             if spec.name in ("kernel", "stride", "dilation") and spec.type == "int2":
                 assert "positive" in {c.kind for c in spec.checks}, (op.name, spec.name)
                 assert spec.problem(0) and spec.problem((1, 0)) and not spec.problem((1, 2)), (op.name, spec.name)
+
+
+def test_every_eps_is_zero_or_a_normal_float32():
+    for op in all_ops().values():
+        for spec in op.attrs:
+            if spec.name == "eps":
+                assert "eps" in {c.kind for c in spec.checks}, op.name
+                assert spec.problem(1e-320) and spec.problem(1e-39) and not spec.problem(1e-5), op.name
