@@ -6,69 +6,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _math_cases import CASES, POSITIVE
+from _one_op import close, onnx_matches_interpreter, pytorch_matches_interpreter
 
 from cnndsl import interp
 from cnndsl.backend import CompileOptions, get_backend
-from cnndsl.ir.builder import GraphBuilder
-from cnndsl.ops import get
 from cnndsl.weights import Weights
 from cnndsl.weights_init import init_weights
 
 IDS = [f"{c[0]}-{i}" for i, c in enumerate(CASES)]
 
 
-def _graph(op, attrs, shapes, batch=None):
-    b = GraphBuilder(f"one_{op}")
-    xs = [b.input(f"x{i}", (batch or s[0],) + tuple(s[1:])) for i, s in enumerate(shapes)]
-    if callable(get(op).outputs):
-        refs = b.add_multi(op, xs, name="n", **attrs)
-    else:
-        refs = [b.add(op, xs, name="n", **attrs)]
-    for i, r in enumerate(refs):
-        b.output(f"y{i}", r)
-    return b.graph
-
-
-def _inputs(op, shapes):
-    rng = np.random.default_rng(1)
-    xs = [rng.standard_normal(s).astype("float32") for s in shapes]
-    return [np.abs(x) + 0.1 for x in xs] if op in POSITIVE else xs
-
-
-def _close(got, want):
-    assert len(got) == len(want)
-    for a, b in zip(got, want):
-        assert a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
 @pytest.mark.parametrize("opset", [13, 18])
 @pytest.mark.parametrize("op,attrs,shapes", CASES, ids=IDS)
 def test_onnxruntime_matches_interpreter(op, attrs, shapes, opset, tmp_path):
-    import onnxruntime  # noqa: F401
-    g = _graph(op, attrs, shapes, batch="N")
-    w = Weights(init_weights(g, 0, randomize_buffers=True))
-    xs = _inputs(op, shapes)
-    backend = get_backend("onnx")
-    path = tmp_path / "m.onnx"
-    backend.compile(g, w, path, CompileOptions(opset=opset))
-    _close(backend.run(path, xs), interp.run(g, w, xs))
+    onnx_matches_interpreter(op, attrs, shapes, op in POSITIVE, opset, tmp_path)
 
 
 @pytest.mark.parametrize("op,attrs,shapes", CASES, ids=IDS)
 def test_generated_pytorch_matches_interpreter(op, attrs, shapes, tmp_path):
-    import torch
-    from _pytorch_util import generate, write_and_build
-
-    g = _graph(op, attrs, shapes)
-    text, _info, g2, w = generate(g)
-    model = write_and_build(text, tmp_path / "model.py", w)
-    xs = _inputs(op, shapes)
-    model.eval()
-    with torch.no_grad():
-        out = model(*[torch.from_numpy(x) for x in xs])
-    got = [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
-    _close(got, interp.run(g2, w, xs))
+    pytorch_matches_interpreter(op, attrs, shapes, op in POSITIVE, tmp_path)
 
 
 def test_frozen_bn_folds_and_the_new_ops_survive_O1(tmp_path):
@@ -89,7 +45,7 @@ def test_frozen_bn_folds_and_the_new_ops_survive_O1(tmp_path):
     assert "bn" not in {n.op for n in g1.nodes.values()}
     xs = [np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)]
     want = interp.run(g, w, xs)
-    _close(interp.run(g1, w1, xs), want)
+    close(interp.run(g1, w1, xs), want)
     backend = get_backend("onnx")
     backend.compile(g, w, tmp_path / "m.onnx", CompileOptions(opt_level=1))
-    _close(backend.run(tmp_path / "m.onnx", xs), want)
+    close(backend.run(tmp_path / "m.onnx", xs), want)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _one_op import close, one_op_graph, one_op_inputs, onnx_matches_interpreter, pytorch_matches_interpreter
 
 from cnndsl import interp
 from cnndsl.backend import CompileOptions, get_backend
@@ -64,50 +65,15 @@ CASES = [
 IDS = [f"{op}-{len(shape) - 2}d-{i}" for i, (op, _a, shape) in enumerate(CASES)]
 
 
-def _graph(op, attrs, shape, batch=None):
-    b = GraphBuilder(f"one_{op}")
-    x = b.input("x", (batch or shape[0],) + tuple(shape[1:]))
-    b.output("y", b.add(op, [x], name="n", **attrs))
-    return b.graph
-
-
-def _inputs(op, shape):
-    x = np.random.default_rng(1).standard_normal(shape).astype("float32")
-    return [np.abs(x) + 0.1] if op == "lppool" else [x]
-
-
-def _close(got, want):
-    assert len(got) == len(want)
-    for a, b in zip(got, want):
-        assert a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
 @pytest.mark.parametrize("opset", [13, 18])
 @pytest.mark.parametrize("op,attrs,shape", CASES, ids=IDS)
 def test_onnxruntime_matches_interpreter(op, attrs, shape, opset, tmp_path):
-    import onnxruntime  # noqa: F401
-    g = _graph(op, attrs, shape, batch="N")
-    w = Weights(init_weights(g, 0, randomize_buffers=True))
-    xs = _inputs(op, shape)
-    backend = get_backend("onnx")
-    path = tmp_path / "m.onnx"
-    backend.compile(g, w, path, CompileOptions(opset=opset))
-    _close(backend.run(path, xs), interp.run(g, w, xs))
+    onnx_matches_interpreter(op, attrs, [shape], op == "lppool", opset, tmp_path)
 
 
 @pytest.mark.parametrize("op,attrs,shape", CASES, ids=IDS)
 def test_generated_pytorch_matches_interpreter(op, attrs, shape, tmp_path):
-    import torch
-    from _pytorch_util import generate, write_and_build
-
-    text, _info, g, w = generate(_graph(op, attrs, shape))
-    model = write_and_build(text, tmp_path / "model.py", w)
-    xs = _inputs(op, shape)
-    model.eval()
-    with torch.no_grad():
-        out = model(*[torch.from_numpy(x) for x in xs])
-    _close([out.numpy()], interp.run(g, w, xs))
+    pytorch_matches_interpreter(op, attrs, [shape], op == "lppool", tmp_path)
 
 
 def _tvm_run(g, w, xs):
@@ -123,10 +89,10 @@ def _tvm_run(g, w, xs):
 @pytest.mark.parametrize("op,attrs,shape", CASES, ids=IDS)
 def test_tvm_llvm_matches_interpreter(op, attrs, shape):
     import tvm  # noqa: F401
-    g = _graph(op, attrs, shape)
+    g = one_op_graph(op, attrs, [shape])
     w = Weights(init_weights(g, 0, randomize_buffers=True))
-    xs = _inputs(op, shape)
-    _close(_tvm_run(g, w, xs), interp.run(g, w, xs))
+    xs = one_op_inputs([shape], op == "lppool")
+    close(_tvm_run(g, w, xs), interp.run(g, w, xs))
 
 
 def test_generated_pytorch_names_the_nd_modules():
@@ -193,12 +159,12 @@ def test_small_nd_nets_through_every_backend(index, opt_level, tmp_path):
     want = interp.run(g, w, xs)
     backend = get_backend("onnx")
     backend.compile(g, w, tmp_path / "m.onnx", CompileOptions(opt_level=opt_level))
-    _close(backend.run(tmp_path / "m.onnx", xs), want)
+    close(backend.run(tmp_path / "m.onnx", xs), want)
     g1, w1 = optimize_for_inference(g, w) if opt_level else (g, w)
     if opt_level:
         assert "bn" not in {n.op for n in g1.nodes.values()} and "fused_conv" in {n.op for n in g1.nodes.values()}
-    _close(interp.run(g1, w1, xs), want)
-    _close(_tvm_run(g1, w1, xs), want)
+    close(interp.run(g1, w1, xs), want)
+    close(_tvm_run(g1, w1, xs), want)
 
 
 @pytest.mark.parametrize("index", [0, 1], ids=["3d", "1d"])
@@ -220,4 +186,4 @@ def test_tvm_folds_nd_convs_onto_the_packed_kernel_with_weights_as_params(index)
     ex, _manifest, params = get_backend("llvm").build(g, w, CompileOptions(extra={"weights": "params", "batch": "N"}))
     vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
     got = vm["main"](tvm.runtime.tensor(xs[0]), *[tvm.runtime.tensor(np.asarray(v)) for v in params.values()])
-    _close([got.numpy()], want)
+    close([got.numpy()], want)
