@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cnndsl.diagnostics import InputError
+from cnndsl.syntax.format import format_source
 
 from .stage import ImportFailed, Stage, Unsupported
 
@@ -155,7 +156,7 @@ def import_model(model, source: str, network: str | None = None, origin: str | N
     in_text = ", ".join(f"{em.input_name(n)}: f32[N, " + ", ".join(str(d) for d in dims[1:]) + "]"
                         for n, dims in inputs)
     header = f"# Imported by `cnndsl import` from {_comment_text(origin or source)}\n\n"
-    text = header + em.finish(root, in_text)
+    text = format_source(header + em.finish(root, in_text), source)  # laid out as `cnndsl fmt` would
     graph, weights = keyed_weights(text, stages, source)
     return Imported(text, weights, net_name, graph)
 

@@ -66,11 +66,11 @@ def finish(self, root, network_input_text: str) -> str:
         ins = ", ".join("x" if k == 0 else f"x{k}" for k in range(len(inst.inputs)))
         head = f"block {g.name}({params}) ({ins}) {{" if ins else f"block {g.name}({params}) {{"
         out.append(head)
-        out += [w for ln in render(self, g.lines, inst.slots, g) for w in _wrap("    " + ln)]
+        out += ["    " + ln for ln in render(self, g.lines, inst.slots, g)]
         out.append("}")
         out.append("")
     out.append(f"network {self.network}() ({network_input_text}) {{")
-    out += [w for ln in render(self, self.net_lines, root.slots, None) for w in _wrap("    " + ln)]
+    out += ["    " + ln for ln in render(self, self.net_lines, root.slots, None)]
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -118,26 +118,6 @@ def render(self, lines, slots, group):
             continue
         res.append(ln)
     return res
-
-
-WIDTH = 110
-
-
-def _wrap(line: str) -> list[str]:
-    """A long chain broken before its arrows, continuation lines indented under it (the library's layout)."""
-    if len(line) <= WIDTH or " -> " not in line:
-        return [line]
-    indent = line[: len(line) - len(line.lstrip())] + "    "
-    parts = line.split(" -> ")
-    out, cur = [], parts[0]
-    for part in parts[1:]:
-        if len(cur) + 4 + len(part) > WIDTH and cur.strip():
-            out.append(cur)
-            cur = indent + "-> " + part
-        else:
-            cur += " -> " + part
-    out.append(cur)
-    return out
 
 
 def _depth(g) -> int:

@@ -15,6 +15,7 @@ from _roundtrip import assert_same_network, load, ort_run, random_inputs
 from cnndsl.elaborate.modules import library_index
 from cnndsl.importer import import_onnx
 from cnndsl.model import Model
+from cnndsl.syntax.format import format_source
 
 # quick enough for the default run (a few seconds each on 2 cores); the rest is marked slow
 # one of each kind (plain, residual, inverted residual, dense, shuffle, SE, CBAM-free attention, layer
@@ -45,6 +46,7 @@ def test_library_network_round_trip(name, tmp_path):
         np.testing.assert_array_equal(imp.weights[k], np.asarray(v), err_msg=k)
     if name in SHORT:
         assert imp.text.count("\n") < SHORT[name], imp.text
+    assert format_source(imp.text, "imported.cnn") == imp.text  # `cnndsl fmt --check` passes on it
     if name in NO_RUN:
         return
     again = tmp_path / f"{name}.imported.onnx"
