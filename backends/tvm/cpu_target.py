@@ -80,10 +80,18 @@ class CpuProfile:
                 if vo > 1:
                     continue
                 cols = min(8, cap)
-            score = vo * cols / (vo * v + cols)
+            score = self.tile_score(vo, cols, block)
             if best is None or score > best[0] + 1e-9:
                 best = (score, vo, cols)
         return (best[1], best[2]) if best else (1, 1)
+
+    def tile_score(self, chunks: int, cols: int, block: int) -> float:
+        """FMAs per load of a dense conv's register tile of `chunks` channel chunks x `cols`
+        columns: each reduction step loads chunks x vectors weight vectors and broadcasts
+        `cols` inputs (as FMA memory operands on AVX-512, which then cost no load of their own)."""
+        v = self.vectors(block)
+        fmas = chunks * v * cols
+        return fmas / (chunks * v + (0 if self.broadcast_fma else cols))
 
 
 def _divisor(n: int, limit: int) -> int:

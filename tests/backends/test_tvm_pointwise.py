@@ -1,0 +1,138 @@
+"""1x1 (pointwise) convolutions in the packed layout of the llvm target.
+
+A stride-1 1x1 conv is tiled over its flattened output positions when that gives a better
+register tile than one row (cpu_schedule._schedule_packed_conv); a strided 1x1 conv reads a
+dense copy of the input positions it uses (packed.SUBSAMPLE_BLOCK). Checked: single layers
+against the numpy interpreter (float64) for AVX2 (haswell) and the host, at the ResNet widths
+and odd ones, channels not divisible by the block, stride 2, residual epilogues; the tile
+chosen per ISA; and that AVX-512 code (znver4) builds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tvm
+from _chains import chain
+
+from cnndsl import interp
+from cnndsl.backend import CompileOptions, get_backend, optimize_for_inference
+from cnndsl.ir.builder import GraphBuilder
+from cnndsl.weights import Weights
+from cnndsl.weights_init import init_weights
+
+TOLERANCE = 2e-6  # max |tvm - float64| / max |float64|: the direct path's (docs/backends.md)
+
+
+def _weights(g):
+    return Weights(init_weights(g, 0, randomize_buffers=True))
+
+
+def _residual_1x1(hw: int, c: int, mid: int):
+    """relu(x + conv1x1(relu(conv1x1(x)))): ResNet-50's reduce / expand pair with its shortcut."""
+    b = GraphBuilder("r")
+    x = b.input("x", (1, c, hw, hw))
+    y = b.add("conv", [x], name="reduce", out=mid, kernel=1, padding=0, bias=True)
+    y = b.add("relu", [y], name="a0")
+    y = b.add("conv", [y], name="expand", out=c, kernel=1, padding=0, bias=True)
+    y = b.add("add", [y, x], name="sum")
+    b.output("y", b.add("relu", [y], name="a1"))
+    return b.graph
+
+
+def _one(hw, cin, cout, stride=1, bias=True):
+    return chain(hw, cin, [{"out": cout, "kernel": 1, "stride": stride, "padding": 0, "bias": bias},
+                           {"op": "relu"}])
+
+
+CASES = {
+    "w14_flat": lambda: _one(14, 32, 48),                 # 196 positions: 2 chunks x 4, not 1 x 7
+    "w7_rows": lambda: _one(7, 32, 32),                   # 49 positions: no better tile than a row
+    "w28": lambda: _one(28, 16, 16),
+    "w13_odd": lambda: _one(13, 24, 16),                  # 169: neither divides by 4
+    "out_40_chunks_5": lambda: _one(14, 16, 40),          # 5 chunks: the 2-chunk tile does not divide
+    "in_20_plain": lambda: _one(14, 20, 16),              # no block of 8 in 20: read plain, one chunk
+    "s2_w14": lambda: _one(14, 32, 64, stride=2),         # downsample to 7x7 through the dense copy
+    "s2_w15_odd": lambda: _one(15, 16, 16, stride=2),     # odd input: 8x8 output
+    "s2_plain_12": lambda: _one(12, 12, 16, stride=2),    # plain input (12 channels) subsampled
+    "s3_w13": lambda: _one(13, 16, 24, stride=3),
+    "residual_w14": lambda: _residual_1x1(14, 32, 16),
+    "residual_w7": lambda: _residual_1x1(7, 64, 16),
+}
+
+
+def _build(g, w, **extra):
+    return get_backend("llvm").build(g, w, CompileOptions(extra={"batch": 1, **extra}))
+
+
+def _relative_error(got, want) -> float:
+    return float(np.abs(got.astype(np.float64) - want).max() / np.abs(want).max())
+
+
+@pytest.mark.parametrize("mcpu", [None, "haswell"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_pointwise_matches_float64(case, mcpu):
+    g = CASES[case]()
+    w = _weights(g)
+    x = np.random.default_rng(5).standard_normal(g.nodes["x"].attrs["shape"]).astype("float32")
+    ex, _, _ = _build(g, w, **({"mcpu": mcpu} if mcpu else {}))
+    out = tvm.relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
+    assert _relative_error(out, interp.run(g, w, [x])[0]) <= TOLERANCE
+
+
+def _conv_kernels(g, mcpu: str) -> dict[str, str]:
+    """The scheduled TIR of each fused kernel holding a packed conv, for target `mcpu`."""
+    from cnndsl.backends.tvm import build as B
+    from cnndsl.backends.tvm.cpu_schedule import schedule_module
+    from cnndsl.backends.tvm.lower import build_module
+
+    tgt = B.make_target("llvm", mcpu=mcpu)
+    g, w = optimize_for_inference(g, _weights(g))
+    mod, _ = build_module(g, w, batch=1, layout="NCHWc", target=tgt)
+    fused = schedule_module(B.fuse_cpu(B.prepare_cpu(B.inference_prepasses(mod)), tgt), tgt)
+    return {gv.name_hint: f.script() for gv, f in fused.functions_items() if "conv2d_nchwc" in gv.name_hint}
+
+
+def test_avx2_tiles_the_flattened_positions():
+    """At 14x14 (AVX2) the tile runs over the 196 positions, 2 channel chunks x 4 of them; at
+    7x7 (49 positions, no divisor 4..5) it stays one chunk x a row of 7."""
+    (text,) = _conv_kernels(_one(14, 32, 48), "haswell").values()
+    # the conv's result indexed by position (196 of them), the epilogue run per tile of 4
+    assert "T.sblock_alloc_buffer((T.int64(1), T.int64(6), T.int64(196), T.int64(8)))" in text
+    assert "T.unroll(T.int64(4))" in text and "T.unroll(T.int64(2))" in text and "T.unroll(T.int64(7))" not in text
+    assert "for ax0, ax1 in T.grid(T.int64(2), T.int64(4)):" in text
+    (text,) = _conv_kernels(_one(7, 32, 32), "haswell").values()
+    assert "T.int64(49)" not in text and "T.unroll(T.int64(7))" in text
+
+
+def test_strided_pointwise_reads_a_dense_copy():
+    """A stride-2 1x1 conv reads `subsample_nchwc` (a quarter of the input, vectorized copy),
+    not every other column of the input; a stride-1 one has no copy."""
+    (text,) = _conv_kernels(_one(14, 32, 64, stride=2), "haswell").values()
+    assert 'T.sblock("subsample_nchwc")' in text
+    (text,) = _conv_kernels(_one(14, 32, 64), "haswell").values()
+    assert "subsample_nchwc" not in text
+
+
+def test_tile_choice_per_isa():
+    from cnndsl.backends.tvm.cpu_target import PROFILES
+
+    avx2, avx512 = PROFILES["avx2"], PROFILES["avx512"]
+    assert avx2.conv_tile(14, 8, 8) == (1, 7)
+    assert avx2.conv_tile(196, 8, 8) == (2, 4)
+    assert avx2.tile_score(2, 4, 8) > avx2.tile_score(1, 7, 8)
+    # AVX-512 broadcasts from memory inside the FMA: one chunk, the most columns that fit
+    assert avx512.conv_tile(56, 4, 16) == (1, 14)
+    assert avx512.conv_tile(56 * 56, 4, 16) == (1, 16)
+    assert avx512.tile_score(1, 16, 16) > avx512.tile_score(1, 14, 16)
+
+
+def test_avx512_pointwise_builds():
+    """-X mcpu=znver4: the flattened and subsampled 1x1 kernels compile to AVX-512 (run only on
+    a CPU that has it)."""
+    g = _residual_1x1(14, 32, 16)
+    g2 = _one(14, 32, 64, stride=2)
+    for graph in (g, g2):
+        ex, manifest, _ = _build(graph, _weights(graph), mcpu="znver4")
+        assert manifest["target_detail"]["mcpu"] == "znver4"
+        assert "zmm" in ex.mod.imports[0].inspect_source("asm")
