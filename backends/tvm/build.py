@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import sys
 import warnings
 from pathlib import Path
@@ -215,14 +216,55 @@ def write_artefact(out_dir: str | Path, ex, manifest: dict, params: dict[str, np
 
     from cnndsl.output import new_directory
 
+    triple = str((manifest.get("target_detail") or {}).get("mtriple") or "")
+    cc = cross_linker(triple) if is_cross(triple) else None  # before any file is written
     with new_directory(out_dir, force=force) as tmp:
-        ex.export_library(str(tmp / LIB_NAME))
+        if cc:
+            ex.export_library(str(tmp / LIB_NAME), cc=cc)
+        else:
+            ex.export_library(str(tmp / LIB_NAME))
         if params:
             tvm.runtime.save_param_dict_to_file({k: tvm.runtime.tensor(np.ascontiguousarray(v))
                                                  for k, v in params.items()}, str(tmp / PARAMS_NAME))
         manifest = {**manifest, "library_sha256": file_sha256(tmp / LIB_NAME)}  # checked before `run` loads it
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     return Path(out_dir)
+
+
+def _arch(triple: str) -> str:
+    arch = triple.split("-", 1)[0]
+    return {"arm64": "aarch64", "amd64": "x86_64"}.get(arch, arch)
+
+
+def is_cross(triple: str) -> bool:
+    """Whether an llvm target triple names another machine than this one (x86_64 host)."""
+    return bool(triple) and _arch(triple) != _arch(platform.machine().lower())
+
+
+def cross_linker(triple: str) -> str:
+    """The C compiler that links a library cross-compiled for `triple`: $CC when it targets that
+    architecture, else `<triple>-gcc` (Debian: `apt-get install gcc-aarch64-linux-gnu`),
+    `<triple>-g++` or `<triple>-clang` on PATH. TVM's default would link with the host's g++."""
+    import shutil
+    import subprocess
+
+    tried = []
+    for cand in [os.environ.get("CC") or "", f"{triple}-gcc", f"{triple}-g++", f"{triple}-clang"]:
+        path = shutil.which(cand) if cand else None
+        if not path:
+            if cand:
+                tried.append(cand)
+            continue
+        try:
+            machine = subprocess.run([path, "-dumpmachine"], check=False, capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            machine = ""
+        if _arch(machine.strip()) == _arch(triple):
+            return path
+        tried.append(f"{cand} (targets {machine.strip() or 'unknown'})")
+    raise BackendError(f"cross-compiling for {triple}: the exported library must be linked by a C compiler for "
+                       f"that platform, and none was found (tried {', '.join(tried)}); install one (Debian: "
+                       f"apt-get install gcc-{triple}) or set CC to it")
 
 
 def file_sha256(path: Path) -> str:
@@ -258,6 +300,10 @@ class Loaded:
         self.path = Path(path)
         self.manifest = json.loads((self.path / MANIFEST).read_text())
         kind = self.manifest.get("target_kind", "llvm")
+        triple = str((self.manifest.get("target_detail") or {}).get("mtriple") or "")
+        if kind == "llvm" and is_cross(triple):
+            raise BackendError(f"{path} was cross-compiled for {triple}; this machine is {platform.machine()} "
+                               "(run it on that platform, e.g. under qemu: scripts/check_aarch64.py)")
         self.dev = tvm.cuda(0) if kind == "cuda" else tvm.cpu()
         if kind == "cuda" and not tvm.runtime.enabled("cuda"):
             raise BackendError(f"{path} was compiled for CUDA, but this TVM has no CUDA runtime or no GPU")
