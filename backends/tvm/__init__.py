@@ -12,6 +12,8 @@ exported library then needs that platform's C compiler as $CC), `arch` (cuda, de
 default: channel-blocked activations around the convolutions, see packed.py; or "NCHW",
 cuda's), `winograd` (llvm: "1"/"auto", the default, Winograd F(m x m, 3 x 3) for 3x3
 stride-1 convolutions by winograd.rule; "0" off; "2" or "4" that tile wherever it applies),
+`fuse_ir` (llvm: "1", the default, computes an inverted residual's depthwise conv, 1x1
+projection and residual add as one kernel, band of rows by band, see fused_block.py; "0" off),
 `tune_again` ("1" with
 --tune: also tune the tasks the database already holds, continuing from their records).
 From the command line,
@@ -81,12 +83,13 @@ class TVMBackend(Backend):
         from .winograd import parse_mode
 
         winograd = parse_mode(extra.get("winograd", "auto"))  # a bad value fails before any TVM work
+        fuse_ir = _flag({"fuse_ir": extra.get("fuse_ir", "1")}, "fuse_ir")
         tgt = B.make_target(self.kind, mcpu=extra.get("mcpu") or os.environ.get("CNNDSL_LLVM_MCPU") or None,
                             arch=extra.get("arch") or os.environ.get("CNNDSL_CUDA_ARCH") or None,
                             mtriple=extra.get("mtriple") or None)
         mod, keys = build_module(graph, weights, batch=batch, embed=embed, layout=layout,
                                  target=tgt if self.kind == "llvm" else None,
-                                 winograd=winograd)
+                                 winograd=winograd, fuse_ir=fuse_ir)
         tuning = {"tuned": False}
         schedule = extra.get("schedule", "default")
         if self.kind == "llvm" and (options.tune or options.tuning_db):

@@ -407,7 +407,7 @@ def param_keys(graph, weights) -> list[str]:
 
 
 def build_module(graph, weights, *, batch: int | str | None = None, embed: bool = True, layout: str = "NCHW",
-                 target=None, winograd: str = "auto"):
+                 target=None, winograd: str = "auto", fuse_ir: bool = True):
     """Lower `graph` to an IRModule with one function `main`.
 
     batch: None (as the graph says), "N" (symbolic `tirx.Var("N")`) or an int (fixed).
@@ -419,6 +419,8 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
     cpu_target.py); None: the host CPU.
     winograd: "auto" (3x3 stride-1 convs by winograd.choose_tile's rule), "0" (never), "2" or
     "4" (F(m x m, 3 x 3) for every such conv that can take it); packed layout only.
+    fuse_ir: depthwise -> 1x1 projection (-> residual add) chains as one kernel (fused_block.py);
+    packed layout only.
     Returns (mod, param_keys).
     """
     if layout not in ("NCHW", "NCHWc"):
@@ -453,6 +455,12 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
             ctx.cpu = profile_of(target)
             ctx.winograd = parse_mode(winograd)
             pk = Packing(ctx)
+        fusion = None
+        if pk is not None and fuse_ir:
+            from .fused_block import Fusion
+
+            cores = target.attrs.get("num-cores") if target is not None else None
+            fusion = Fusion(graph, pk, cores=int(cores or 1))
         with bb.dataflow():
             for node in graph.topo():
                 if node.op == "input":
@@ -464,7 +472,10 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
                     raise BackendError(f"{node.name} [{node.op}]: {reason}")
                 refs = [tuple(ref) for ref in node.inputs]
                 try:
-                    out, block = _lower_packed(pk, node, refs, values) if pk is not None else (None, None)
+                    fused = fusion.lower(node, refs, values) if fusion is not None else None
+                    if fused is not None and not isinstance(fused, tuple):
+                        continue  # part of a fused chain (fused_block.DEFERRED): its last node computes it
+                    out, block = fused or (_lower_packed(pk, node, refs, values) if pk is not None else (None, None))
                     if out is None:
                         xs = [pk.plain(k, values[k]) if pk is not None else values[k] for k in refs]
                         out = low(ctx, node, xs)
