@@ -34,6 +34,8 @@ def test_small_network_cross_compiled_for_aarch64_matches_interpreter_under_qemu
     assert "error" not in res, res.get("error")
     assert res["manifest"]["mtriple"] == "aarch64-linux-gnu"
     assert res["aarch64"]["machine"] == "aarch64"  # it ran on the emulated CPU, not here
+    kinds = " ".join(res["kernels"])
+    assert "winograd" in kinds and "conv2d_nchwc" in kinds and "pool2d_nchwc" in kinds, res["kernels"]  # NEON path
     assert res["ok"], res
     assert res["max_err_rel_to_max"] <= A.RTOL
 
