@@ -33,13 +33,14 @@ TORCH_PIN := torch==2.13.0
 # .cnn sources kept in `cnndsl fmt`'s layout (tests/fuzz/corpus keeps its reproducers verbatim)
 FMT_PATHS := architectures tests/elaborate/examples
 
-.PHONY: help demo demo-compile test test-all fuzz lint wheel venv install install-test clean clean-venv
+.PHONY: help demo demo-compile test test-all check-aarch64 fuzz lint wheel venv install install-test clean clean-venv
 
 help:
 	@echo "make demo      set up and run check + report + IR summary of the bundled $(NET)"
 	@echo "make test      set up and run the default test suite (slow tests deselected)"
 	@echo "make demo-compile  also compile $(NET) to ONNX and PyTorch and run the ONNX model (test extras)"
 	@echo "make test-all  the whole test suite, slow tests included"
+	@echo "make check-aarch64  cross-compile small, resnet18, mobilenet_v2 for aarch64, run them under qemu (root once: apt)"
 	@echo "make fuzz      a 30-minute fuzz campaign (FUZZ_MINUTES=...), failing inputs in fuzz-failures/"
 	@echo "make lint      ruff, and cnndsl fmt --check over the library and the example corpus"
 	@echo "make fmt       format the library and the example corpus with cnndsl fmt"
@@ -96,6 +97,13 @@ test: install-test
 
 test-all: install-test
 	"$(VPY)" -m pytest $(PYTEST_ARGS) -m ""
+
+# The llvm target cross-compiled for aarch64 (NEON) and run under qemu-aarch64 against the float64
+# interpreter; the first run installs qemu-user, gcc-aarch64-linux-gnu and an arm64 Python + TVM runtime
+# (apt-get as root, then ~/.cache/cnndsl/aarch64). AARCH64_NETS="small resnet18" picks networks.
+AARCH64_NETS ?= small resnet18 mobilenet_v2
+check-aarch64: install-test
+	"$(VPY)" scripts/check_aarch64.py $(AARCH64_NETS)
 
 # A long fuzz campaign (tests/fuzz/campaign.py): FUZZ_MINUTES of cases under a memory limit;
 # failing inputs are saved to fuzz-failures/ and the exit status is 1.
