@@ -88,6 +88,10 @@ def missing_reason() -> str | None:
     if not (ROOT / STAMP).is_file():
         return (f"the aarch64 Python + TVM runtime is not installed in {ROOT}; "
                 "scripts/check_aarch64.py --setup-only installs it")
+    have = json.loads((ROOT / STAMP).read_text()).get("packages")
+    if have != _pins():
+        return (f"the aarch64 environment in {ROOT} has {have}, this venv {_pins()}; "
+                "scripts/check_aarch64.py --setup-only updates it")
     return None
 
 
@@ -102,11 +106,20 @@ def _python_version() -> str:
     raise SetupError(f"cannot tell the arm64 python3 version from 'apt-cache depends python3-minimal:arm64':\n{out}")
 
 
+def _pins() -> list[str]:
+    """The aarch64 packages: TVM, its FFI and numpy at this venv's versions (the compiler's runtime)."""
+    from importlib.metadata import version
+
+    return [f"apache-tvm=={version('apache-tvm')}", f"apache-tvm-ffi=={version('apache-tvm-ffi')}",
+            f"numpy=={version('numpy')}", "ml_dtypes", "typing_extensions"]
+
+
 def setup(verbose: bool = True) -> dict:
     """Install what is missing (idempotent) and return the environment description."""
     say = print if verbose else (lambda *a, **k: None)
+    pins = _pins()
     env = environment()
-    if env and Path(env["python"]).is_file():
+    if env and Path(env["python"]).is_file() and env.get("packages") == pins:
         return env
     missing = [pkg for tool, pkg in HOST_PACKAGES.items() if not shutil.which(tool)]
     if missing:
@@ -132,11 +145,7 @@ def setup(verbose: bool = True) -> dict:
             _run(["dpkg-deb", "-x", str(deb), str(tmp)])
         shutil.rmtree(sysroot, ignore_errors=True)
         tmp.rename(sysroot)
-    from importlib.metadata import version
-
-    pins = [f"apache-tvm=={version('apache-tvm')}", f"apache-tvm-ffi=={version('apache-tvm-ffi')}",
-            f"numpy=={version('numpy')}", "ml_dtypes", "typing_extensions"]
-    if not (site / "tvm").is_dir():
+    if not (site / "tvm").is_dir() or (env or {}).get("packages") != pins:
         say(f"pip install --target {site} (aarch64, cp{py.replace('.', '')}) {' '.join(pins)}")
         tmp = Path(tempfile.mkdtemp(prefix="site.", dir=ROOT))
         _run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(tmp),
