@@ -228,6 +228,11 @@ def schedule(sch, prof, cores: int = 1) -> None:
     sch.reorder(kh, kw, wx, wb)
     sch.vectorize(wb)
     sch.unroll(wx)
+    # the taps unrolled: LLVM loads each input column once for the kw taps of a row that read it
+    # (AVX2, one core: MobileNetV2's first block 0.305 -> 0.255 ms, the 56 x 56 ones 0.40 -> 0.36)
+    if (_extent(sch, kh) or 9) <= 5:
+        sch.unroll(kh)
+    sch.unroll(kw)
     sch.parallel(band)
     sch.decompose_reduction(dw, kh)
     sch.vectorize(b)
