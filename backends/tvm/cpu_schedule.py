@@ -157,10 +157,11 @@ def _schedule_packed_conv(sch, block, prof) -> None:
     height = _extent(sch, row)
     if dense and height and all(_extent(sch, r) == 1 for r in reduce[1:-1]):
         # a 1x1 conv is a matmul over the output positions: tiling the flattened rows x columns
-        # lets the tile's width divide them where the row's width does not (14: 2 chunks x 4 of
+        # lets the tile fit them where a row does not (14: 2 chunks x 4 of
         # 196 positions rather than 1 x 7 of a row: 76-79 -> 95-99 % of the FMA peak on AVX2)
         fvo, fcols = prof.conv_tile(height * width, chunks, vector, dense)
-        if prof.tile_score(fvo, fcols, vector) > prof.tile_score(vo, cols, vector) + 1e-9:
+        if (prof.tile_value(height * width, fvo, fcols, vector)
+                > prof.tile_value(width, vo, cols, vector) + 1e-9):
             _flatten_positions(sch, block, width)
             loops = sch.get_loops(block)
             n, chunk, col, lane = loops[:4]

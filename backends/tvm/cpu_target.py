@@ -27,6 +27,11 @@ from dataclasses import dataclass
 # taps, loop-carried temporaries): with none, AVX2's 14-column tile spilled one accumulator
 # and shuffled the rest every tap (49 vs 71 GFLOP/s on ResNet-18's 64->64 3x3, one core).
 HEADROOM = 2
+# The core the register tile is chosen for (tile_value): FMA units, FMA latency in cycles, vector
+# loads per cycle (Zen 3, Skylake, Zen 4; Haswell has latency 5). Fewer accumulators than
+# units x latency leave the FMA units waiting on their own results.
+FMA_UNITS, FMA_LATENCY, LOAD_UNITS = 2, 4, 2
+GUARD_CYCLES = 0.5  # the guarded last tile of a width the tile does not divide (a tie goes to a divisor)
 
 
 @dataclass(frozen=True)
@@ -54,18 +59,21 @@ class CpuProfile:
     def conv_tile(self, width: int, chunks: int, block: int, dense: bool = True) -> tuple[int, int]:
         """(channel chunks, output columns) of a packed conv's register tile.
 
-        Each tap of the reduction loads one weight vector per chunk and broadcasts one input
-        value per column, for chunks x columns FMAs. Where the FMA cannot take the broadcast
-        as a memory operand (AVX2, SSE, NEON), the broadcasts are loads of their own, so the
-        tile that fits the registers with the most FMAs per load wins: on AVX2, 2 chunks x 4
-        columns (8 FMAs for 6 loads) over 1 x 8 (8 for 9). On AVX-512 (and for depthwise
-        convs and pools, which have no broadcast) one chunk, as many columns as fit.
-        Columns divide the width (no guarded column), except a width with no divisor of 4 or
-        more, which a single chunk covers with a guarded tile of min(8, cap) columns."""
+        Dense convs: each tap of the reduction loads one weight vector per chunk and
+        broadcasts one input value per column, for chunks x columns FMAs; the tile with the
+        best `tile_value` along the width wins (the last tile of a width it does not divide
+        is guarded). Where the FMA cannot take the broadcast as a memory operand (AVX2, SSE,
+        NEON) 1 or 2 chunks: on AVX2 2 x 4 at widths 56 and 28, 2 x 5 at 14 (96 % of the FMA
+        peak on Zen 3, where 1 x 7 -- 7 accumulators for 8 FMAs in flight -- got 77 % and
+        4 x 2, four weight streams, 82 %). On AVX-512 the broadcast is an FMA memory operand:
+        one chunk, as many columns as fit and divide the width. That rule also covers
+        depthwise convs and pools (no broadcast): one chunk, the columns dividing the width,
+        else a guarded tile of min(8, cap)."""
         v = self.vectors(block)
         budget = self.registers - 1 - HEADROOM  # less one broadcast input
         forced = os.environ.get("CNNDSL_TVM_CHUNKS")
-        options = [int(forced)] if forced else ([1, 2, 3, 4] if dense and not self.broadcast_fma else [1])
+        options = [1, 2] if width >= 4 else [1, 2, 4]  # 4 chunks: only where columns are too few for 8 accumulators
+        options = [int(forced)] if forced else (options if dense and not self.broadcast_fma else [1])
         best = None
         for vo in options:
             if chunks % vo:
@@ -75,15 +83,32 @@ class CpuProfile:
                 cap = int(os.environ["CNNDSL_TVM_COLS"])
             if cap < 1:
                 continue
-            cols = _divisor(width, cap)
-            if cols < 4 <= width:
-                if vo > 1:
-                    continue
-                cols = min(8, cap)
-            score = self.tile_score(vo, cols, block)
-            if best is None or score > best[0] + 1e-9:
-                best = (score, vo, cols)
+            if not dense or self.broadcast_fma:
+                cols = _divisor(width, cap)
+                return (1, cols if cols >= 4 or width < 4 else min(8, cap))
+            for cols in range(1, min(cap, width) + 1):
+                # ties go to the tile with the most FMAs per load
+                score = (round(self.tile_value(width, vo, cols, block), 6), self.tile_score(vo, cols, block))
+                if best is None or score > best[0]:
+                    best = (score, vo, cols)
         return (best[1], best[2]) if best else (1, 1)
+
+    def tile_value(self, width: int, chunks: int, cols: int, block: int) -> float:
+        """Share of the FMA peak a dense conv tile of `chunks` x `cols` reaches along `width`
+        output columns, by a cycle count per reduction step of each tile: the most of its
+        FMAs / FMA_UNITS, the FMA latency (fewer accumulators than FMA_UNITS x FMA_LATENCY
+        wait on their own results) and its loads / LOAD_UNITS; a guarded last tile costs
+        GUARD_CYCLES more. Predicts 1 x 7 at 87.5 %, 2 x 4 at 100 %."""
+        v = self.vectors(block)
+
+        def cycles(k: int) -> float:
+            fmas = chunks * v * k
+            loads = chunks * v + (0 if self.broadcast_fma else k)
+            return max(fmas / FMA_UNITS, FMA_LATENCY, loads / LOAD_UNITS)
+
+        full, rest = divmod(width, cols)
+        spent = full * cycles(cols) + (cycles(rest) + GUARD_CYCLES if rest else 0.0)
+        return chunks * v * width / FMA_UNITS / spent
 
     def tile_score(self, chunks: int, cols: int, block: int) -> float:
         """FMAs per load of a dense conv's register tile of `chunks` channel chunks x `cols`

@@ -80,7 +80,7 @@ def test_pointwise_matches_float64(case, mcpu):
     assert _relative_error(out, interp.run(g, w, [x])[0]) <= TOLERANCE
 
 
-def _conv_kernels(g, mcpu: str) -> dict[str, str]:
+def _conv_kernels(g, mcpu: str, winograd: str = "auto") -> dict[str, str]:
     """The scheduled TIR of each fused kernel holding a packed conv, for target `mcpu`."""
     from cnndsl.backends.tvm import build as B
     from cnndsl.backends.tvm.cpu_schedule import schedule_module
@@ -88,21 +88,25 @@ def _conv_kernels(g, mcpu: str) -> dict[str, str]:
 
     tgt = B.make_target("llvm", mcpu=mcpu)
     g, w = optimize_for_inference(g, _weights(g))
-    mod, _ = build_module(g, w, batch=1, layout="NCHWc", target=tgt)
+    mod, _ = build_module(g, w, batch=1, layout="NCHWc", target=tgt, winograd=winograd)
     fused = schedule_module(B.fuse_cpu(B.prepare_cpu(B.inference_prepasses(mod)), tgt), tgt)
     return {gv.name_hint: f.script() for gv, f in fused.functions_items() if "conv2d_nchwc" in gv.name_hint}
 
 
 def test_avx2_tiles_the_flattened_positions():
-    """At 14x14 (AVX2) the tile runs over the 196 positions, 2 channel chunks x 4 of them; at
-    7x7 (49 positions, no divisor 4..5) it stays one chunk x a row of 7."""
+    """At 14x14 (AVX2) the tile runs over the 196 positions, 2 channel chunks x 4 of them (a row
+    of 14 would need a guarded 2 x 5); at 7x7 over the 49 positions, 2 x 5 with the last tile
+    guarded (a row of 7: 1 x 7, too few accumulators). A 3x3 conv keeps its rows."""
     (text,) = _conv_kernels(_one(14, 32, 48), "haswell").values()
-    # the conv's result indexed by position (196 of them), the epilogue run per tile of 4
+    # the conv's result indexed by position, the epilogue run per tile of 2 chunks x 4 positions
     assert "T.sblock_alloc_buffer((T.int64(1), T.int64(6), T.int64(196), T.int64(8)))" in text
     assert "T.unroll(T.int64(4))" in text and "T.unroll(T.int64(2))" in text and "T.unroll(T.int64(7))" not in text
     assert "for ax0, ax1 in T.grid(T.int64(2), T.int64(4)):" in text
     (text,) = _conv_kernels(_one(7, 32, 32), "haswell").values()
-    assert "T.int64(49)" not in text and "T.unroll(T.int64(7))" in text
+    assert "T.sblock_alloc_buffer((T.int64(1), T.int64(4), T.int64(49), T.int64(8)))" in text
+    assert "T.unroll(T.int64(5))" in text and "T.where(" in text
+    (text,) = _conv_kernels(chain(14, 32, [{"out": 32, "kernel": 3, "padding": 1}]), "haswell", "0").values()
+    assert "T.int64(196)" not in text and "T.unroll(T.int64(5))" in text
 
 
 def test_strided_pointwise_reads_a_dense_copy():
@@ -118,8 +122,11 @@ def test_tile_choice_per_isa():
     from cnndsl.backends.tvm.cpu_target import PROFILES
 
     avx2, avx512 = PROFILES["avx2"], PROFILES["avx512"]
-    assert avx2.conv_tile(14, 8, 8) == (1, 7)
-    assert avx2.conv_tile(196, 8, 8) == (2, 4)
+    # 2 chunks x 4 where 4 divides; 2 x 5 with a guarded last tile at 14 and 49; 1 x 7 (7
+    # accumulators for the 8 FMAs in flight) predicted at 7/8 of 2 x 4
+    assert [avx2.conv_tile(w, 8, 8) for w in (56, 28, 14, 7, 196, 49)] == [(2, 4), (2, 4), (2, 5), (1, 7), (2, 4), (2, 5)]
+    assert avx2.tile_value(56, 2, 4, 8) == 1.0 and avx2.tile_value(14, 1, 7, 8) == 0.875
+    assert avx2.conv_tile(14, 5, 8)[0] == 1  # 5 chunks: no pair
     assert avx2.tile_score(2, 4, 8) > avx2.tile_score(1, 7, 8)
     # AVX-512 broadcasts from memory inside the FMA: one chunk, the most columns that fit
     assert avx512.conv_tile(56, 4, 16) == (1, 14)
@@ -136,3 +143,16 @@ def test_avx512_pointwise_builds():
         ex, manifest, _ = _build(graph, _weights(graph), mcpu="znver4")
         assert manifest["target_detail"]["mcpu"] == "znver4"
         assert "zmm" in ex.mod.imports[0].inspect_source("asm")
+
+
+@pytest.mark.parametrize("mcpu", [None, "haswell"])
+@pytest.mark.parametrize("hw, cin, cout, stride", [(14, 32, 32, 1), (13, 16, 48, 1), (28, 16, 32, 2), (9, 24, 16, 1)])
+def test_direct_3x3_guarded_tiles_match_float64(hw, cin, cout, stride, mcpu):
+    """The same tile rule on direct 3x3 rows (Winograd off): 2 x 5 at width 14 and 13, the last
+    tile guarded; stride 2 down to 14; 1 x 9 -> 2 x 5 at 9."""
+    g = chain(hw, cin, [{"out": cout, "kernel": 3, "stride": stride, "padding": 1, "bias": True}, {"op": "relu"}])
+    w = _weights(g)
+    x = np.random.default_rng(6).standard_normal((1, cin, hw, hw)).astype("float32")
+    ex, _, _ = _build(g, w, winograd="0", **({"mcpu": mcpu} if mcpu else {}))
+    out = tvm.relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
+    assert _relative_error(out, interp.run(g, w, [x])[0]) <= TOLERANCE
