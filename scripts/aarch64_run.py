@@ -2,11 +2,13 @@
 
 Started by `scripts/check_aarch64.py`; needs only numpy and TVM's runtime (`TVM_USE_RUNTIME_LIB=1`),
 not cnndsl (which is not installed in the aarch64 environment). It does what `backends/tvm/build.py`'s
-`Loaded` does -- manifest, SHA-256 of the library, weights in `param_order` -- then runs `main` once:
+`Loaded` does -- manifest, SHA-256 of the library, weights in `param_order` -- then runs `main` once
+on the saved input, for each artefact given:
 
-    python3 aarch64_run.py ARTEFACT_DIR INPUT.npy OUTPUT.npz
+    python3 aarch64_run.py ARTEFACT_DIR INPUT.npy OUTPUT.npz [ARTEFACT_DIR INPUT.npy OUTPUT.npz ...]
 
-and prints one JSON line: the machine, the TVM version, load and run seconds (emulated: not a speed).
+and prints one JSON line per artefact: its error, or the machine, the TVM version, load and run
+seconds (emulated: not a speed).
 """
 
 from __future__ import annotations
@@ -27,8 +29,7 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def main(argv: list[str]) -> int:
-    art, xin, yout = argv
+def run_one(art: str, xin: str, yout: str) -> dict:
     import numpy as np
     import tvm
     from tvm.runtime.vm import VirtualMachine
@@ -37,8 +38,7 @@ def main(argv: list[str]) -> int:
         manifest = json.load(f)
     lib_path = os.path.join(art, manifest.get("library", "model.so"))
     if manifest.get("library_sha256") != _sha256(lib_path):
-        print(f"{lib_path}: SHA-256 does not match manifest.json's library_sha256", file=sys.stderr)
-        return 1
+        return {"error": f"{lib_path}: SHA-256 does not match manifest.json's library_sha256"}
     dev = tvm.cpu()
     t0 = time.perf_counter()
     vm = VirtualMachine(tvm.runtime.load_module(lib_path), dev)
@@ -52,9 +52,20 @@ def main(argv: list[str]) -> int:
     outs = [res.numpy()] if hasattr(res, "numpy") else [r.numpy() for r in res]
     t2 = time.perf_counter()
     np.savez(yout, *outs)
-    print(json.dumps({"machine": platform.machine(), "tvm": str(tvm.__version__), "numpy": np.__version__,
-                      "threads": os.environ.get("TVM_NUM_THREADS"), "load_s": round(t1 - t0, 3),
-                      "run_s": round(t2 - t1, 3)}))
+    return {"machine": platform.machine(), "tvm": str(tvm.__version__), "numpy": np.__version__,
+            "threads": os.environ.get("TVM_NUM_THREADS"), "load_s": round(t1 - t0, 3), "run_s": round(t2 - t1, 3)}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or len(argv) % 3:
+        print("usage: aarch64_run.py (ARTEFACT_DIR INPUT.npy OUTPUT.npz)...", file=sys.stderr)
+        return 2
+    for i in range(0, len(argv), 3):
+        try:
+            line = run_one(*argv[i:i + 3])
+        except Exception as err:  # noqa: BLE001 - one line per artefact; the next ones still run
+            line = {"error": f"{type(err).__name__}: {err}"}
+        print(json.dumps(line), flush=True)
     return 0
 
 

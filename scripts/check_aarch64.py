@@ -48,6 +48,7 @@ DEBS = ["libc6", "libgcc-s1", "libstdc++6", "zlib1g", "libexpat1", "libffi8", "l
 STAMP = "environment.json"
 RTOL = 1e-4  # docs/backends.md: the llvm target's tolerance against the interpreter
 NETWORKS = ("small", "resnet18", "mobilenet_v2")
+GROUP = 6  # networks per aarch64 Python (its start, importing TVM, takes ~20 s under qemu)
 
 
 class SetupError(Exception):
@@ -212,15 +213,28 @@ def small_net(hw: int = 32):
 
 
 def load_network(name: str, size: int | None):
+    """'small', or a library network at batch 1: at `size` (every spatial axis) when given, at its
+    default size for `size=None`, at the reduced size of the TVM library tests for `size=0`."""
     if name == "small":
         return small_net(size or 32)
     from cnndsl.api import load
 
+    if size == 0:
+        sys.path.insert(0, str(HERE.parent / "tests" / "backends"))
+        from test_tvm_library import _reduced
+
+        return _reduced(name)
     g = load(name, batch=1)
     if size:
         shape = g.nodes[g.input_names[0]].attrs["shape"]
         g = load(name, batch=1, input_shape=(shape[1],) + (size,) * (len(shape) - 2))
     return g
+
+
+def library_networks() -> list[str]:
+    from cnndsl.elaborate.modules import library_index
+
+    return sorted(k for k, e in library_index().items() if k == k.lower())
 
 
 def kernels(lib: Path) -> list[str]:
@@ -232,42 +246,42 @@ def kernels(lib: Path) -> list[str]:
                   if n.startswith("__tvm_ffi_") and n != "__tvm_ffi__library_bin")
 
 
-def check_network(env: dict, name: str, *, size: int | None = None, mcpu: str | None = None, threads: int = 1,
-                  keep: Path | None = None, seed: int = 0) -> dict:
-    """Compile `name` for aarch64 here, run it under qemu, compare with the float64 interpreter."""
+def _compile(name: str, work: Path, size, mcpu, seed: int) -> dict:
+    """Build `name` for aarch64 here; save its input; keep what the comparison needs."""
     import numpy as np
 
-    from cnndsl import interp
     from cnndsl.backend import CompileOptions, get_backend
     from cnndsl.weights import Weights
     from cnndsl.weights_init import init_weights
 
     g = load_network(name, size)
+    if len(g.input_names) != 1:
+        raise ValueError(f"{name} has {len(g.input_names)} inputs; this check feeds one")
     w = Weights(init_weights(g, seed, randomize_buffers=True))  # BN statistics too
     shape = g.nodes[g.input_names[0]].attrs["shape"]
     x = np.random.default_rng(seed).standard_normal(shape).astype("float32")
-    work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix=f"aarch64-{name}."))
-    work.mkdir(parents=True, exist_ok=True)
     art = work / name
     extra = {"mtriple": TRIPLE, "batch": 1}
     if mcpu:
         extra["mcpu"] = mcpu
     t0 = time.perf_counter()
     get_backend("llvm").compile(g, w, art, CompileOptions(extra=extra, force=True))
-    compile_s = time.perf_counter() - t0
     np.save(work / f"{name}.x.npy", x)
-    proc = run_aarch64(env, [str(RUNNER), str(art), str(work / f"{name}.x.npy"), str(work / f"{name}.y.npz")],
-                       threads=threads)
-    result = {"network": name, "input": list(shape), "compile_s": round(compile_s, 1),
-              "manifest": json.loads((art / "manifest.json").read_text())["target_detail"],
-              "kernels": kernels(art / "model.so")}
-    if proc.returncode != 0:
-        result.update(ok=False, error=(proc.stdout + proc.stderr)[-4000:])
-        return result
-    result["aarch64"] = json.loads(proc.stdout.strip().splitlines()[-1])
-    with np.load(work / f"{name}.y.npz") as z:
+    return {"network": name, "input": list(shape), "compile_s": round(time.perf_counter() - t0, 1),
+            "manifest": json.loads((art / "manifest.json").read_text())["target_detail"],
+            "kernels": kernels(art / "model.so"), "_graph": g, "_weights": w, "_x": x,
+            "_args": [str(art), str(work / f"{name}.x.npy"), str(work / f"{name}.y.npz")]}
+
+
+def _compare(res: dict) -> None:
+    """Outputs of the aarch64 run against the float64 interpreter (docs/backends.md's llvm tolerance)."""
+    import numpy as np
+
+    from cnndsl import interp
+
+    with np.load(res["_args"][2]) as z:
         got = [z[k] for k in sorted(z.files, key=lambda k: int(k.split("_")[1]))]
-    want = interp.run(g, w, [x], dtype=np.float64)
+    want = interp.run(res["_graph"], res["_weights"], [res["_x"]], dtype=np.float64)
     worst = 0.0
     ok = len(got) == len(want)
     for gy, wy in zip(got, want):
@@ -275,10 +289,53 @@ def check_network(env: dict, name: str, *, size: int | None = None, mcpu: str | 
         ok = ok and gy.shape == wy.shape and bool(np.allclose(gy, wy, rtol=RTOL, atol=RTOL * scale))
         if gy.shape == wy.shape:  # the error measure of docs/backends.md's accuracy figures
             worst = max(worst, float(np.abs(gy.astype(np.float64) - wy).max() / max(float(np.abs(wy).max()), 1e-30)))
-    result.update(ok=ok, max_err_rel_to_max=worst, tolerance=f"rtol {RTOL}, atol {RTOL} x max(1, max|y|)")
+    res.update(ok=ok, max_err_rel_to_max=worst, tolerance=f"rtol {RTOL}, atol {RTOL} x max(1, max|y|)")
+
+
+def check_networks(env: dict, names: list[str], *, size: int | None = None, mcpu: str | None = None,
+                   threads: int = 1, keep: Path | None = None, seed: int = 0, group: int = 0) -> list[dict]:
+    """Compile each network for aarch64 here, run them all in one aarch64 Python under qemu (its start,
+    importing TVM, takes ~20 s emulated), compare each with the float64 interpreter. A network that
+    fails to compile or to run is a result with ok=False and its error, not an exception."""
+    group = group or GROUP
+    if len(names) > group:  # artefacts of big networks take hundreds of MB: a group at a time
+        return [r for i in range(0, len(names), group)
+                for r in check_networks(env, names[i:i + group], size=size, mcpu=mcpu, threads=threads, keep=keep,
+                                        seed=seed, group=group)]
+    work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="aarch64-check."))
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in names:
+        try:
+            results.append(_compile(name, work, size, mcpu, seed))
+        except Exception as err:  # noqa: BLE001 - a sweep reports every network's failure and goes on
+            results.append({"network": name, "ok": False, "error": f"compile: {type(err).__name__}: {err}"})
+    todo = [r for r in results if "_args" in r]
+    while todo:  # a crash (signal) ends the process: the networks after it run in a new one
+        proc = run_aarch64(env, [str(RUNNER), *[a for r in todo for a in r["_args"]]], threads=threads)
+        lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        for r, line in zip(todo, lines):
+            r["aarch64"] = line
+        done = len(lines)
+        if proc.returncode != 0 and done < len(todo):
+            todo[done]["error"] = f"run under qemu (exit {proc.returncode}): {(proc.stdout + proc.stderr)[-4000:]}"
+            done += 1
+        todo = todo[done:]
+    for r in results:
+        if "_args" in r and "error" not in r and "error" not in r.get("aarch64", {"error": 1}):
+            _compare(r)
+        elif "_args" in r:
+            r.update(ok=False, error=r.get("error") or r.get("aarch64", {}).get("error", "no output"))
+        for k in [k for k in r if k.startswith("_")]:
+            del r[k]
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
-    return result
+    return results
+
+
+def check_network(env: dict, name: str, **kw) -> dict:
+    """`check_networks` for one network."""
+    return check_networks(env, [name], **kw)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mcpu", default=None, help="aarch64 CPU for LLVM (default generic: NEON is baseline)")
     p.add_argument("--threads", type=int, default=1, help="TVM_NUM_THREADS inside qemu (default 1)")
     p.add_argument("--keep", type=Path, default=None, help="keep artefacts, inputs and outputs in this directory")
+    p.add_argument("--library", action="store_true",
+                   help="every library network, at the reduced size of the TVM library tests unless --size")
     p.add_argument("--setup-only", action="store_true", help="install the aarch64 environment and stop")
     p.add_argument("--json", action="store_true", help="print one JSON object per network")
     args = p.parse_args(argv)
@@ -300,21 +359,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.setup_only:
         return 0
+    names = library_networks() if args.library else args.networks
+    size = 0 if args.library and args.size is None else args.size
     failed = 0
-    for name in args.networks:
-        res = check_network(env, name, size=args.size, mcpu=args.mcpu, threads=args.threads, keep=args.keep)
-        failed += not res["ok"]
-        if args.json:
-            print(json.dumps(res))
-        elif "error" in res:
-            print(f"{name}: FAILED to run under qemu-aarch64:\n{res['error']}")
-        else:
-            a = res["aarch64"]
-            print(f"{name} {res['input']}: {'OK' if res['ok'] else 'MISMATCH'} max|y - y64| / max|y64| = "
-                  f"{res['max_err_rel_to_max']:.2e} (allclose rtol {RTOL}, atol {RTOL} x max(1, max|y64|)); compiled in {res['compile_s']} s here, "
-                  f"{len(res['kernels'])} kernels, ran under qemu ({a['machine']}, TVM {a['tvm']}, {a['threads']} thread) "
-                  f"in {a['run_s']} s "
-                  "(emulated: not a speed)")
+    for i in range(0, len(names), GROUP):  # printed a group at a time
+        for res in check_networks(env, names[i:i + GROUP], size=size, mcpu=args.mcpu, threads=args.threads,
+                                  keep=args.keep):
+            failed += not res["ok"]
+            if args.json:
+                print(json.dumps(res), flush=True)
+            elif "error" in res:
+                print(f"{res['network']}: FAILED ({res['error']})", flush=True)
+            else:
+                a = res["aarch64"]
+                print(f"{res['network']} {res['input']}: {'OK' if res['ok'] else 'MISMATCH'} max|y - y64| / max|y64| "
+                      f"= {res['max_err_rel_to_max']:.2e} (allclose rtol {RTOL}, atol {RTOL} x max(1, max|y64|)); "
+                      f"compiled in {res['compile_s']} s here, {len(res['kernels'])} kernels, ran under qemu "
+                      f"({a['machine']}, TVM {a['tvm']}, {a['threads']} thread) in {a['run_s']} s (emulated: not a speed)",
+                      flush=True)
     return 1 if failed else 0
 
 
