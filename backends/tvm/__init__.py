@@ -7,8 +7,8 @@ Backend-specific knobs (`CompileOptions.extra`, also settable from the CLI's `-X
 when present): `batch` ("N" or an int; tuning fixes a symbolic batch to 1), `weights`
 ("embed", the default: compiled into the library; or "params": a separate
 `weights.params` file passed at run time), `mcpu` (llvm, default: detected host CPU),
-`mtriple` (llvm: cross-compile, e.g. aarch64-linux-gnu; linking the
-exported library then needs that platform's C compiler as $CC), `arch` (cuda, default sm_90), `schedule` ("default" or "naive"), `layout` ("NCHWc", llvm's
+`mtriple` (llvm: cross-compile, e.g. aarch64-linux-gnu; the exported
+library is linked by that platform's C compiler, $CC or `<triple>-gcc`: `build.cross_linker`), `arch` (cuda, default sm_90), `schedule` ("default" or "naive"), `layout` ("NCHWc", llvm's
 default: channel-blocked activations around the convolutions, see packed.py; or "NCHW",
 cuda's), `winograd` (llvm: "1"/"auto", the default, Winograd F(m x m, 3 x 3) for 3x3
 stride-1 convolutions by winograd.rule; "0" off; "2" or "4" that tile wherever it applies),
