@@ -134,9 +134,10 @@ def compile_module(mod, tgt, *, schedule: str = "default", tuning_db: str | None
         mod = prepare_cpu(mod)
     fused = fuse_cpu(mod, tgt)
     if schedule == "tuned":
-        from tvm.s_tir import meta_schedule as ms
+        from cnndsl.backends.tvm.tune import tuned_database
 
-        with tgt, tvm.transform.PassContext(opt_level=3), ms.database.JSONDatabase(work_dir=tuning_db):
+        db, _tuned, _default = tuned_database(tuning_db)  # per kernel the faster of tuned and default
+        with tgt, tvm.transform.PassContext(opt_level=3), db:
             fused = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
     if schedule in ("default", "tuned"):
         from cnndsl.backends.tvm.cpu_schedule import schedule_module

@@ -164,6 +164,42 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
     return state
 
 
+def _is_default(trace) -> bool:
+    """A record of cnndsl's default schedule (`_seed_default_records`): its trace is deterministic,
+    while every MetaSchedule candidate samples its tiles, orders or compute locations."""
+    return not any(inst.kind.name.startswith("Sample") for inst in trace.insts)
+
+
+def tuned_database(work_dir: str | Path):
+    """The records of `work_dir` that a build applies: per kernel, the fastest record, kept only
+    when it is a tuned one. Where cnndsl's default schedule measured fastest, the kernel gets
+    no record, so the build schedules it with the *current* default (`cpu_schedule.py`) rather
+    than replaying the default's trace as it was when the database was tuned: a database tuned
+    before a default schedule improved never brings the older default back.
+    Returns (database, kernels with a tuned record, kernels where the default won)."""
+    from tvm.s_tir import meta_schedule as ms
+    from tvm_ffi import structural_hash
+
+    src = ms.database.JSONDatabase(work_dir=str(work_dir))
+    best: dict[int, tuple[float, object]] = {}
+    for rec in src.get_all_tuning_records():
+        if not rec.run_secs:
+            continue
+        secs = sum(float(x) for x in rec.run_secs) / len(rec.run_secs)
+        key = structural_hash(rec.workload.mod)
+        if key not in best or secs < best[key][0]:
+            best[key] = (secs, rec)
+    out = ms.database.MemoryDatabase()
+    tuned = 0
+    for _secs, rec in best.values():
+        if _is_default(rec.trace):
+            continue
+        out.commit_tuning_record(ms.database.TuningRecord(
+            rec.trace, out.commit_workload(rec.workload.mod), list(rec.run_secs), rec.target, rec.args_info))
+        tuned += 1
+    return out, tuned, len(best) - tuned
+
+
 HISTORY = "cnndsl_tuning.json"
 
 
