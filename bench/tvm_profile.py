@@ -112,9 +112,8 @@ def kernel_macs(graph, weights, extra: dict) -> dict[str, int]:
 
     graph, weights = optimize_for_inference(graph, weights)
     tgt = B.make_target("llvm", mcpu=extra.get("mcpu"))
-    fuse = str(extra.get("fuse_ir", "1")).lower() not in ("0", "false", "no")
     mod, _ = build_module(graph, weights, batch=int(extra["batch"]), layout="NCHWc", target=tgt,
-                          winograd=parse_mode(extra.get("winograd", "auto")), fuse_ir=fuse)
+                          winograd=parse_mode(extra.get("winograd", "auto")), fuse_ir=extra.get("fuse_ir", "auto"))
     fused = B.fuse_cpu(B.prepare_cpu(B.inference_prepasses(mod)), tgt)
     out = {}
     for gv, func in fused.functions_items():

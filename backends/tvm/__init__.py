@@ -12,8 +12,9 @@ library is linked by that platform's C compiler, $CC or `<triple>-gcc`: `build.c
 default: channel-blocked activations around the convolutions, see packed.py; or "NCHW",
 cuda's), `winograd` (llvm: "1"/"auto", the default, Winograd F(m x m, 3 x 3) for 3x3
 stride-1 convolutions by winograd.rule; "0" off; "2" or "4" that tile wherever it applies),
-`fuse_ir` (llvm: "1", the default, computes an inverted residual's depthwise conv, 1x1
-projection and residual add as one kernel, band of rows by band, see fused_block.py; "0" off),
+`fuse_ir` (llvm: "1"/"auto", the default, computes an inverted residual's depthwise conv, 1x1
+projection and residual add as one kernel, band of rows by band, and its expansion 1x1 too where
+fused_block.expand_pays; "tail" never the expansion, "full" always; "0" off),
 `tune_again` ("1" with
 --tune: also tune the tasks the database already holds, continuing from their records).
 From the command line,
@@ -83,7 +84,9 @@ class TVMBackend(Backend):
         from .winograd import parse_mode
 
         winograd = parse_mode(extra.get("winograd", "auto"))  # a bad value fails before any TVM work
-        fuse_ir = _flag({"fuse_ir": extra.get("fuse_ir", "1")}, "fuse_ir")
+        from .fused_block import parse_mode as fuse_mode
+
+        fuse_ir = fuse_mode(extra.get("fuse_ir", "auto"))
         tgt = B.make_target(self.kind, mcpu=extra.get("mcpu") or os.environ.get("CNNDSL_LLVM_MCPU") or None,
                             arch=extra.get("arch") or os.environ.get("CNNDSL_CUDA_ARCH") or None,
                             mtriple=extra.get("mtriple") or None)

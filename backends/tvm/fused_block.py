@@ -25,7 +25,13 @@ rounded up to a multiple of the columns; on AVX-512 the dense conv tile), each s
 broadcast band value times `vo` weight vectors, with the epilogue on the tile while it is in
 registers.
 
-`-X fuse_ir=0` turns it off (each layer its own kernel, as before).
+With a stride-2 block whose expanded tensor would not stay in the caches (`expand_pays`), the
+expansion 1x1 before D is computed in the same kernel too: per band and group of channel
+chunks, the expansion's register tile over the rows the window needs (halo rows recomputed),
+then their depthwise; the expanded tensor is never written out.
+
+`-X fuse_ir=0` turns it off (each layer its own kernel, as before); `tail` never fuses the
+expansion, `full` always does (experiments); `1`/`auto` (the default) by the rule.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ import numpy as np
 
 log = logging.getLogger("cnndsl.tvm")
 
+EXP_BLOCK = "fused_expand"
+EXP_ACT_BLOCK = "fused_expand_act"
 PAD_BLOCK = "fused_pad"
 DW_BLOCK = "fused_dw"
 DW_ACT_BLOCK = "fused_dw_act"
@@ -78,19 +86,33 @@ ACTS: dict[str | None, Callable] = {None: _act_none, "identity": _act_none, "rel
 
 
 # ----------------------------------------------------------------------- TE compute
-def inverted_tail(data, wd, bd, wp, bp, *residual, stride: int, padding: tuple, act_dw, act_pw, width: int = 0):
-    """y = act_pw(conv1x1(act_dw(depthwise(data) + bd)) + bp) [+ residual].
+def inverted_tail(data, *tensors, stride: int, padding: tuple, act_dw, act_pw, width: int = 0,
+                  expand: bool = False, act_e=None):
+    """y = act_pw(conv1x1(act_dw(depthwise(x) + bd)) + bp) [+ residual], with
+    x = act_e(conv1x1(data) + be) when `expand`, else data.
 
-    data [N, Hc, H, W, hb]; wd [Hc, K, K, hb]; bd [Hc, hb]; wp [Oc, Hc, hb, ob]; bp [Oc, ob];
-    residual [N, Oc, Ho, Wo, ob]; padding (top, left, bottom, right). width: the columns the
-    depthwise and projection sums compute (>= Wo: extra columns see only padding and are cropped,
-    so that a register tile of a better shape divides them; `padded_width`)."""
+    tensors: [we, be,] wd, bd, wp, bp [, residual]; data [N, Cc, H, W, ib] (expand) or
+    [N, Hc, H, W, hb]; we [Hc, Cc, ib, hb]; be [Hc, hb]; wd [Hc, K, K, hb]; bd [Hc, hb];
+    wp [Oc, Hc, hb, ob]; bp [Oc, ob]; residual [N, Oc, Ho, Wo, ob]; padding (top, left, bottom,
+    right). width: the columns the depthwise and projection sums compute (>= Wo: extra columns
+    see only padding and are cropped, so that a register tile of a better shape divides them;
+    `pw_tile`)."""
     from tvm import te, tirx
 
+    dt = data.dtype
+    if expand:
+        we, be, *tensors = tensors
+        hc, cc, ib, hb = (int(d) for d in we.shape)
+        ec, eb = te.reduce_axis((0, cc), "ec"), te.reduce_axis((0, ib), "eb")
+        e = te.compute((data.shape[0], hc, data.shape[2], data.shape[3], hb),
+                       lambda i, c, y, x, b: te.sum(data[i, ec, y, x, eb] * we[c, ec, eb, b], axis=[ec, eb]),
+                       name=EXP_BLOCK)
+        data = te.compute(e.shape, lambda i, c, y, x, b: ACTS[act_e](e[i, c, y, x, b] + be[c, b], dt),
+                          name=EXP_ACT_BLOCK)
+    wd, bd, wp, bp, *residual = tensors
     n, hc, h, w, hb = data.shape
     k = int(wd.shape[1])
     oc, ob = int(wp.shape[0]), int(wp.shape[3])
-    dt = data.dtype
     pt, pl, pb, pr = padding
     ho = (int(h) + pt + pb - k) // stride + 1
     wo_out = (int(w) + pl + pr - k) // stride + 1
@@ -160,8 +182,7 @@ def kernel(types, *, prof, cores: int, **attrs):
     import tvm
     from tvm import te
 
-    names = ("x", "w_dw", "b_dw", "w_pw", "b_pw", "residual")
-    phs = [te.placeholder(tuple(t.shape), str(t.dtype), name=nm) for t, nm in zip(types, names)]
+    phs = [te.placeholder(tuple(t.shape), str(t.dtype), name=f"t{i}") for i, t in enumerate(types)]
     out = inverted_tail(*phs, **attrs)
     func = te.create_prim_func([*phs, out], "int64").without_attr("global_symbol")
     if prof is not None:
@@ -220,6 +241,10 @@ def schedule(sch, prof, cores: int = 1) -> None:
     c, r, dx, db = sch.get_loops(dwa)[-4:]
     dcols = _divisor_or_guard(wo, prof.max_columns(_extent(sch, db) or prof.lanes, weights=False))
     dxo, dxi = sch.split(dx, [None, dcols])
+    group = None
+    if EXP_BLOCK in names:  # per group of the expansion tile's channel chunks: its rows, then their depthwise
+        evo = _expand_tile(sch, prof)[0]
+        group, c = sch.split(c, [None, evo])
     sch.reorder(c, r, dxo, dxi, db)
     sch.compute_at(dw, dxo, preserve_unit_loops=True)
     sch.vectorize(db)
@@ -233,12 +258,46 @@ def schedule(sch, prof, cores: int = 1) -> None:
     if (_extent(sch, kh) or 9) <= 5:
         sch.unroll(kh)
     sch.unroll(kw)
+    expand = _schedule_expand(sch, group, prof) if group is not None else None
     sch.parallel(band)
     sch.decompose_reduction(dw, kh)
+    if expand is not None:
+        sch.decompose_reduction(*expand)
     sch.vectorize(b)
     sch.unroll(oi)
     sch.unroll(xi)
     sch.decompose_reduction(pw, rc)
+
+
+def _expand_tile(sch, prof) -> tuple[int, int]:
+    """(channel chunks, columns) of the expansion's register tile: the dense conv tile."""
+    from .cpu_schedule import _extent
+
+    _n, c, _y, x, b = sch.get_loops(sch.get_sblock(EXP_ACT_BLOCK))[:5]
+    return prof.conv_tile(_extent(sch, x), _extent(sch, c) or 1, _extent(sch, b) or prof.lanes, dense=True)
+
+
+def _schedule_expand(sch, group, prof):
+    """The expansion 1x1 of the band's input rows (the depthwise window's rows, halo included:
+    neighbouring bands recompute the rows they share), into a band buffer: per channel chunk
+    group, input row and run of columns the dense conv's register tile (cpu_target's conv_tile),
+    then its bias and activation on the tile (the group: the tile's channel chunks)."""
+    _vo, cols = _expand_tile(sch, prof)
+    ea, e = sch.get_sblock(EXP_ACT_BLOCK), sch.get_sblock(EXP_BLOCK)
+    sch.compute_at(ea, group, preserve_unit_loops=True)
+    ci, r, x, b = sch.get_loops(ea)[-4:]
+    xo, xi = sch.split(x, [None, cols])
+    sch.reorder(r, xo, xi, ci, b)
+    sch.compute_at(e, xo, preserve_unit_loops=True)
+    sch.vectorize(b)
+    sch.unroll(ci)
+    sch.unroll(xi)
+    _n, eci, _r, exi, eb, rc, rb = sch.get_loops(e)[-7:]
+    sch.reorder(rc, rb, exi, eci, eb)
+    sch.vectorize(eb)
+    sch.unroll(eci)
+    sch.unroll(exi)
+    return e, rc  # decomposed after the band loop is made parallel (TVM refuses it the other way)
 
 
 def _divisor_or_guard(n: int, cap: int) -> int:
@@ -252,6 +311,20 @@ def _divisor_or_guard(n: int, cap: int) -> int:
 
 
 # ----------------------------------------------------------------------- pattern and lowering
+MODES = {"auto": "auto", "1": "auto", "true": "auto", "yes": "auto", "on": "auto", "0": "0", "false": "0",
+         "no": "0", "off": "0", "tail": "tail", "full": "full"}
+
+
+def parse_mode(value) -> str:
+    """-X fuse_ir=VALUE: 1/auto (the rule), 0 (off), tail (never the expansion), full (always)."""
+    from cnndsl.backend import BackendError
+
+    mode = MODES.get(str(value).strip().lower())
+    if mode is None:
+        raise BackendError(f"-X fuse_ir={value}: expected 1 or auto (by the rule), 0 (off), tail or full")
+    return mode
+
+
 DEFERRED = object()  # a node of a fused chain whose value only the chain's last node produces
 
 
@@ -288,14 +361,17 @@ def _only_user(graph, name: str, outputs: set[str]):
 class Fusion:
     """The fused chains of one lowering: `lower(node, refs, values)` answers None (not in a
     chain: lower it as usual), DEFERRED (skip it: the chain's last node computes it) or
-    (expr, block) for the chain's last node."""
+    (expr, block) for the chain's last node.
 
-    def __init__(self, graph, pk, cores: int = 1):
+    A chain is (E, D, P, A): E the expansion 1x1 (or None: not fused, see `expand_pays`; mode:
+    -X fuse_ir's), D the depthwise conv, P the projection, A the residual add (or None)."""
+
+    def __init__(self, graph, pk, cores: int = 1, mode: str = "auto"):
         self.pk = pk
         self.cores = cores
         self.graph = graph
-        self.chains: dict[str, tuple] = {}  # D's name -> (D, P, A or None)
-        self.active: dict[str, tuple] = {}  # P's or A's name -> the chain, once D is deferred
+        self.chains: dict[str, tuple] = {}  # the chain's first node (E or D) -> the chain
+        self.active: dict[str, tuple] = {}  # its later nodes -> the chain, once the first is deferred
         outputs = {ref[0] for _name, ref in graph.outputs}
         for node in graph.topo():
             if not _is_depthwise(node, graph):
@@ -310,7 +386,11 @@ class Fusion:
                 other = next(tuple(r) for r in a.inputs if r[0] != p.name)
                 if tuple(graph.value_shape(other)) != tuple(p.meta["shape"]):
                     a = None
-            self.chains[node.name] = (node, p, a)
+            e = graph.nodes[node.inputs[0][0]]
+            if not (_is_pointwise(e) and _only_user(graph, e.name, outputs) is node
+                    and expand_pays(node, pk.ctx.batch, mode)):
+                e = None
+            self.chains[(e or node).name] = (e, node, p, a)
 
     def lower(self, node, refs, values):
         chain = self.chains.get(node.name)
@@ -319,55 +399,63 @@ class Fusion:
         chain = self.active.get(node.name)
         if chain is None:
             return None
-        _d, p, a = chain
-        if node is p and a is not None:
+        if node is not (chain[3] or chain[2]):
             return DEFERRED
         return self._emit(chain, values)
-
-    def deferred_by(self, name: str) -> bool:
-        return name in self.active or name in self.chains
 
     def _can_fuse(self, chain, xkey) -> bool:
         from .packed import block_of, preferred_block
 
-        d, p, a = chain
-        hb = self.pk.block.get(xkey)
-        ob = block_of(int(p.attrs["out"]), preferred_block(self.pk.ctx))
-        if hb is None or ob is None or int(d.attrs["out"]) % hb:
+        e, d, p, a = chain
+        pref = preferred_block(self.pk.ctx)
+        hb = block_of(int(d.attrs["out"]), pref) if e is not None else self.pk.block.get(xkey)
+        ob = block_of(int(p.attrs["out"]), pref)
+        ib = self.pk.block.get(xkey)
+        if e is not None and ib is None:
+            ib = block_of(int(self.graph.value_shape(xkey)[1]), pref)  # a plain input packed first
+        if ib is None or hb is None or ob is None or int(d.attrs["out"]) % hb:
             return False
-        self.active[p.name] = chain
-        if a is not None:
-            self.active[a.name] = chain
+        for node in (d, p, a):
+            if node is not None and node is not chain[0]:
+                self.active[node.name] = chain
         return True
 
     def _emit(self, chain, values):
         pk, ctx = self.pk, self.pk.ctx
-        d, p, a = chain
-        xkey = tuple(d.inputs[0])
-        x = values[xkey]
-        hb = pk.block[xkey]
-        hidden, c_out = int(d.attrs["out"]), int(p.attrs["out"])
+        e, d, p, a = chain
         from .packed import block_of, preferred_block
 
+        xkey = tuple((e or d).inputs[0])
+        x = values[xkey]
+        if e is not None:
+            cin = int(self.graph.value_shape(xkey)[1])
+            x = pk.packed(xkey, x, pk.block.get(xkey) or block_of(cin, preferred_block(ctx)))
+        hidden, c_out = int(d.attrs["out"]), int(p.attrs["out"])
+        hb = block_of(hidden, preferred_block(ctx)) if e is not None else pk.block[xkey]
         ob = block_of(c_out, preferred_block(ctx))
         hc, oc = hidden // hb, c_out // ob
         k = int(d.attrs["kernel"][0])
-
-        wd = pk.weight(d, "weight", lambda w: w.reshape(hc, hb, k, k).transpose(0, 2, 3, 1),
-                       lambda op, w: op.permute_dims(op.reshape(w, (hc, hb, k, k)), [0, 2, 3, 1]))
-        wp = pk.weight(p, "weight", lambda w: w.reshape(oc, ob, hc, hb).transpose(0, 2, 3, 1),
-                       lambda op, w: op.permute_dims(op.reshape(w, (oc, ob, hc, hb)), [0, 2, 3, 1]))
-        bd = self._bias(d, hc, hb)
-        bp = self._bias(p, oc, ob)
-        wo = int(p.meta["shape"][3])
-        width = pw_tile(ctx.cpu, wo, oc, ob)[2] if ctx.cpu is not None else wo
-        args = [x, wd, bd, wp, bp]
+        args = [x]
+        if e is not None:
+            cc, ib = int(x.ty.shape[1]), int(x.ty.shape[4])
+            args.append(pk.weight(e, "weight", lambda w: w.reshape(hc, hb, cc, ib).transpose(0, 2, 3, 1),
+                                  lambda op, w: op.permute_dims(op.reshape(w, (hc, hb, cc, ib)), [0, 2, 3, 1])))
+            args.append(self._bias(e, hc, hb))
+        args.append(pk.weight(d, "weight", lambda w: w.reshape(hc, hb, k, k).transpose(0, 2, 3, 1),
+                              lambda op, w: op.permute_dims(op.reshape(w, (hc, hb, k, k)), [0, 2, 3, 1])))
+        args.append(self._bias(d, hc, hb))
+        args.append(pk.weight(p, "weight", lambda w: w.reshape(oc, ob, hc, hb).transpose(0, 2, 3, 1),
+                              lambda op, w: op.permute_dims(op.reshape(w, (oc, ob, hc, hb)), [0, 2, 3, 1])))
+        args.append(self._bias(p, oc, ob))
         if a is not None:
             other = next(tuple(r) for r in a.inputs if r[0] != p.name)
             args.append(pk.packed(other, values[other], ob))
-        func, shape, dtype = kernel([a.ty for a in args], stride=int(d.attrs["stride"][0]),
-                      padding=tuple(int(v) for v in d.attrs["padding"]), act_dw=_act(d), act_pw=_act(p),
-                      width=width, prof=ctx.cpu, cores=self.cores)
+        wo = int(p.meta["shape"][3])
+        width = pw_tile(ctx.cpu, wo, oc, ob)[2] if ctx.cpu is not None else wo
+        func, shape, dtype = kernel([v.ty for v in args], stride=int(d.attrs["stride"][0]),
+                                    padding=tuple(int(v) for v in d.attrs["padding"]), act_dw=_act(d),
+                                    act_pw=_act(p), width=width, expand=e is not None,
+                                    act_e=_act(e) if e is not None else None, prof=ctx.cpu, cores=self.cores)
         gv = ctx.bb.add_func(func, "fused_inverted_residual")
         y = ctx.emit(ctx.relax.call_tir(gv, args, ctx.relax.TensorType(shape, str(dtype))))
         return y, ob
@@ -380,3 +468,26 @@ class Fusion:
         if form not in ctx.consts:
             ctx.consts[form] = ctx.relax.const(np.zeros((chunks, b), "float32"))
         return ctx.consts[form]
+
+
+# The expansion is fused where its output, for the whole batch, would not stay in the caches
+# between the kernels: a stride-2 block whose expanded tensor is at least this many bytes.
+EXPAND_BYTES = 4 << 20
+
+
+def expand_pays(d, batch, mode: str = "auto") -> bool:
+    """Whether the chain of depthwise conv `d` also computes its expansion 1x1, band by band,
+    recomputing the halo rows the bands share ((rows x stride + k - stride) / (rows x stride) of
+    the expansion's work). "auto": stride 2 and an expanded tensor (batch x channels x the
+    depthwise input's size x 4 bytes) of at least EXPAND_BYTES. Measured on Zen 3, one core, CPU
+    time (docs/performance.md): MobileNetV2 batch 8 58.0 -> 55.6 ms with the stride-2 blocks
+    fused, batch 1 unchanged for its 112 x 112 block (4.8 MB) and 1 % slower with every stride-2
+    block (their expanded tensors stay in L2/L3 between kernels at batch 1); stride-1 blocks and
+    the 14 x 14 ones lose (44-56 % of peak: a 1 x 7 expansion tile and 2 halo rows per band).
+    "full": every chain (experiments); "tail": none."""
+    if mode in ("full", "tail"):
+        return mode == "full"
+    _n, c, ho, wo = d.meta["shape"]
+    s = int(d.attrs["stride"][0])
+    images = batch if isinstance(batch, int) else 1
+    return s == 2 and images * int(c) * int(ho) * int(wo) * s * s * 4 >= EXPAND_BYTES

@@ -407,7 +407,7 @@ def param_keys(graph, weights) -> list[str]:
 
 
 def build_module(graph, weights, *, batch: int | str | None = None, embed: bool = True, layout: str = "NCHW",
-                 target=None, winograd: str = "auto", fuse_ir: bool = True):
+                 target=None, winograd: str = "auto", fuse_ir: str = "auto"):
     """Lower `graph` to an IRModule with one function `main`.
 
     batch: None (as the graph says), "N" (symbolic `tirx.Var("N")`) or an int (fixed).
@@ -419,7 +419,8 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
     cpu_target.py); None: the host CPU.
     winograd: "auto" (3x3 stride-1 convs by winograd.choose_tile's rule), "0" (never), "2" or
     "4" (F(m x m, 3 x 3) for every such conv that can take it); packed layout only.
-    fuse_ir: depthwise -> 1x1 projection (-> residual add) chains as one kernel (fused_block.py);
+    fuse_ir: depthwise -> 1x1 projection (-> residual add) chains as one kernel (fused_block.py):
+    "auto" (the expansion 1x1 too where fused_block.expand_pays), "tail", "full" or "0" (off);
     packed layout only.
     Returns (mod, param_keys).
     """
@@ -456,11 +457,11 @@ def build_module(graph, weights, *, batch: int | str | None = None, embed: bool 
             ctx.winograd = parse_mode(winograd)
             pk = Packing(ctx)
         fusion = None
-        if pk is not None and fuse_ir:
-            from .fused_block import Fusion
+        if pk is not None and fuse_ir != "0":
+            from .fused_block import Fusion, parse_mode
 
             cores = target.attrs.get("num-cores") if target is not None else None
-            fusion = Fusion(graph, pk, cores=int(cores or 1))
+            fusion = Fusion(graph, pk, cores=int(cores or 1), mode=parse_mode(fuse_ir))
         with bb.dataflow():
             for node in graph.topo():
                 if node.op == "input":

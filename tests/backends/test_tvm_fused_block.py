@@ -71,6 +71,18 @@ def _fused_calls(g, w, **kw) -> int:
     return len(re.findall(r"call_tir\((?:cls\.)?fused_inverted_residual\d*\b", mod["main"].script()))
 
 
+def _expand_fused(g, w, mode="auto", batch=1) -> bool:
+    """Whether the fused kernel computes the expansion (its kernel has two dense reductions)."""
+    from cnndsl.backends.tvm.lower import build_module
+
+    from cnndsl.backend import optimize_for_inference
+
+    g, w = optimize_for_inference(g, w)
+    mod, _ = build_module(g, w, batch=batch, layout="NCHWc", fuse_ir=mode)
+    return any("fused_expand" in f.script() for gv, f in mod.functions_items()
+               if gv.name_hint.startswith("fused_inverted_residual"))
+
+
 def _relative_error(got, want) -> float:
     return float(np.abs(got.astype(np.float64) - want).max() / np.abs(want).max())
 
@@ -80,6 +92,7 @@ def _input(g, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype("float32")
 
 
+@pytest.mark.parametrize("mode", ["tail", "full"])
 @pytest.mark.parametrize("width, stride, residual, cin, hidden, cout", [
     (7, 1, True, 32, 192, 32),     # 7 columns: the tile computes 8 or 9, crops to 7
     (14, 1, True, 24, 144, 24),    # 24 output channels: 3 chunks of 8
@@ -90,13 +103,16 @@ def _input(g, seed=0):
     (56, 2, False, 16, 48, 24),
     (112, 1, False, 32, 32, 16),   # MobileNetV2's first block (no expansion there; here t = 1)
 ])
-def test_fused_block_matches_float64(width, stride, residual, cin, hidden, cout):
+def test_fused_block_matches_float64(width, stride, residual, cin, hidden, cout, mode):
+    """Depthwise + projection (tail), and with the expansion too (full: halo rows recomputed
+    per band, the first and last bands cropped at the image edges)."""
     g = _block(cin, hidden, cout, width, stride, residual)
     w = _weights(g)
     x = _input(g, width)
     want = interp.run(g, w, [x])[0]
-    assert _fused_calls(g, w) == 1
-    ex, _m, _ = _build(g, w)
+    assert _fused_calls(g, w, fuse_ir=mode) == 1
+    assert _expand_fused(g, w, mode) == (mode == "full")
+    ex, _m, _ = _build(g, w, fuse_ir=mode)
     err = _relative_error(_run(ex, x), want)
     assert err <= TOLERANCE, f"relative error {err:.2e}"
 
@@ -140,10 +156,25 @@ def test_shared_depthwise_output_is_not_fused():
     assert _relative_error(_run(ex, x), interp.run(g, w, [x])[0]) <= TOLERANCE
 
 
+@pytest.mark.parametrize("width, stride, hidden, batch, fused", [
+    (112, 2, 96, 1, True),     # MobileNetV2's second block: 4.8 MB expanded tensor
+    (56, 2, 144, 1, False),    # 1.8 MB: stays in the caches at batch 1 ...
+    (56, 2, 144, 8, True),     # ... not at batch 8
+    (56, 1, 144, 8, False),    # stride 1: two halo rows per band
+])
+def test_expansion_rule(width, stride, hidden, batch, fused):
+    from cnndsl.backends.tvm.fused_block import expand_pays
+
+    g = _block(24, hidden, 24, width, stride, False)
+    d = g.nodes["dw"]
+    assert expand_pays(d, batch) == fused
+    assert expand_pays(d, batch, "full") and not expand_pays(d, batch, "tail")
+
+
 def test_fuse_ir_off_and_bad_value():
     g = _block(24, 144, 24, 14, 1, True)
     w = _weights(g)
-    assert _fused_calls(g, w, fuse_ir=False) == 0
+    assert _fused_calls(g, w, fuse_ir="0") == 0
     x = _input(g, 7)
     on, _m, _ = _build(g, w)
     off, _m, _ = _build(g, w, fuse_ir="0")
@@ -203,8 +234,9 @@ def _library(name: str, size: int):
 
 @pytest.mark.parametrize("name, size, chains", [
     ("mobilenet_v2", 96, 17),
-    pytest.param("mnasnet1_0", 96, 16, marks=pytest.mark.slow),
-    pytest.param("mobilenet_v3_large", 96, 6, marks=pytest.mark.slow),
+    pytest.param("efficientnet_b0", 96, 0, marks=pytest.mark.slow),  # SE between depthwise and projection
+    pytest.param("mnasnet1_0", 96, 17, marks=pytest.mark.slow),
+    pytest.param("mobilenet_v3_large", 96, 7, marks=pytest.mark.slow),
 ])
 def test_library_networks_fuse_and_match(name, size, chains):
     """Every inverted residual without squeeze-excitation is one fused kernel; the network's
