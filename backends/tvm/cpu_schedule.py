@@ -119,6 +119,9 @@ def apply_default(sch, prof) -> bool:
     return True
 
 
+# parallel tasks a flattened 1x1 conv keeps at least (when its positions divide so): with a
+# few channel chunks alone (64 channels on AVX-512: 4) a many-core CPU would idle
+MIN_TASKS = 64
 PACKED_BLOCKS = ("conv2d_nchwc", "depthwise_nchwc")  # packed.CONV_BLOCK, packed.DEPTHWISE_BLOCK
 PACKED_POOLS = ("pool_max", "pool_sum")
 SUBSAMPLE_BLOCK = "subsample_nchwc"  # packed.SUBSAMPLE_BLOCK: a strided 1x1 conv's dense input copy  # TOPI's pool2d blocks, on NCHW[b]c values in packed.py
@@ -174,6 +177,12 @@ def _schedule_packed_conv(sch, block, prof) -> None:
         sch.unroll(cki)
     else:
         sch.reorder(n, chunk, *rows, co, *reduce, ci, lane)
+    if not rows:  # flattened positions: split them among tasks where the chunks alone are few
+        tasks = (_extent(sch, n) or 1) * (_extent(sch, chunk) or 1)
+        pieces = _divisor(_extent(sch, co) or 1, -(-MIN_TASKS // tasks))
+        if pieces > 1:
+            rows, co = sch.split(co, [pieces, None])
+            rows = [rows]
     outer = sch.fuse(n, chunk, *rows)
     blocks = sch.get_child_blocks(sch.get_sblock("root"))
     idx = next(i for i, b in enumerate(blocks) if sch.get(b).same_as(sch.get(block)))

@@ -102,6 +102,8 @@ def test_avx2_tiles_the_flattened_positions():
     assert "T.sblock_alloc_buffer((T.int64(1), T.int64(6), T.int64(196), T.int64(8)))" in text
     assert "T.unroll(T.int64(4))" in text and "T.unroll(T.int64(2))" in text and "T.unroll(T.int64(7))" not in text
     assert "for ax0, ax1 in T.grid(T.int64(2), T.int64(4)):" in text
+    # 3 pairs of chunks alone are few parallel tasks: the 49 tiles are split 7 ways too
+    assert "T.parallel(T.int64(21))" in text
     (text,) = _conv_kernels(_one(7, 32, 32), "haswell").values()
     assert "T.sblock_alloc_buffer((T.int64(1), T.int64(4), T.int64(49), T.int64(8)))" in text
     assert "T.unroll(T.int64(5))" in text and "T.where(" in text
