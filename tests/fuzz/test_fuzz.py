@@ -72,3 +72,27 @@ def test_corpus_through_the_cli(path, capsys):
 
 def test_the_corpus_has_the_issue_reproductions():
     assert len(CORPUS) >= 15
+
+
+WELL_CONDITIONED = """network W() (x: f32[N, 3, 6, 6]) {
+    conv(4, kernel=3, padding=1) -> bn -> relu -> avgpool(2) -> flatten -> linear(5)
+}
+"""
+
+
+def test_a_wrong_lowering_is_a_failure(monkeypatch):
+    """The oracle catches an ONNX model off by 3% of the output's scale on a well-conditioned network (the
+    widened tolerance of ill-conditioned ones does not hide real disagreements)."""
+    from cnndsl.backend import get_backend
+
+    assert run_case(WELL_CONDITIONED, "w.cnn", lower=True).kind == "ok"
+    onnx = get_backend("onnx")
+    right = type(onnx).run
+
+    def off(self, path, inputs, *args, **kwargs):
+        outs = right(self, path, inputs, *args, **kwargs)
+        return [o + 0.03 * max(1.0, float(abs(o).max())) for o in outs]
+
+    monkeypatch.setattr(type(onnx), "run", off)
+    outcome = run_case(WELL_CONDITIONED, "w.cnn", lower=True)
+    assert outcome.kind == "failure" and "onnx disagrees with the interpreter" in outcome.detail, outcome
