@@ -109,6 +109,26 @@ def _seed_default_records(db, tasks, tgt, builder, runner) -> int:
     return done
 
 
+# a kernel whose default schedule takes less than this share of the network's time (its
+# measured default x its calls) is not tuned: the search costs as much per task (1-3 minutes
+# a round for a Winograd transform on a 2-core machine) and could win at most that share
+MIN_SHARE = 0.01
+
+
+def _best_seconds(db, task, target) -> float | None:
+    rec = db.query_tuning_record(task.dispatched[0], target, "main")
+    if rec is None or not rec.run_secs:
+        return None
+    return sum(float(x) for x in rec.run_secs) / len(rec.run_secs)
+
+
+def worth_tuning(seconds: list[float | None], calls: list[int], min_share: float = MIN_SHARE) -> list[bool]:
+    """Which tasks to tune: those whose best measured time x calls is at least `min_share` of
+    the sum over the measured tasks, and every task with no measurement."""
+    total = sum(s * c for s, c in zip(seconds, calls) if s is not None)
+    return [s is None or total <= 0 or s * c >= min_share * total for s, c in zip(seconds, calls)]
+
+
 def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: int = 16, seed: int = 0,
          progress: bool = True, again: bool = False) -> dict:
     """Tune the fused module's kernels into `work_dir`; returns the tuning state for the manifest.
@@ -131,14 +151,22 @@ def tune(fused_mod, tgt, work_dir: str | Path, trials: int, *, trials_per_iter: 
         state.update(history(work_dir))
         return state
     t0 = time.time()
+    builder = ms.builder.LocalBuilder(f_build=_fast_build, timeout_sec=120, max_workers=1)
+    runner = ms.runner.LocalRunner(timeout_sec=60)
+    state["default_records"] = _seed_default_records(db, fresh, tgt, builder, runner)
+    keep = worth_tuning([_best_seconds(db, t, tgt) for t in todo], [int(t.weight) for t in todo])
+    state["tasks_below_min_share"] = len(todo) - sum(keep)
+    todo = [t for t, k in zip(todo, keep) if k]
+    state["tasks_tuned_now"] = len(todo)
+    if not todo:
+        state["tasks_with_records"] = sum(_has_record(db, t, tgt) for t in tasks)
+        state.update(history(work_dir))
+        return state
     contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(todo, work_dir, seed=seed)
     # every task gets at least one measured batch: the gradient scheduler spends the whole
     # budget on the first tasks when a batch is larger than budget / tasks
     per_iter = max(1, min(trials_per_iter, trials // len(todo)))
     trials = max(trials, per_iter * len(todo))
-    builder = ms.builder.LocalBuilder(f_build=_fast_build, timeout_sec=120, max_workers=1)
-    runner = ms.runner.LocalRunner(timeout_sec=60)
-    state["default_records"] = _seed_default_records(db, fresh, tgt, builder, runner)
     callbacks = [ms.measure_callback.AddToDatabase(), ms.measure_callback.RemoveBuildArtifact(),
                  ms.measure_callback.UpdateCostModel()]
     from cnndsl.progress import enabled

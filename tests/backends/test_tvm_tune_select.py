@@ -60,3 +60,14 @@ def test_default_wins_leaves_the_kernel_to_the_current_default(tmp_path):
     rec = picked.query_tuning_record(won_by_tuned, tvm.target.Target("llvm"), "main")
     assert rec is not None and not _is_default(rec.trace) and [float(s) for s in rec.run_secs] == [1e-3]
     assert picked.query_tuning_record(won_by_default, tvm.target.Target("llvm"), "main") is None
+
+
+def test_kernels_under_the_min_share_are_not_searched():
+    from cnndsl.backends.tvm.tune import MIN_SHARE, worth_tuning
+
+    # 10 ms conv, a 0.05 ms transform called 3 times (1.5 % of 10.15 + ...), a 0.01 ms one, one unmeasured
+    secs, calls = [10e-3, 0.05e-3, 0.01e-3, None], [1, 3, 1, 1]
+    assert MIN_SHARE == 0.01
+    assert worth_tuning(secs, calls) == [True, True, False, True]
+    assert worth_tuning(secs, calls, min_share=0.02) == [True, False, False, True]
+    assert worth_tuning([None, None], [1, 1]) == [True, True]
