@@ -328,18 +328,47 @@ class _Formatter:
             return out + self._ternary(b)
         return out + [self.node(b)]
 
-    def r_let_stmt(self, tree: Tree) -> list:
-        """`let x = <long ternary>`: parentheses around the value, added only when it has to be split."""
+    def _operators(self, tree: Tree) -> list:
+        """`a + b - c`, `x == 1 and y`: inside brackets, where a newline is free, a group that breaks
+        before each operator (black's layout: the operators lead their lines); outside, one line."""
         kids = self.kids(tree)
-        value = kids[-1]
-        if not (isinstance(value, Tree) and value.data == "ternary"):
-            return self.join(tree)
-        head = self.join(tree, kids[:-1])
+        out: list = [self.node(kids[0])]
+        for op, operand in zip(kids[1::2], kids[2::2]):
+            out += [L.Line() if self.depth else L.Text(" "), self.node(op), L.Text(" "), self.node(operand)]
+        return [L.Group(out)] if self.depth else out
+
+    r_or_test = r_and_test = r_comparison = r_sum = r_product = _operators
+
+    def _value(self, value) -> list:
+        """A statement's value (`let x = ...`, `y = ...`) that can split: a conditional or an operator
+        expression, in parentheses added only when it has to be split (the language ignores newlines
+        inside them, and they do not change the meaning)."""
         self.depth += 1
         body = self.node(value)
         self.depth -= 1
-        return head + [L.Text(" "), L.Group([L.IfBreak([L.Text("(")], []), L.Indent([L.Line(soft=True), L.Group(body)]),
-                                             L.Line(soft=True), L.IfBreak([L.Text(")")], [])])]
+        return [L.Group([L.IfBreak([L.Text("(")], []), L.Indent([L.Line(soft=True), L.Group(body)]),
+                         L.Line(soft=True), L.IfBreak([L.Text(")")], [])])]
+
+    @staticmethod
+    def _splittable(value) -> bool:
+        return isinstance(value, Tree) and (value.data == "ternary" or value.data in OPERATORS - {"neg", "not_"})
+
+    def r_let_stmt(self, tree: Tree) -> list:
+        """`let x = <long expression>`: parentheses around the value, added only when it has to be split."""
+        kids = self.kids(tree)
+        if not self._splittable(kids[-1]):
+            return self.join(tree)
+        return self.join(tree, kids[:-1]) + [L.Text(" ")] + self._value(kids[-1])
+
+    def r_assign_stmt(self, tree: Tree) -> list:
+        """`y = <long tensor arithmetic>` (a chain that is only its head): split like `let`."""
+        kids = self.kids(tree)
+        chain = kids[-1]
+        head = chain.children[0] if isinstance(chain, Tree) and len(self.kids(chain)) == 1 else None
+        value = self.kids(head)[0] if isinstance(head, Tree) and len(self.kids(head)) == 1 else None
+        if not self._splittable(value):
+            return self.join(tree)
+        return self.join(tree, kids[:-1]) + [L.Text(" ")] + self._value(value)
 
     def r_assert_stmt(self, tree: Tree) -> list:
         """`assert cond, "message"`: a long one continues after the comma (the language ignores a newline there)."""

@@ -157,6 +157,25 @@ def test_long_ternary_is_wrapped_in_parentheses_only_when_split():
     assert format_source("let u = a if b else c\n") == "let u = a if b else c\n"
 
 
+def test_long_arithmetic_splits_before_its_operators_black_style():
+    terms = " + ".join(f"scale_{i} * x{i}" for i in range(10))
+    src = f"network N() (x0: f32[N, 3, 8, 8]) {{\n    y = {terms} - x0\n    let n = {terms.replace('x', 'k')}\n    return y\n}}\n"
+    out = format_source(src)
+    lines = out.splitlines()
+    # parentheses added because it has to be split; one operand per line, the operator leading (black)
+    assert lines[1:4] == ["    y = (", "        scale_0 * x0", "        + scale_1 * x1"], out
+    assert "        - x0" in lines and "    let n = (" in lines and "        + scale_9 * k9" in lines
+    assert all(len(line) <= 120 for line in lines)
+    assert format_source(out) == out
+    # short ones stay on one line, without parentheses
+    assert format_source("let u = a * 2 + b\n") == "let u = a * 2 + b\n"
+    # inside brackets no parentheses are needed: a long argument splits in place
+    call = f"network N() (x0: f32[N, 3, 8, 8]) {{\n    conv(8, kernel=3, stride={terms.replace('x', 'k')}, bias=false)\n}}\n"
+    out = format_source(call)
+    assert "        stride=scale_0 * k0\n        + scale_1 * k1\n" in out, out
+    assert all(len(line) <= 120 for line in out.splitlines())
+
+
 def test_syntax_errors_are_positioned_and_leave_the_file_alone(tmp_path, capsys):
     bad = tmp_path / "bad.cnn"
     bad.write_text("network N() (x: f32[N, 3]) {\n    conv(3\n}\n")
