@@ -119,14 +119,20 @@ def kernel_macs(graph, weights, extra: dict) -> dict[str, int]:
     for gv, func in fused.functions_items():
         if not isinstance(func, tvm.tirx.PrimFunc):
             continue
-        sch = tvm.s_tir.Schedule(func)  # unscheduled: every block is a child of the root
+        sch = tvm.s_tir.Schedule(func)
+        blocks = [sch.get(b) for b in sch.get_child_blocks(sch.get_sblock("root"))]
+        # a fused inverted residual computes its depthwise and projection sums over a few padded
+        # columns (fused_block.pw_tile): only the output's columns count
+        out_w = next((int(b.iter_vars[3].dom.extent) for b in blocks if b.name_hint == "fused_out"), None)
         total = 0
-        for blk in sch.get_child_blocks(sch.get_sblock("root")):
-            ivs = sch.get(blk).iter_vars
+        for blk in blocks:
+            ivs = blk.iter_vars
             if any(int(iv.iter_type) == 2 for iv in ivs):
                 n = 1
                 for iv in ivs:
                     n *= int(iv.dom.extent)
+                if out_w and blk.name_hint.startswith(("fused_dw", "fused_pw")):
+                    n = n * out_w // int(ivs[3].dom.extent)
                 total += n
         out[gv.name_hint] = total
     return out
