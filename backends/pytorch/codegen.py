@@ -96,7 +96,7 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
     factory = sanitize(graph.meta.get("library_name") or snake(root.kind))
     if not is_free(factory) or factory in class_ns.used:
         factory = class_ns.create(factory)
-    uses_f = bool(gen.helpers & (ND_HELPERS | {"LayerNorm2d"}))
+    uses_f = bool(gen.helpers & F_HELPERS)
     source = str(graph.meta.get("display") or graph.meta.get("source") or "<graph>")
     ctx = {  # every user-derived string is escaped (py_text); names are identifiers, values repr()
         "version": py_text(version or __version__),
@@ -120,8 +120,11 @@ def generate(graph, opt_level: int = 0, version: str = "") -> tuple[str, dict]:
 
 
 # helpers with a 1-D, 2-D and 3-D form (PadConv1d, PadConv2d, PadConv3d, ...)
-ND_HELPERS = frozenset(f"{base}{nd}d" for base in ("PadConv", "FusedConv", "PadMaxPool") for nd in (1, 2, 3))
+ND_HELPERS = frozenset(f"{base}{nd}d" for base in ("PadConv", "FusedConv", "PadMaxPool", "FrozenBatchNorm")
+                       for nd in (1, 2, 3))
 HELPER_CLASSES = ND_HELPERS | frozenset({"LayerNorm2d", "Mean", "Permute", "Reshape", "StochasticDepth"})
+# the helpers whose code calls torch.nn.functional (the file imports it as F only for them)
+F_HELPERS = frozenset(h for h in ND_HELPERS if not h.startswith("FrozenBatchNorm")) | {"LayerNorm2d"}
 # the `pads` of those helpers, in F.pad's order (last axis first)
 _PAD_TYPE = {"1": "tuple[int, int]", "2": "tuple[int, int, int, int]", "3": "tuple[int, int, int, int, int, int]"}
 _PAD_ORDER = {"1": "(left, right)", "2": "(left, right, top, bottom)",

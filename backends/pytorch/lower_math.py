@@ -128,10 +128,15 @@ def l2norm(node, shapes) -> Expr | Param:
 
 
 def frozen_bn(node, shapes) -> Ctor:
-    if len(shapes[0]) != 4:
-        raise BackendError(f"{node.name}: a frozen batch norm needs an NCHW tensor (torchvision's FrozenBatchNorm2d)")
-    return Ctor("FrozenBatchNorm2d", [Arg("num_features", shapes[0][1], kw=False),
-                                      Arg("eps", float(node.attrs["eps"]), default=1e-5)], {"FrozenBatchNorm2d"})
+    """torchvision's FrozenBatchNorm2d (a helper class of the same name, same buffers), and its 1-D / 3-D
+    forms for [N, C, L] and [N, C, D, H, W]."""
+    nd = len(shapes[0]) - 2
+    if nd not in (1, 2, 3):
+        raise BackendError(f"{node.name}: a frozen batch norm needs [N, C, L], [N, C, H, W] or [N, C, D, H, W], "
+                           f"got rank {len(shapes[0])}")
+    cls = f"FrozenBatchNorm{nd}d"
+    return Ctor(cls, [Arg("num_features", shapes[0][1], kw=False),
+                      Arg("eps", float(node.attrs["eps"]), default=1e-5)], {cls})
 
 
 ROWS = {

@@ -49,6 +49,8 @@ CASES = [
     ("gmp", {}, (2, 5, 3, 4, 5)),
     ("bn", {"eps": 1e-3}, (2, 5, 19)),
     ("bn", {}, (2, 5, 3, 4, 5)),
+    ("bn", {"frozen": True, "eps": 1e-3}, (2, 5, 19)),  # torchvision's FrozenBatchNorm2d rule, 1-D and 3-D
+    ("bn", {"frozen": True}, (2, 5, 3, 4, 5)),
     ("upsample", {"scale": 2}, (1, 3, 7)),
     ("upsample", {"scale": 2, "mode": "linear"}, (1, 3, 7)),
     ("upsample", {"size": 11, "mode": "linear", "align_corners": True}, (1, 3, 7)),
