@@ -316,14 +316,18 @@ class _Formatter:
     r_network_def = r_block_def
 
     def r_ternary(self, tree: Tree) -> list:
-        """`a if c else b`; too long inside brackets, split before each `else`."""
+        """`a if c else b`; too long inside brackets, split before each `else`, and before its `if` too
+        where `a if c` alone does not fit (black's layout)."""
         return [L.Group(self._ternary(tree))]
 
     def _ternary(self, tree: Tree) -> list:
         a, if_tok, cond, else_tok, b = self.kids(tree)
-        sep = L.Line() if self.depth else L.Text(" ")  # outside brackets a newline would end the statement
-        out = [self.node(a), L.Text(" "), self.tok(if_tok), L.Text(" "), self.node(cond), sep, self.tok(else_tok),
-               L.Text(" ")]
+        if not self.depth:  # outside brackets a newline would end the statement
+            out = [self.node(a), L.Text(" "), self.tok(if_tok), L.Text(" "), self.node(cond), L.Text(" "),
+                   self.tok(else_tok), L.Text(" ")]
+        else:
+            head = [self.node(a), L.Line(), self.tok(if_tok), L.Text(" "), self.node(cond)]
+            out = [L.Group(head), L.Line(), self.tok(else_tok), L.Text(" ")]
         if isinstance(b, Tree) and b.data == "ternary":  # `x if a else y if b else z`: one line per `else`
             return out + self._ternary(b)
         return out + [self.node(b)]
@@ -369,6 +373,17 @@ class _Formatter:
         if not self._splittable(value):
             return self.join(tree)
         return self.join(tree, kids[:-1]) + [L.Text(" ")] + self._value(value)
+
+    def r_kwarg(self, tree: Tree) -> list:
+        """`stride=<long conditional>` in a call, `width=<long expression>` as a parameter default: the value
+        in parentheses added only when it has to be split, indented under its name (black), so its lines
+        do not read as the next arguments."""
+        kids = self.kids(tree)
+        if len(kids) < 3 or not self._splittable(kids[-1]):
+            return self.join(tree)
+        return self.join(tree, kids[:-1]) + self._value(kids[-1])
+
+    r_param = r_kwarg
 
     def r_assert_stmt(self, tree: Tree) -> list:
         """`assert cond, "message"`: a long one continues after the comma (the language ignores a newline there)."""

@@ -169,11 +169,27 @@ def test_long_arithmetic_splits_before_its_operators_black_style():
     assert format_source(out) == out
     # short ones stay on one line, without parentheses
     assert format_source("let u = a * 2 + b\n") == "let u = a * 2 + b\n"
-    # inside brackets no parentheses are needed: a long argument splits in place
+    # a keyword argument's long value: in parentheses, indented under its name (black), so its lines do not
+    # read as the next arguments
     call = f"network N() (x0: f32[N, 3, 8, 8]) {{\n    conv(8, kernel=3, stride={terms.replace('x', 'k')}, bias=false)\n}}\n"
     out = format_source(call)
-    assert "        stride=scale_0 * k0\n        + scale_1 * k1\n" in out, out
-    assert all(len(line) <= 120 for line in out.splitlines())
+    assert "        stride=(\n            scale_0 * k0\n            + scale_1 * k1\n" in out, out
+    assert "            + scale_9 * k9\n        ),\n        bias=false\n" in out, out
+    assert all(len(line) <= 120 for line in out.splitlines()) and format_source(out) == out
+
+
+def test_long_conditional_argument_is_parenthesized_and_splits_before_if_and_else():
+    cond = " and ".join(f"width != {10 ** 8 + i}" for i in range(6))
+    src = f"network N(width=3) (x: f32[N, 3, 8, 8]) {{\n    conv(8, kernel=3, stride=1 if {cond} else 2, bias=false)\n}}\n"
+    out = format_source(src)
+    lines = out.splitlines()
+    i = lines.index("        stride=(")
+    assert lines[i + 1:i + 4] == ["            1", "            if width != 100000000", "            and width != 100000001"]
+    assert lines[i + 8:i + 11] == ["            else 2", "        ),", "        bias=false"], out
+    assert format_source(out) == out
+    # a chain of conditionals whose `a if c` fit keeps one `else` per line, `if` on the same line (unchanged)
+    short = "network N(width=3) (x: f32[N, 3, 8, 8]) {\n    conv(8, kernel=3, stride=1 if width > 2 else 2)\n}\n"
+    assert format_source(short) == short
 
 
 def test_syntax_errors_are_positioned_and_leave_the_file_alone(tmp_path, capsys):
