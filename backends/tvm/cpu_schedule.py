@@ -164,7 +164,7 @@ def _schedule_packed_conv(sch, block, prof) -> None:
         # 196 positions rather than 1 x 7 of a row: 76-79 -> 95-99 % of the FMA peak on AVX2)
         fvo, fcols = prof.conv_tile(height * width, chunks, vector, dense)
         if (prof.tile_value(height * width, fvo, fcols, vector)
-                > prof.tile_value(width, vo, cols, vector) + 1e-9):
+                > prof.tile_value(width, vo, cols, vector) + 1e-9) and _flattenable(sch, block):
             _flatten_positions(sch, block, width)
             loops = sch.get_loops(block)
             n, chunk, col, lane = loops[:4]
@@ -207,30 +207,38 @@ def _schedule_packed_conv(sch, block, prof) -> None:
     sch.decompose_reduction(block, reduce[0])
 
 
+def _epilogue(sch, block) -> list:
+    """The blocks after the conv in its function (bias, activation, residual add: its epilogue)."""
+    blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    idx = next(i for i, b in enumerate(blocks) if sch.get(b).same_as(sch.get(block)))
+    return blocks[idx + 1:]
+
+
+def _flattenable(sch, block) -> bool:
+    """Whether _flatten_positions applies: a dense packed conv (5 spatial + 4 reduction axes) whose
+    epilogue blocks are elementwise over its 5-D shape, and at least one of them: the last block
+    writes the function's output, whose 5-D layout the caller's tensors have, so a conv that writes
+    the output itself (no bias, no activation: DenseNet's transition conv) cannot be re-indexed."""
+    after = _epilogue(sch, block)
+    shape = [int(d) for d in sch.get(block).writes[0].source.shape]
+    return bool(after) and len(sch.get(block).iter_vars) == 9 and all(
+        [int(iv.iter_type) for iv in sch.get(b).iter_vars] == [0] * 5
+        and [int(iv.dom.extent) for iv in sch.get(b).iter_vars] == shape for b in after)
+
+
 def _flatten_positions(sch, block, width: int) -> None:
     """Index the conv's result and its epilogue by output position (h * width + w) instead of
     (h, w), so that a tile of consecutive positions crossing a row end is one exact region: the
-    epilogue then runs once per tile, not over every whole row the tile touches. The epilogue's
-    blocks must be elementwise over the conv's 5-D shape; otherwise ValueError (the caller's
-    whole schedule is then dropped, never a wrong one). The conv block then has the loops
-    (batch, chunk, position, lane, *reduction)."""
-    blocks = sch.get_child_blocks(sch.get_sblock("root"))
-    idx = next(i for i, b in enumerate(blocks) if sch.get(b).same_as(sch.get(block)))
-    after = blocks[idx + 1:]
-    shape = [int(d) for d in sch.get(block).writes[0].source.shape]
-    for b in after:
-        blk = sch.get(b)
-        if [int(iv.iter_type) for iv in blk.iter_vars] != [0] * 5 or [
-                int(iv.dom.extent) for iv in blk.iter_vars] != shape:
-            raise ValueError(f"epilogue {blk.name_hint} is not elementwise over the conv")
+    epilogue then runs once per tile, not over every whole row the tile touches. Only where
+    _flattenable says so. The conv block then has the loops (batch, chunk, position, lane,
+    *reduction)."""
+    after = _epilogue(sch, block)
 
     def flat(n, c, h, w, k):
         return (n, c, h * width + w, k)
 
     for b in [block, *after[:-1]]:  # every intermediate value (the last block writes the output)
         sch.transform_layout(b, ("write", 0), flat)
-    if len(sch.get(block).iter_vars) != 9:
-        raise ValueError("not a dense packed conv (5 spatial + 4 reduction axes)")
     sch.transform_block_layout(block, lambda n, c, h, w, k, r0, r1, r2, r3: (*flat(n, c, h, w, k), r0, r1, r2, r3))
     for b in after:
         sch.transform_block_layout(b, flat)

@@ -40,6 +40,17 @@ def _residual_1x1(hw: int, c: int, mid: int):
     return b.graph
 
 
+def _transition(hw: int, c: int, out: int):
+    """avgpool(conv1x1(relu(x)), 2) without a bias: DenseNet's transition, a 1x1 conv with no epilogue, so
+    its kernel writes its function's output itself (that output cannot be re-indexed by position)."""
+    b = GraphBuilder("t")
+    x = b.input("x", (1, c, hw, hw))
+    y = b.add("relu", [x], name="a0")
+    y = b.add("conv", [y], name="conv", out=out, kernel=1, padding=0, bias=False)
+    b.output("y", b.add("avgpool", [y], name="pool", kernel=2, stride=2))
+    return b.graph
+
+
 def _one(hw, cin, cout, stride=1, bias=True):
     return chain(hw, cin, [{"out": cout, "kernel": 1, "stride": stride, "padding": 0, "bias": bias},
                            {"op": "relu"}])
@@ -58,6 +69,8 @@ CASES = {
     "s3_w13": lambda: _one(13, 16, 24, stride=3),
     "residual_w14": lambda: _residual_1x1(14, 32, 16),
     "residual_w7": lambda: _residual_1x1(7, 64, 16),
+    "no_epilogue_w14": lambda: _transition(14, 64, 32),   # the row tile: flattening would change the output
+    "no_epilogue_w4": lambda: _transition(4, 128, 64),    # DenseNet-161's last transition at 128x128 input
 }
 
 
