@@ -66,7 +66,10 @@ class CpuProfile:
         NEON) 1 or 2 chunks: on AVX2 2 x 4 at widths 56 and 28, 2 x 5 at 14 (96 % of the FMA
         peak on Zen 3, where 1 x 7 -- 7 accumulators for 8 FMAs in flight -- got 77 % and
         4 x 2, four weight streams, 82 %). On AVX-512 the broadcast is an FMA memory operand:
-        one chunk, as many columns as fit and divide the width. That rule also covers
+        one chunk, as many columns as fit and divide the width; where those are fewer than the
+        FMAs in flight (width 7: 7 accumulators for 2 units x latency 4) two chunks of them if
+        the chunks pair (Zen 5, 1 core: 7x7 1x1 and 3x3 convs 74-81 -> 98-100 % of the FMA
+        peak). The one-chunk rule also covers
         depthwise convs and pools (no broadcast): one chunk, the columns dividing the width,
         else a guarded tile of min(8, cap)."""
         v = self.vectors(block)
@@ -85,7 +88,11 @@ class CpuProfile:
                 continue
             if not dense or self.broadcast_fma:
                 cols = _divisor(width, cap)
-                return (1, cols if cols >= 4 or width < 4 else min(8, cap))
+                cols = cols if cols >= 4 or width < 4 else min(8, cap)
+                pair = 2 * cols * v + 2 * v <= budget and chunks % 2 == 0 and not forced
+                if dense and cols * v < FMA_UNITS * FMA_LATENCY and pair:
+                    return (2, cols)  # 7 columns: 14 accumulators, not 7 waiting on their own FMAs
+                return (1, cols)
             for cols in range(1, min(cap, width) + 1):
                 # ties go to the tile with the most FMAs per load
                 score = (round(self.tile_value(width, vo, cols, block), 6), self.tile_score(vo, cols, block))
