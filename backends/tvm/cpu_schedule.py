@@ -25,6 +25,8 @@ from __future__ import annotations
 import logging
 import os
 
+from .cpu_target import INLINE_PAD_COLUMNS
+
 log = logging.getLogger("cnndsl.tvm")
 
 SCHEDULED_KEYS = ("tirx.is_scheduled", "tir.is_scheduled")
@@ -155,7 +157,17 @@ def _schedule_packed_conv(sch, block, prof) -> None:
     vector = _extent(sch, lane) or prof.lanes
     dense = sch.get(block).name_hint == "conv2d_nchwc"
     chunks = _extent(sch, chunk) or 1
-    vo, cols = prof.conv_tile(width, chunks, vector, dense)
+    blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    idx = next(i for i, b in enumerate(blocks) if sch.get(b).same_as(sch.get(block)))
+    # Padding is read inline (a condition per window tap) rather than from a padded copy of the
+    # input, which costs a write and a read of the whole input: on AVX-512 (Zen 4) MobileNetV2's
+    # depthwise kernels 1.0 -> 0.6 ms, ResNet-50 38.9 -> 37.7 ms. Not for a dense conv where the
+    # target says so (AVX2: the conditions cost registers the 16-register tile needs; ResNet-18's
+    # 64->64 3x3 at 56: 75 -> 88 GFLOP/s, 1 core), nor for a conv reading a plain input (the RGB
+    # stem: 3 channels per tap, so the condition is checked once per 3 FMAs, 1.1 vs 2.0 ms).
+    inline = len(sch.get(block).reads[0].source.shape) == 5 and (prof.inline_padding or not dense)
+    pads_inline = inline and any(sch.get(b).name_hint != SUBSAMPLE_BLOCK for b in blocks[:idx])
+    vo, cols = prof.conv_tile(width, chunks, vector, dense, max_cols=INLINE_PAD_COLUMNS if pads_inline else 16)
     rows = [row]
     height = _extent(sch, row)
     if dense and height and all(_extent(sch, r) == 1 for r in reduce[1:-1]):
@@ -186,13 +198,6 @@ def _schedule_packed_conv(sch, block, prof) -> None:
     outer = sch.fuse(n, chunk, *rows)
     blocks = sch.get_child_blocks(sch.get_sblock("root"))
     idx = next(i for i, b in enumerate(blocks) if sch.get(b).same_as(sch.get(block)))
-    # Padding is read inline (a condition per window tap) rather than from a padded copy of the
-    # input, which costs a write and a read of the whole input: on AVX-512 (Zen 4) MobileNetV2's
-    # depthwise kernels 1.0 -> 0.6 ms, ResNet-50 38.9 -> 37.7 ms. Not for a dense conv where the
-    # target says so (AVX2: the conditions cost registers the 16-register tile needs; ResNet-18's
-    # 64->64 3x3 at 56: 75 -> 88 GFLOP/s, 1 core), nor for a conv reading a plain input (the RGB
-    # stem: 3 channels per tap, so the condition is checked once per 3 FMAs, 1.1 vs 2.0 ms).
-    inline = len(sch.get(block).reads[0].source.shape) == 5 and (prof.inline_padding or not dense)
     for b in blocks[:idx]:
         if inline and sch.get(b).name_hint != SUBSAMPLE_BLOCK:
             sch.compute_inline(b)

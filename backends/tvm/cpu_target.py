@@ -32,6 +32,11 @@ HEADROOM = 2
 # units x latency leave the FMA units waiting on their own results.
 FMA_UNITS, FMA_LATENCY, LOAD_UNITS = 2, 4, 2
 GUARD_CYCLES = 0.5  # the guarded last tile of a width the tile does not divide (a tie goes to a divisor)
+# Most columns of a dense conv that reads its padding inline (a condition per tap): with 16, LLVM
+# keeps the accumulators in memory across the conditions, a store per FMA (Zen 5, AVX-512, 1 core:
+# 3x3 64->64 at 112x112 32 % of the FMA peak with 16 columns, 83 % with 14; 1x1 convs, with no
+# conditions, keep 16)
+INLINE_PAD_COLUMNS = 14
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,8 @@ class CpuProfile:
         return max(1, min(16, (self.registers - spare) // v))
 
 
-    def conv_tile(self, width: int, chunks: int, block: int, dense: bool = True) -> tuple[int, int]:
+    def conv_tile(self, width: int, chunks: int, block: int, dense: bool = True,
+                  max_cols: int = 16) -> tuple[int, int]:
         """(channel chunks, output columns) of a packed conv's register tile.
 
         Dense convs: each tap of the reduction loads one weight vector per chunk and
@@ -71,7 +77,8 @@ class CpuProfile:
         the chunks pair (Zen 5, 1 core: 7x7 1x1 and 3x3 convs 74-81 -> 98-100 % of the FMA
         peak). The one-chunk rule also covers
         depthwise convs and pools (no broadcast): one chunk, the columns dividing the width,
-        else a guarded tile of min(8, cap)."""
+        else a guarded tile of min(8, cap). `max_cols`: INLINE_PAD_COLUMNS where the conv reads
+        its padding inline."""
         v = self.vectors(block)
         budget = self.registers - 1 - HEADROOM  # less one broadcast input
         forced = os.environ.get("CNNDSL_TVM_CHUNKS")
@@ -81,7 +88,7 @@ class CpuProfile:
         for vo in options:
             if chunks % vo:
                 continue
-            cap = min(16, (budget - vo * v) // (vo * v)) if dense else self.max_columns(block, weights=False)
+            cap = min(max_cols, (budget - vo * v) // (vo * v)) if dense else self.max_columns(block, weights=False)
             if os.environ.get("CNNDSL_TVM_COLS"):
                 cap = int(os.environ["CNNDSL_TVM_COLS"])
             if cap < 1:

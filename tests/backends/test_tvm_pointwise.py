@@ -148,6 +148,8 @@ def test_tile_choice_per_isa():
     assert avx512.conv_tile(56, 4, 16) == (1, 14)
     assert avx512.conv_tile(56 * 56, 4, 16) == (1, 16)
     assert avx512.conv_tile(7, 4, 16) == (2, 7) and avx512.conv_tile(7, 3, 16) == (1, 7)
+    # a conv reading its padding inline: at most 14 columns (with 16 LLVM stored the accumulators every tap)
+    assert avx512.conv_tile(112, 4, 16) == (1, 16) and avx512.conv_tile(112, 4, 16, max_cols=14) == (1, 14)
     assert avx512.tile_score(1, 16, 16) > avx512.tile_score(1, 14, 16)
 
 
