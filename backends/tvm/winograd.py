@@ -201,21 +201,33 @@ def choose_tile(ctx, node, c_in: int, c_out: int, plain_input: bool) -> int:
     if mode in ("2", "4"):
         return int(mode)
     ho, wo = (int(d) for d in node.meta["shape"][2:])
-    return rule(c_in, c_out, ho, wo)
+    prof = getattr(ctx, "cpu", None)
+    return rule(c_in, c_out, ho, wo, batch=int(ctx.batch), isa=prof.isa if prof is not None else "")
 
 
-def rule(c_in: int, c_out: int, ho: int, wo: int) -> int:
+def rule(c_in: int, c_out: int, ho: int, wo: int, batch: int = 1, isa: str = "avx2") -> int:
     """F(4x4) where the output is at least 8 x 8, F(2x2) down to 4 x 4, else direct; and direct
     for thin convs whose matrix products are too small to pay for the transforms. Measured on
     Zen 3 (AVX2), one core, bench/tvm_kernels.py (docs/performance.md): F(4) over direct 2.2x
-    at 56 x 56, 2.4x at 28 and 14; at 7 x 7 F(2) 1.55x, F(4) 1.24x."""
+    at 56 x 56, 2.4x at 28 and 14; at 7 x 7 F(2) 1.55x, F(4) 1.24x. On AVX-512 F(2) also needs
+    MIN_F2_ROWS matrix rows (batch x tiles) to reuse each transformed weight over: there the direct
+    7 x 7 tile runs at the FMA peak (2 chunks x 7), and at batch 1 (16 rows) F(2)'s 16/9 larger
+    weights, streamed from memory for little reuse, cost more than its multiplies save: ResNet-18
+    on Zen 5, quiet, F(2) / direct at 7 x 7: batch 1 11.65 / 11.13 ms (1 core), 6.17 / 5.91 ms
+    (2 cores); batch 2 22.3 / 23.4 ms; batch 8 86.4 / 85.7 ms (1 core); with another job on
+    the other core batch 1 was 12.2 / 10.2 ms."""
     if min(c_in, c_out) < MIN_CHANNELS:
         return 0
     if min(ho, wo) >= 8:
         return 4
-    return 2 if min(ho, wo) >= 4 else 0
+    if min(ho, wo) < 4:
+        return 0
+    rows = batch * -(-ho // 2) * -(-wo // 2)
+    return 2 if rows >= MIN_F2_ROWS.get(isa, 0) else 0
 
 
+# the fewest batch x tiles rows of F(2x2)'s matrix products, per ISA (absent: no minimum)
+MIN_F2_ROWS = {"avx512": 32}
 MIN_CHANNELS = 32
 
 

@@ -113,6 +113,9 @@ def test_rule_and_switch():
 
     assert rule(64, 64, 56, 56) == 4 and rule(512, 512, 7, 7) == 2 and rule(16, 16, 56, 56) == 0
     assert rule(64, 64, 3, 3) == 0
+    # AVX-512: F(2) at 7x7 only with 32 rows of batch x tiles to reuse its weights over (batch 2 and up)
+    assert rule(512, 512, 7, 7, batch=1, isa="avx512") == 0 and rule(512, 512, 7, 7, batch=2, isa="avx512") == 2
+    assert rule(512, 512, 7, 7, batch=1, isa="avx2") == 2 and rule(256, 256, 14, 14, batch=1, isa="avx512") == 4
     g = chain(16, 32, [{"out": 32, "kernel": 3, "padding": 1}])
     w = _weights(g)
     assert _lowered_calls(g, w, "winograd_matmul") == 1
