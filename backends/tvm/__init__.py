@@ -33,6 +33,13 @@ from .lower import LOWERINGS
 _FLAG_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
+def _has_gpu() -> bool:
+    """A CUDA device this TVM can run on (tuning CUDA kernels measures them there)."""
+    import tvm
+
+    return bool(tvm.runtime.enabled("cuda") and tvm.cuda(0).exist)
+
+
 def _flag(extra: dict, key: str) -> bool:
     """A yes/no -X option; anything else is an error, not a silent "no"."""
     value = str(extra.get(key, "0")).strip().lower()
@@ -95,13 +102,17 @@ class TVMBackend(Backend):
                                  winograd=winograd, fuse_ir=fuse_ir)
         tuning = {"tuned": False}
         schedule = extra.get("schedule", "default")
-        if self.kind == "llvm" and (options.tune or options.tuning_db):
+        gpu = self.kind == "cuda" and _has_gpu()
+        if (self.kind == "llvm" or gpu) and (options.tune or options.tuning_db):
             if options.tune:
                 if not options.tuning_db:
                     raise BackendError("--tune needs --tuning-db DIR (where the tuning records are kept)")
                 from .tune import tune
 
-                fused = B.fuse_cpu(B.prepare_cpu(B.inference_prepasses(mod)), tgt)
+                if gpu:  # measured on the GPU; DLight's default schedules are not seeded as records
+                    fused = B.fuse_cuda(mod, tgt)
+                else:
+                    fused = B.fuse_cpu(B.prepare_cpu(B.inference_prepasses(mod)), tgt)
                 again = _flag(extra, "tune_again")
                 tuning = tune(fused, tgt, options.tuning_db, options.trials or 64, again=again)
             elif Path(options.tuning_db).is_dir():
@@ -115,7 +126,7 @@ class TVMBackend(Backend):
             raise BackendError("tuning CUDA kernels needs a GPU to measure on; compile for cuda untuned "
                                "(DLight default GPU schedules) or tune on a GPU machine")
         if self.kind == "cuda":
-            schedule = "dlight-gpu-default"
+            schedule = "tuned" if tuning.get("tuned") else "dlight-gpu-default"
         t1 = time.time()
         ex = B.compile_module(mod, tgt, schedule=schedule, tuning_db=options.tuning_db)
         details = {}

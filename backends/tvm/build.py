@@ -129,7 +129,8 @@ def compile_module(mod, tgt, *, schedule: str = "default", tuning_db: str | None
     mod = inference_prepasses(mod)
     if tgt.kind.name == "cuda":
         with tgt:
-            return tvm.compile(cuda_pipeline(tgt)(mod), target=tgt, relax_pipeline=None)
+            return tvm.compile(cuda_pipeline(tgt, tuning_db if schedule == "tuned" else None)(mod), target=tgt,
+                               relax_pipeline=None)
     if schedule in ("default", "tuned"):
         mod = prepare_cpu(mod)
     fused = fuse_cpu(mod, tgt)
@@ -168,18 +169,51 @@ def _safe_rules():
                               dl.gpu.Fallback())]
 
 
-def cuda_pipeline(tgt):
-    """TVM's CUDA pipeline with the exception-safe DLight rules (kernels land on the GPU)."""
+def _cuda_fusion(tgt) -> list:
+    """The CUDA pipeline up to fused TIR kernels (what MetaSchedule's tasks are extracted from)."""
+    from tvm import relax
+    from tvm.relax.backend.cuda import pipeline as cu
+
+    return cu.library_dispatch_passes(tgt) + [relax.transform.LegalizeOps(), relax.transform.AnnotateTIROpPattern(),
+                                              relax.transform.FoldConstant(), relax.transform.FuseOps(),
+                                              relax.transform.FuseTIR()]
+
+
+def fuse_cuda(mod, tgt):
+    """The fused CUDA module whose kernels a GPU tuning run measures (the tasks of `tune.tune`)."""
+    import tvm
+
+    with tgt:
+        return tvm.transform.Sequential(_cuda_fusion(tgt))(inference_prepasses(mod))
+
+
+def _apply_tuned(tuning_db: str):
+    """A pass applying the tuned records of `tuning_db` (tune.tuned_database) to the fused kernels; the
+    kernels without one keep no schedule, and DLight's default GPU rules schedule them next."""
     import tvm
     from tvm import relax
+
+    @tvm.transform.module_pass(opt_level=0, name="cnndsl.ApplyTunedDatabase")
+    def apply(mod, _ctx):
+        from cnndsl.backends.tvm.tune import tuned_database
+
+        db, _tuned, _default = tuned_database(tuning_db)
+        with db:
+            return relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
+
+    return apply
+
+
+def cuda_pipeline(tgt, tuning_db: str | None = None):
+    """TVM's CUDA pipeline with the exception-safe DLight rules (kernels land on the GPU); with a
+    tuning database, its tuned kernels first (DLight then schedules only the others)."""
+    import tvm
     from tvm.relax.backend.cuda import pipeline as cu
     from tvm.s_tir import dlight as dl
 
-    legalize = [relax.transform.LegalizeOps(), relax.transform.AnnotateTIROpPattern(),
-                relax.transform.FoldConstant(), relax.transform.FuseOps(), relax.transform.FuseTIR(),
-                dl.ApplyDefaultSchedule(*_safe_rules())]
-    return tvm.transform.Sequential(cu.library_dispatch_passes(tgt) + legalize + cu.dataflow_lower_passes(tgt)
-                                    + cu.finalize_passes(tgt))
+    tuned = [_apply_tuned(tuning_db)] if tuning_db else []
+    return tvm.transform.Sequential(_cuda_fusion(tgt) + tuned + [dl.ApplyDefaultSchedule(*_safe_rules())]
+                                    + cu.dataflow_lower_passes(tgt) + cu.finalize_passes(tgt))
 
 
 def cuda_kernel_count(ex) -> int:

@@ -150,17 +150,27 @@ def bench_torch(graph, weights, x, args, compiled: bool = False) -> tuple[dict, 
         spec.loader.exec_module(mod)
     model = _torch_model(mod, graph, weights)
     model.eval()
-    xt = torch.from_numpy(x)
-    extra = {}
+    # against a CUDA build, PyTorch runs on the same GPU (each timed run waits for the device)
+    device = "cuda" if getattr(args, "target", "llvm") == "cuda" and torch.cuda.is_available() else "cpu"
+    model = model.to(device)
+    xt = torch.from_numpy(x).to(device)
+    extra = {"device": device}
     if compiled:
         model = torch.compile(model, backend="inductor")
+
+    def run():
+        out = model(xt)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return out
+
     with torch.inference_mode():
         t0 = time.time()
-        y = model(xt)  # torch.compile compiles here
+        y = run()  # torch.compile compiles here
         if compiled:
             extra["compile_seconds"] = round(time.time() - t0, 2)
-        y = (y[0] if isinstance(y, (tuple, list)) else y).numpy()
-        stats = _stats(_time(lambda: model(xt), args.warmup, args.repeat, args.clock))
+        y = (y[0] if isinstance(y, (tuple, list)) else y).cpu().numpy()
+        stats = _stats(_time(run, args.warmup, args.repeat, args.clock))
     stats.update(version=torch.__version__, **extra)
     return stats, {"y": y}
 
