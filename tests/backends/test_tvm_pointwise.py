@@ -156,9 +156,8 @@ def test_tile_choice_per_isa():
 def test_avx512_pointwise_builds():
     """-X mcpu=znver4: the flattened, subsampled and 7-wide (two-chunk) 1x1 kernels compile to AVX-512,
     and where this CPU has AVX-512 they run and agree with the float64 interpreter."""
-    from tvm.target import codegen
-
     from cnndsl.backends.tvm.build import make_target
+    from tvm.target import codegen
 
     runs = bool(codegen.llvm_cpu_has_features("avx512f", make_target("llvm")))
     for graph in (_residual_1x1(14, 32, 16), _one(14, 32, 64, stride=2), _residual_1x1(7, 64, 32),
