@@ -32,7 +32,7 @@ HEADROOM = 2
 # units x latency leave the FMA units waiting on their own results.
 FMA_UNITS, FMA_LATENCY, LOAD_UNITS = 2, 4, 2
 GUARD_CYCLES = 0.5  # the guarded last tile of a width the tile does not divide (a tie goes to a divisor)
-# Most columns of a dense conv that reads its padding inline (a condition per tap): with 16, LLVM
+# Most columns of a conv (dense or depthwise) that reads its padding inline (a condition per tap): with 16, LLVM
 # keeps the accumulators in memory across the conditions, a store per FMA (Zen 5, AVX-512, 1 core:
 # 3x3 64->64 at 112x112 32 % of the FMA peak with 16 columns, 83 % with 14; depthwise 3x3 at 112x112
 # 0.34 -> 0.30 ms; 1x1 convs, with no conditions, keep 16)
