@@ -31,6 +31,8 @@ import shutil
 import signal
 import stat
 import tempfile
+import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -304,8 +306,23 @@ def npz_bytes(arrays: dict) -> bytes:
 
 
 # ------------------------------------------------------------------ signals
+# seconds SIGTERM's SystemExit has to end the process before it is ended regardless
+SIGTERM_GRACE = 5.0
+
+
 def _on_sigterm(signum, _frame):
+    threading.Thread(target=_exit_after_grace, args=(128 + signum,), daemon=True).start()
     raise SystemExit(128 + signum)
+
+
+def _exit_after_grace(code: int) -> None:
+    """SIGTERM's SystemExit can be raised inside a native library's Python callback, which may take it
+    for that callback's failure and carry on (MetaSchedule counts it as one failed build): where the
+    process still runs after SIGTERM_GRACE, remove its temporaries and end it."""
+    time.sleep(SIGTERM_GRACE)
+    for p in list(_LIVE):
+        _remove(p)
+    os._exit(code)
 
 
 def install_signal_handlers() -> None:

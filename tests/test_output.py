@@ -204,6 +204,30 @@ def test_sigterm_during_a_write_removes_the_temporary(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_sigterm_ends_the_process_even_where_its_systemexit_is_swallowed(tmp_path):
+    # a native library's callback may catch SIGTERM's SystemExit as its own failure and go on (seen with
+    # MetaSchedule tuning on a GPU machine): the process still ends, its temporaries removed
+    script = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from cnndsl.output import install_signal_handlers, new_directory
+        install_signal_handlers()
+        with new_directory(Path({str(tmp_path / 'out')!r})) as tmp:
+            (tmp / "big.bin").write_bytes(b"x" * 1000)
+            print("ready", flush=True)
+            while True:
+                try:
+                    time.sleep(0.05)
+                except BaseException:
+                    pass
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_temporaries_of_a_killed_process_are_swept_by_the_next_write(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=False)
     pid = int(dead.stdout)
