@@ -70,7 +70,7 @@ ATTRIBUTE_CASES = [
     ("stochastic_depth(p=2)", "p=2", D.InvalidValue, "p must be in [0, 1)"),
     ("mean(axes=[])", "axes=[]", D.InvalidValue, "axes must have 1 or more values, got 0"),
     ("sum(axes=[])", "axes=[]", D.InvalidValue, "axes must have 1 or more values"),
-    ("bn(eps=-1)", "eps=-1", D.InvalidValue, "eps must be non-negative"),
+    ("bn(eps=-1)", "eps=-1", D.InvalidValue, "eps must be 0 or at least 1.18e-38"),
     ("bn(momentum=2)", "momentum=2", D.InvalidValue, "momentum must be in [0, 1]"),
     ("leaky_relu(1e999)", "1e999", D.InvalidValue, "gives inf"),
     ("gelu(approximate=\"erf\")", "approximate=", D.InvalidValue, 'approximate must be one of "none", "tanh"'),
