@@ -14,13 +14,14 @@ import re
 
 import numpy as np
 import pytest
-import tvm
+from _llvm import build as _build
+from _llvm import relative_error as _relative_error
+from _llvm import run as _run
+from _llvm import weights as _weights
 
 from cnndsl import interp
-from cnndsl.backend import BackendError, CompileOptions, get_backend
+from cnndsl.backend import BackendError
 from cnndsl.ir.builder import GraphBuilder
-from cnndsl.weights import Weights
-from cnndsl.weights_init import init_weights
 
 # max |tvm - float64 reference| / max |reference|: the direct kernels' tolerance (docs/backends.md)
 TOLERANCE = 2e-6
@@ -42,20 +43,6 @@ def _block(cin, hidden, cout, width, stride, residual, kernel=3, act="relu6", pr
         y = b.add("add", [y, x], name="add")
     b.output("y", y)
     return b.graph
-
-
-def _weights(g):
-    return Weights(init_weights(g, 0, randomize_buffers=True))
-
-
-def _build(g, w, **extra):
-    return get_backend("llvm").build(g, w, CompileOptions(extra={"batch": 1, **extra}))
-
-
-def _run(ex, x, *params):
-    vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
-    out = vm["main"](tvm.runtime.tensor(x), *[tvm.runtime.tensor(p) for p in params])
-    return out.numpy()
 
 
 def _fused_calls(g, w, **kw) -> int:
@@ -81,10 +68,6 @@ def _expand_fused(g, w, mode="auto", batch=1) -> bool:
     mod, _ = build_module(g, w, batch=batch, layout="NCHWc", fuse_ir=mode)
     return any("fused_expand" in f.script() for gv, f in mod.functions_items()
                if gv.name_hint.startswith("fused_inverted_residual"))
-
-
-def _relative_error(got, want) -> float:
-    return float(np.abs(got.astype(np.float64) - want).max() / np.abs(want).max())
 
 
 def _input(g, seed=0):

@@ -14,18 +14,15 @@ import numpy as np
 import pytest
 import tvm
 from _chains import chain
+from _llvm import build as _build
+from _llvm import relative_error as _relative_error
+from _llvm import weights as _weights
 
 from cnndsl import interp
-from cnndsl.backend import CompileOptions, get_backend, optimize_for_inference
+from cnndsl.backend import optimize_for_inference
 from cnndsl.ir.builder import GraphBuilder
-from cnndsl.weights import Weights
-from cnndsl.weights_init import init_weights
 
 TOLERANCE = 2e-6  # max |tvm - float64| / max |float64|: the direct path's (docs/backends.md)
-
-
-def _weights(g):
-    return Weights(init_weights(g, 0, randomize_buffers=True))
 
 
 def _residual_1x1(hw: int, c: int, mid: int):
@@ -72,14 +69,6 @@ CASES = {
     "no_epilogue_w14": lambda: _transition(14, 64, 32),   # the row tile: flattening would change the output
     "no_epilogue_w4": lambda: _transition(4, 128, 64),    # DenseNet-161's last transition at 128x128 input
 }
-
-
-def _build(g, w, **extra):
-    return get_backend("llvm").build(g, w, CompileOptions(extra={"batch": 1, **extra}))
-
-
-def _relative_error(got, want) -> float:
-    return float(np.abs(got.astype(np.float64) - want).max() / np.abs(want).max())
 
 
 @pytest.mark.parametrize("mcpu", [None, "haswell"])

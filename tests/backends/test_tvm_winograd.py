@@ -11,30 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tvm
 from _chains import chain
+from _llvm import build as _build
+from _llvm import relative_error as _relative_error
+from _llvm import run as _run
+from _llvm import weights as _weights
 
 from cnndsl import interp
-from cnndsl.backend import BackendError, CompileOptions, get_backend
-from cnndsl.weights import Weights
-from cnndsl.weights_init import init_weights
+from cnndsl.backend import BackendError
 
 # max |tvm - float64 reference| / max |reference|, per tile size (docs/backends.md)
 TOLERANCE = {0: 2e-6, 2: 5e-6, 4: 3e-5}
-
-
-def _weights(g):
-    return Weights(init_weights(g, 0, randomize_buffers=True))
-
-
-def _build(g, w, **extra):
-    return get_backend("llvm").build(g, w, CompileOptions(extra={"batch": 1, **extra}))
-
-
-def _run(ex, x, *params):
-    vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
-    out = vm["main"](tvm.runtime.tensor(x), *[tvm.runtime.tensor(p) for p in params])
-    return out.numpy()
 
 
 def _lowered_calls(g, w, name: str, **kw) -> int:
@@ -47,10 +34,6 @@ def _lowered_calls(g, w, name: str, **kw) -> int:
     g, w = optimize_for_inference(g, w)
     mod, _ = build_module(g, w, batch=1, layout="NCHWc", **kw)
     return len(re.findall(rf"call_tir\((?:cls\.)?{name}\d*\b", mod["main"].script()))
-
-
-def _relative_error(got, want) -> float:
-    return float(np.abs(got.astype(np.float64) - want).max() / np.abs(want).max())
 
 
 @pytest.mark.parametrize("m", [2, 4])
