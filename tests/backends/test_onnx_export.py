@@ -248,3 +248,20 @@ def test_helper_tensors_of_multi_node_lowerings_have_shapes(tmp_path):
     assert sorted(read - set(declared)) == []
     sigmoid = next(n for n in g.node if n.op_type == "Sigmoid" and n.name.startswith("features.0"))
     assert declared[sigmoid.output[0]] == ("N", 32, 112, 112)
+
+
+def test_log_of_a_sigmoid_is_accurate_where_onnxruntime_sigmoid_underflows(tmp_path):
+    """log(sigmoid(z)) lowers to -softplus(-z): ONNX Runtime's Sigmoid is 0 from z = -18 on (absolute
+    accuracy), so Log(Sigmoid) gave -inf there (the fuzzer's program:212760)."""
+    from cnndsl.api import load_text
+
+    g = load_text("network T() (x: f32[1, 8]) {\n    sigmoid\n    log\n}\n")
+    path = tmp_path / "m.onnx"
+    get_backend("onnx").compile(g, {}, path, CompileOptions())
+    assert "Log" not in {n.op_type for n in onnx.load(path).graph.node}
+    x = np.array([[-80, -30, -19, -15, -1, 0, 3, 20]], np.float32)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    want = -np.logaddexp(0.0, -x.astype(np.float64))  # log(sigmoid(x)) in float64
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(interp.run(g, {}, [x], dtype=np.float64)[0], want, rtol=1e-7)  # the oracle too
